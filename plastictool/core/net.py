@@ -1,0 +1,231 @@
+"""The network arrays every kernel sees, and the shared neuron and event kernels.
+
+``Net`` is a NamedTuple of plain arrays and numbers (norse-style state), built once by
+``plastictool.build`` and advanced in place by a rule's ``advance`` kernel.
+
+Per step ``s`` (time ``s * dt``), every spike rule follows the same order
+(Brian2's: state update -> threshold -> on_pre -> on_post -> reset):
+
+1. ``post_spikes(net, s)``: clamped neurons take the imposed post spikes of step ``s``;
+   LIF neurons integrate ``v`` and ``g`` over one step (exact exponentials), spike at threshold,
+   reset and become refractory. The spiking post indices are in ``net.post_now[:n]``.
+2. ``pre_spikes(net, s)``: the presynaptic spikes of step ``s`` into ``net.pre_now[:n]``.
+3. The rule updates weights: each pre spike walks its row (and adds ``w`` to the LIF
+   conductance ``g`` of each post neuron, before the weight changes), each post spike walks its
+   column, both using the other side's traces *before* this step's increments.
+4. The rule increments the traces of the neurons that spiked.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .jit import jit
+
+CLAMPED, LIF, RATE = 0, 1, 2
+NEURON_MODELS = {"clamped": CLAMPED, "lif": LIF, "rate": RATE}
+LINEAR, RELU, SIGMOID, TANH = 0, 1, 2, 3
+ACTIVATIONS = {"linear": LINEAR, "relu": RELU, "sigmoid": SIGMOID, "tanh": TANH}
+
+# indices into Net.cursor
+PRE_CUR, POST_CUR, OUT_N = 0, 1, 2
+
+
+class Net(NamedTuple):
+    dt: float  # ms
+    model: int  # CLAMPED | LIF | RATE
+    pre_step: np.ndarray  # int64, sorted presynaptic spike steps (whole run)
+    pre_idx: np.ndarray  # int64, their presynaptic neuron
+    post_step: np.ndarray  # int64, imposed postsynaptic spike steps (clamped)
+    post_idx: np.ndarray  # int64
+    cursor: np.ndarray  # int64[3]: next pre event, next post event, post spikes in out buffer
+    pre_now: np.ndarray  # int64 scratch: pre neurons spiking this step (busiest step's size)
+    post_now: np.ndarray  # int64 scratch: post neurons spiking this step (>= n_post)
+    out_step: np.ndarray  # int64[cap] post spikes emitted by LIF neurons (drained by the driver)
+    out_idx: np.ndarray  # int64[cap]
+    v: np.ndarray  # float64[n_post] membrane potential (mV)
+    g: np.ndarray  # float64[n_post] synaptic conductance (units of the leak conductance)
+    ref_until: np.ndarray  # int64[n_post] first step after the refractory period
+    lif: np.ndarray  # float64[7]: tau_m, v_rest, v_thresh, v_reset, t_ref, tau_syn, e_syn
+    x: np.ndarray  # float64[chunk, n_pre] presynaptic rates for steps s0.. (rate model)
+    y: np.ndarray  # float64[n_post] postsynaptic rate output (rate model)
+    act: np.ndarray  # float64[3]: activation id, gain, threshold
+
+
+@jit
+def pre_spikes(net, s):
+    """Put the presynaptic neurons spiking at step ``s`` into ``net.pre_now``; return how many.
+
+    ``pre_now`` is sized by the builder for the busiest step, so a neuron listed twice in one
+    step (two spikes rounded to the same step) spikes twice.
+    """
+    k = net.cursor[PRE_CUR]
+    steps = net.pre_step
+    while k < steps.shape[0] and steps[k] < s:
+        k += 1
+    n = 0
+    while k < steps.shape[0] and steps[k] == s:
+        net.pre_now[n] = net.pre_idx[k]
+        n += 1
+        k += 1
+    net.cursor[PRE_CUR] = k
+    return n
+
+
+@jit
+def next_event_step(net, s):
+    """The first step >= s that has a pre or an imposed post event (or a huge number)."""
+    best = np.int64(1) << 62
+    k = net.cursor[PRE_CUR]
+    while k < net.pre_step.shape[0] and net.pre_step[k] < s:
+        k += 1
+    if k < net.pre_step.shape[0]:
+        best = min(best, net.pre_step[k])
+    k = net.cursor[POST_CUR]
+    while k < net.post_step.shape[0] and net.post_step[k] < s:
+        k += 1
+    if k < net.post_step.shape[0]:
+        best = min(best, net.post_step[k])
+    return max(best, s)
+
+
+@jit
+def room_for_post(net):
+    """False when the out buffer cannot take one more step of post spikes."""
+    return net.cursor[OUT_N] + net.post_now.shape[0] <= net.out_step.shape[0]
+
+
+@jit
+def post_spikes(net, s):
+    """Post neurons spiking at step ``s`` into ``net.post_now``; return how many.
+
+    Clamped: the imposed spikes. LIF: one step of
+    ``tau_m dv/dt = (v_rest - v) + g (e_syn - v)``, ``tau_syn dg/dt = -g``, integrated exactly
+    for the conductance held at its start-of-step value; spike when ``v >= v_thresh``, then
+    ``v = v_reset`` and no integration for ``t_ref``. LIF spikes are also appended to the
+    out buffer.
+    """
+    n = 0
+    if net.model == CLAMPED:
+        k = net.cursor[POST_CUR]
+        steps = net.post_step
+        while k < steps.shape[0] and steps[k] < s:
+            k += 1
+        while k < steps.shape[0] and steps[k] == s:
+            net.post_now[n] = net.post_idx[k]
+            n += 1
+            k += 1
+        net.cursor[POST_CUR] = k
+        return n
+    if net.model == LIF:
+        dt = net.dt
+        tau_m = net.lif[0]
+        v_rest = net.lif[1]
+        v_thresh = net.lif[2]
+        v_reset = net.lif[3]
+        tau_syn = net.lif[5]
+        e_syn = net.lif[6]
+        dec_g = np.exp(-dt / tau_syn)
+        ref_steps = np.int64(np.rint(net.lif[4] / dt))
+        o = net.cursor[OUT_N]
+        for j in range(net.v.shape[0]):
+            g = net.g[j]
+            if s >= net.ref_until[j]:
+                v_inf = (v_rest + g * e_syn) / (1.0 + g)
+                net.v[j] = v_inf + (net.v[j] - v_inf) * np.exp(-dt * (1.0 + g) / tau_m)
+            net.g[j] = g * dec_g
+            if net.v[j] >= v_thresh:
+                net.v[j] = v_reset
+                net.ref_until[j] = s + 1 + ref_steps
+                net.post_now[n] = j
+                n += 1
+                net.out_step[o] = s
+                net.out_idx[o] = j
+                o += 1
+        net.cursor[OUT_N] = o
+    return n
+
+
+@jit
+def activation(u, act):
+    """Rate-neuron activation: linear, relu, sigmoid (gain, threshold) or tanh (gain)."""
+    kind = int(act[0])
+    if kind == LINEAR:
+        return u
+    if kind == RELU:
+        return u if u > 0.0 else 0.0
+    if kind == SIGMOID:
+        return 1.0 / (1.0 + np.exp(-act[1] * (u - act[2])))
+    return np.tanh(act[1] * u)
+
+
+@jit
+def rate_output(net, w, xs):
+    """``y_j = activation(sum_i w_ij x_i)`` for one step's input row ``xs``."""
+    n_pre, n_post = w.shape
+    for j in range(n_post):
+        u = 0.0
+        for i in range(n_pre):
+            u += w[i, j] * xs[i]
+        net.y[j] = activation(u, net.act)
+
+
+@jit
+def clip(w, lo, hi):
+    if w < lo:
+        return lo
+    if w > hi:
+        return hi
+    return w
+
+
+def make_net(
+    n_pre: int,
+    n_post: int,
+    dt: float,
+    model: int = CLAMPED,
+    pre: tuple[np.ndarray, np.ndarray] | None = None,
+    post: tuple[np.ndarray, np.ndarray] | None = None,
+    lif: np.ndarray | None = None,
+    act: np.ndarray | None = None,
+    out_capacity: int = 4096,
+) -> Net:
+    """A ``Net`` from event lists ``(steps, indices)`` (sorted here by step, then index)."""
+
+    def events(ev):
+        if ev is None:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
+        steps = np.asarray(ev[0], dtype=np.int64)
+        idx = np.asarray(ev[1], dtype=np.int64)
+        order = np.lexsort((idx, steps))
+        steps, idx = steps[order], idx[order]
+        busiest = int(np.unique(steps, return_counts=True)[1].max()) if steps.size else 0
+        return steps, idx, busiest
+
+    pre_step, pre_idx, pre_busy = events(pre)
+    post_step, post_idx, post_busy = events(post)
+    lif = np.array([10.0, -74.0, -54.0, -60.0, 0.0, 5.0, 0.0]) if lif is None else np.asarray(lif, float)
+    act = np.array([float(LINEAR), 1.0, 0.0]) if act is None else np.asarray(act, float)
+    cap = max(out_capacity, 2 * n_post) if model == LIF else n_post
+    return Net(
+        dt=float(dt),
+        model=int(model),
+        pre_step=pre_step,
+        pre_idx=pre_idx,
+        post_step=post_step,
+        post_idx=post_idx,
+        cursor=np.zeros(3, dtype=np.int64),
+        pre_now=np.zeros(max(1, pre_busy), dtype=np.int64),
+        post_now=np.zeros(max(n_post, post_busy, 1), dtype=np.int64),
+        out_step=np.zeros(cap, dtype=np.int64),
+        out_idx=np.zeros(cap, dtype=np.int64),
+        v=np.full(n_post, lif[1]),
+        g=np.zeros(n_post),
+        ref_until=np.zeros(n_post, dtype=np.int64),
+        lif=lif,
+        x=np.zeros((1, n_pre)),
+        y=np.zeros(n_post),
+        act=act,
+    )

@@ -1,0 +1,27 @@
+"""The rule registry: one line per rule module (kind -> module path).
+
+Modules are imported on demand, so listing rules or validating a protocol never loads Numba.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+REGISTRY = {
+    "hebb": "plastictool.rules.hebb",
+    "oja": "plastictool.rules.oja",
+    "bcm": "plastictool.rules.bcm",
+    "stdp": "plastictool.rules.stdp",
+}
+
+
+def kinds() -> list[str]:
+    return list(REGISTRY)
+
+
+def module(kind: str):
+    return importlib.import_module(REGISTRY[kind])
+
+
+def spec(kind: str):
+    return module(kind).SPEC

@@ -1,0 +1,205 @@
+"""Pair-based spike-timing-dependent plasticity (STDP).
+
+Each synapse ``(i, j)`` changes with the time difference ``delta_t = t_post - t_pre`` of every
+pair of pre and post spikes (Bi & Poo 1998; Song, Miller & Abbott 2000)::
+
+    delta_t > 0 (pre before post):  dw = +a_plus  f_+(w) exp(-delta_t / tau_plus)
+    delta_t < 0 (post before pre):  dw = -a_minus f_-(w) exp( delta_t / tau_minus)
+
+computed with a presynaptic trace ``x_pre`` (time constant ``tau_plus``) and a postsynaptic
+trace ``x_post`` (``tau_minus``) that decay by exact exponentials::
+
+    on a pre spike of i:   w_ij -= a_minus f_-(w_ij) x_post_j   for every j;  then x_pre_i += 1
+    on a post spike of j:  w_ij += a_plus  f_+(w_ij) x_pre_i    for every i;  then x_post_j += 1
+
+``pairing: nearest`` sets the trace to 1 instead of adding 1 (each spike pairs only with the
+nearest spike of the other side). Weight dependence::
+
+    additive:        f_+ = 1,                     f_- = 1
+    multiplicative:  f_+ = (w_max - w),           f_- = (w - w_min)
+    gutig:           f_+ = (w_max - w)^mu_plus,   f_- = (w - w_min)^mu_minus
+
+and the weight is clipped to ``[w_min, w_max]`` after each update. Amplitudes are per spike
+pair. Updates use the other side's trace before this step's increments, so a pre and a post
+spike in the same step do not pair. With ``n`` pairings at low frequency the additive rule gives
+``dw = n a_plus exp(-delta_t/tau_plus)`` (``delta_t > 0``) and the multiplicative rule
+``w_max - w_n = (w_max - w_0)(1 - a_plus exp(-delta_t/tau_plus))^n``.
+
+References: Bi G-Q & Poo M-M (1998) J Neurosci 18:10464. Song S, Miller KD & Abbott LF (2000)
+Nat Neurosci 3:919. van Rossum MCW, Bi G-Q & Turrigiano GG (2000) J Neurosci 20:8812
+(multiplicative). Gutig R, Aharonov R, Rotter S & Sompolinsky H (2003) J Neurosci 23:3697.
+Morrison A, Diesmann M & Gerstner W (2008) Biol Cybern 98:459 (nearest-spike schemes).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.jit import jit
+from ..core.net import LIF, next_event_step, post_spikes, pre_spikes, room_for_post
+from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
+from .traces import decay, decay_table, probe_trace
+
+ADDITIVE, MULTIPLICATIVE, GUTIG = 0, 1, 2
+WEIGHT_DEPENDENCE = {"additive": ADDITIVE, "multiplicative": MULTIPLICATIVE, "gutig": GUTIG}
+
+SPEC = RuleSpec(
+    kind="stdp",
+    title="pair-based STDP (additive, multiplicative or Gutig weight dependence)",
+    citation="Bi & Poo 1998, J Neurosci 18:10464; Song, Miller & Abbott 2000, Nat Neurosci 3:919; "
+    "Gutig et al. 2003, J Neurosci 23:3697",
+    params=(
+        Param("a_plus", ONE, 0.01, "potentiation per pre-before-post pair", lo=0.0),
+        Param("a_minus", ONE, 0.0105, "depression per post-before-pre pair (applied as -a_minus)", lo=0.0),
+        Param("tau_plus", TIME, 16.8, "decay of the presynaptic trace (Bi & Poo 1998 fit)", lo=0.0, lo_open=True),
+        Param("tau_minus", TIME, 33.7, "decay of the postsynaptic trace (Bi & Poo 1998 fit)", lo=0.0, lo_open=True),
+        Param("pairing", "choice", "all_to_all", "which spike pairs count", choices=("all_to_all", "nearest")),
+        Param(
+            "weight_dependence",
+            "choice",
+            "additive",
+            "how the update scales with the weight",
+            choices=("additive", "multiplicative", "gutig"),
+        ),
+        Param("mu_plus", ONE, 0.5, "exponent of (w_max - w) for gutig", lo=0.0, hi=1.0),
+        Param("mu_minus", ONE, 0.5, "exponent of (w - w_min) for gutig", lo=0.0, hi=1.0),
+    ),
+    state=(
+        StateVar("x_pre", "pre", "presynaptic trace (tau_plus)"),
+        StateVar("x_post", "post", "postsynaptic trace (tau_minus)"),
+    ),
+    presets={
+        "bi_poo_1998": Preset(
+            {"tau_plus": 16.8, "tau_minus": 33.7},
+            "Bi & Poo 1998, J Neurosci 18:10464: time constants of the exponential fit "
+            "(as used by NEST, Auryn and Pfister & Gerstner 2006)",
+        ),
+        "song2000_brian2": Preset(
+            {"a_plus": 1e-4, "a_minus": 1.05e-4, "tau_plus": 20.0, "tau_minus": 20.0},
+            "Song, Miller & Abbott 2000, Nat Neurosci 3:919, as in Brian2 examples/synapses/STDP.py "
+            "(dApre = 0.01 gmax, dApost = -1.05 dApre) for w_max = gmax = 0.01",
+        ),
+    },
+    blockable=("NMDA",),
+)
+
+
+class Params(NamedTuple):
+    dt: float
+    a_plus: float
+    a_minus: float
+    tau_plus: float
+    tau_minus: float
+    mu_plus: float
+    mu_minus: float
+    nearest: int
+    wdep: int
+    w_min: float
+    w_max: float
+    dec_plus: np.ndarray
+    dec_minus: np.ndarray
+
+
+class State(NamedTuple):
+    x_pre: np.ndarray  # value at step t_pre
+    t_pre: np.ndarray
+    x_post: np.ndarray
+    t_post: np.ndarray
+
+
+def build(values, ctx):
+    wdep = WEIGHT_DEPENDENCE[values["weight_dependence"]]
+    pr = Params(
+        dt=ctx.dt,
+        a_plus=float(values["a_plus"]),
+        a_minus=float(values["a_minus"]),
+        tau_plus=float(values["tau_plus"]),
+        tau_minus=float(values["tau_minus"]),
+        mu_plus=1.0 if wdep == MULTIPLICATIVE else float(values["mu_plus"]),
+        mu_minus=1.0 if wdep == MULTIPLICATIVE else float(values["mu_minus"]),
+        nearest=int(values["pairing"] == "nearest"),
+        wdep=wdep,
+        w_min=ctx.w_min,
+        w_max=ctx.w_max,
+        dec_plus=decay_table(values["tau_plus"], ctx.dt),
+        dec_minus=decay_table(values["tau_minus"], ctx.dt),
+    )
+    st = State(
+        x_pre=np.zeros(ctx.n_pre),
+        t_pre=np.zeros(ctx.n_pre, dtype=np.int64),
+        x_post=np.zeros(ctx.n_post),
+        t_post=np.zeros(ctx.n_post, dtype=np.int64),
+    )
+    return pr, st
+
+
+def probe(st, pr, name, step):
+    if name == "x_pre":
+        return probe_trace(st.x_pre, st.t_pre, step, pr.dt, pr.tau_plus)
+    return probe_trace(st.x_post, st.t_post, step, pr.dt, pr.tau_minus)
+
+
+@jit
+def potentiate(w, x, pr):
+    """w after a post spike, given the pre trace x."""
+    if pr.wdep == ADDITIVE:
+        w = w + pr.a_plus * x
+    else:
+        w = w + pr.a_plus * (pr.w_max - w) ** pr.mu_plus * x
+    return min(max(w, pr.w_min), pr.w_max)
+
+
+@jit
+def depress(w, y, pr):
+    """w after a pre spike, given the post trace y."""
+    if pr.wdep == ADDITIVE:
+        w = w - pr.a_minus * y
+    else:
+        w = w - pr.a_minus * (w - pr.w_min) ** pr.mu_minus * y
+    return min(max(w, pr.w_min), pr.w_max)
+
+
+@jit
+def advance(w, net, st, pr, s0, s1, blocked):
+    n_pre, n_post = w.shape
+    lif = net.model == LIF
+    plastic = blocked[0] == 0
+    s = s0
+    while s < s1:
+        if not lif:  # clamped neurons: jump to the next event
+            s = next_event_step(net, s)
+            if s >= s1:
+                return s1
+        if not room_for_post(net):
+            return s
+        npost = post_spikes(net, s)
+        npre = pre_spikes(net, s)
+        for a in range(npre):  # pre spike: walk the row
+            i = net.pre_now[a]
+            for j in range(n_post):
+                if lif:
+                    net.g[j] += w[i, j]
+                if plastic and st.x_post[j] != 0.0:
+                    y = st.x_post[j] * decay(pr.dec_minus, s - st.t_post[j], pr.dt, pr.tau_minus)
+                    w[i, j] = depress(w[i, j], y, pr)
+        if plastic:
+            for b in range(npost):  # post spike: walk the column
+                j = net.post_now[b]
+                for i in range(n_pre):
+                    if st.x_pre[i] != 0.0:
+                        x = st.x_pre[i] * decay(pr.dec_plus, s - st.t_pre[i], pr.dt, pr.tau_plus)
+                        w[i, j] = potentiate(w[i, j], x, pr)
+        for a in range(npre):
+            i = net.pre_now[a]
+            x = st.x_pre[i] * decay(pr.dec_plus, s - st.t_pre[i], pr.dt, pr.tau_plus)
+            st.x_pre[i] = 1.0 if pr.nearest else x + 1.0
+            st.t_pre[i] = s
+        for b in range(npost):
+            j = net.post_now[b]
+            y = st.x_post[j] * decay(pr.dec_minus, s - st.t_post[j], pr.dt, pr.tau_minus)
+            st.x_post[j] = 1.0 if pr.nearest else y + 1.0
+            st.t_post[j] = s
+        s += 1
+    return s1

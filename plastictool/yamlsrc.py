@@ -1,0 +1,129 @@
+"""Safe YAML loading that remembers where every value came from.
+
+Protocols are untrusted: only plain YAML types are built (mappings, sequences, strings,
+numbers, booleans, null); any tag such as ``!!python/object`` is refused. Duplicate keys are
+errors. Every value's line is kept in a map from its path (a tuple of keys and indices) to its
+1-based line, so that validation errors can name the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+from .errors import ProtocolError
+
+MAX_BYTES = 16 * 1024 * 1024
+_SAFE_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+
+
+class Source:
+    """A loaded protocol document: its data and the line of each path."""
+
+    def __init__(self, data, lines: dict[tuple, int], file: str):
+        self.data = data
+        self.lines = lines
+        self.file = file
+
+    def line(self, path) -> int | None:
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get((), None)
+
+    def error(self, path, message: str) -> ProtocolError:
+        return ProtocolError(message, dotted(path), self.file, self.line(path))
+
+
+def dotted(path) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def load_file(path: str | Path) -> Source:
+    p = Path(path)
+    name = str(path)
+    if not p.exists():
+        raise ProtocolError("no such file", "", name, None)
+    if p.is_dir():
+        raise ProtocolError("is a folder, expected a YAML protocol file", "", name, None)
+    if p.stat().st_size > MAX_BYTES:
+        raise ProtocolError(f"file is larger than {MAX_BYTES // 2**20} MiB", "", name, None)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(f"not UTF-8 text ({exc.reason})", "", name, None) from None
+    return load_text(text, name)
+
+
+def load_text(text: str, file: str = "<string>") -> Source:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        msg = f"invalid YAML: {exc.problem or exc.context}"
+        raise ProtocolError(msg, "", file, line) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - defensive
+        raise ProtocolError(f"invalid YAML: {exc}", "", file, None) from None
+    if node is None:
+        raise ProtocolError("the file is empty", "", file, 1)
+    lines: dict[tuple, int] = {}
+    ctor = SafeConstructor()
+    data = _build(node, (), lines, ctor, file, set())
+    if not isinstance(data, dict):
+        raise ProtocolError("a protocol must be a mapping of keys (name:, rule:, ...)", "", file, 1)
+    return Source(data, lines, file)
+
+
+def _build(node, path, lines, ctor, file, seen):
+    lines[path] = node.start_mark.line + 1
+    if id(node) in seen:
+        raise ProtocolError("YAML aliases (*name) are not supported in a protocol", _d(path), file, lines[path])
+    seen.add(id(node))
+    if isinstance(node, ScalarNode):
+        if node.tag not in _SAFE_TAGS:
+            raise ProtocolError(f"YAML tag {node.tag!r} is not allowed in a protocol", _d(path), file, lines[path])
+        try:
+            return ctor.construct_object(node, deep=True)
+        except ConstructorError as exc:
+            raise ProtocolError(f"invalid value: {exc.problem}", _d(path), file, lines[path]) from None
+    if isinstance(node, SequenceNode):
+        if node.tag != "tag:yaml.org,2002:seq":
+            raise ProtocolError(f"YAML tag {node.tag!r} is not allowed in a protocol", _d(path), file, lines[path])
+        return [_build(child, path + (k,), lines, ctor, file, seen) for k, child in enumerate(node.value)]
+    if isinstance(node, MappingNode):
+        if node.tag != "tag:yaml.org,2002:map":
+            raise ProtocolError(f"YAML tag {node.tag!r} is not allowed in a protocol", _d(path), file, lines[path])
+        out = {}
+        for knode, vnode in node.value:
+            if not isinstance(knode, ScalarNode) or knode.tag not in _SAFE_TAGS:
+                raise ProtocolError("keys must be plain scalars", _d(path), file, knode.start_mark.line + 1)
+            if knode.tag == "tag:yaml.org,2002:merge" or knode.value == "<<":
+                raise ProtocolError("YAML merge keys (<<) are not supported", _d(path), file, knode.start_mark.line + 1)
+            key = ctor.construct_object(knode)
+            if isinstance(key, (int, float)) and not isinstance(key, bool):
+                pass
+            elif not isinstance(key, str):
+                key = str(key)
+            if key in out:
+                raise ProtocolError(f"duplicate key {key!r}", _d(path + (key,)), file, knode.start_mark.line + 1)
+            lines[path + (key,)] = knode.start_mark.line + 1
+            out[key] = _build(vnode, path + (key,), lines, ctor, file, seen)
+            lines[path + (key,)] = knode.start_mark.line + 1
+        return out
+    raise ProtocolError("unsupported YAML node", _d(path), file, lines[path])  # pragma: no cover
+
+
+def _d(path) -> str:
+    return dotted(path)
