@@ -213,11 +213,11 @@ def brian_w1(b2, timers):
                    w = clip(w + apre, 0, 1)""",
         namespace=dict(taup=W1_TAU_PLUS * ms, taum=W1_TAU_MINUS * ms, Ap=W1_A_PLUS, Am=W1_A_MINUS),
     )
-    S.connect(j="i")
+    S.connect(j="i", namespace={})
     S.w = W1_W0
     net = b2.Network(pre_g, post_g, S)
     t1 = time.perf_counter()
-    net.run(w1_duration_ms() * ms)
+    net.run(w1_duration_ms() * ms, namespace={})
     t2 = time.perf_counter()
     w = [0.0] * n
     for i, j, wij in zip(S.i[:], S.j[:], S.w[:]):
@@ -261,7 +261,7 @@ def brian_song(b2, p, timers):
     spk = b2.SpikeMonitor(neurons)
     net = b2.Network(inp, neurons, S, spk)
     t1 = time.perf_counter()
-    net.run(p["duration_ms"] * ms)
+    net.run(p["duration_ms"] * ms, namespace={})
     t2 = time.perf_counter()
     import numpy as np
 
@@ -280,7 +280,10 @@ def nest_import(threads, seed):
     import nest
 
     import_s = time.perf_counter() - t0
-    nest.set_verbosity("M_ERROR")
+    if hasattr(nest, "VerbosityLevel"):
+        nest.verbosity = nest.VerbosityLevel.ERROR
+    else:  # NEST < 3.10
+        nest.set_verbosity("M_ERROR")
     nest.ResetKernel()
     nest.set(resolution=DT_MS, local_num_threads=threads, rng_seed=seed, print_time=False)
     return nest, import_s
@@ -292,7 +295,7 @@ def nest_w1(nest, timers):
     d = DT_MS  # synaptic (= dendritic) delay of the STDP connection
     t_in = 1.0  # delay generator -> parrot; every time is shifted by OFFSET + t_in
     offset = 1.0  # spike_generator cannot emit at t = 0
-    flush = w1_duration_ms() + 1900.0 - 100.0  # 2 s after the last pairing's earlier spike
+    flush = (W1_PAIRS - 1) * W1_PERIOD + 2000.0  # 2 s after the last pairing's earlier spike
     t0 = time.perf_counter()
     gen_pre = nest.Create("spike_generator", n)
     gen_post = nest.Create("spike_generator", n)

@@ -1,0 +1,464 @@
+"""Layer 2: a validated protocol becomes plain arrays, and the kernels advance them.
+
+``build`` (nengo's builder) draws the initial weights and every spike time, sets up the
+neuron arrays and asks the rule module for its ``Params`` and ``State``. ``simulate`` runs the
+rule's ``advance`` kernel chunk by chunk (chunks end at recording samples and phase
+boundaries, so blocks switch exactly there), samples the traces, checks that values stay
+finite and returns a typed :class:`RunResult`. No Python runs per simulation step.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import rules as rule_registry
+from .errors import ProtocolError, SimulationError
+from .protocol import Condition, Protocol, Train, expected_spikes
+from .rules.base import BuildContext, block_mask
+
+PRE, POST = 0, 1
+MAX_CHUNK_ROWS = 4096  # rows of rate input generated at once
+
+
+# ---------------------------------------------------------------------------- seeds
+def condition_seed(seed: int, values: tuple) -> np.random.SeedSequence:
+    """A condition's random stream depends only on ``seed`` and its own swept values."""
+    if not values:
+        return np.random.SeedSequence(seed)
+    key = repr(tuple((k, float(v) if isinstance(v, (int, float)) else repr(v)) for k, v in values)).encode()
+    return np.random.SeedSequence([seed, zlib.crc32(key), zlib.adler32(key)])
+
+
+# ---------------------------------------------------------------------------- memory
+def memory_limit() -> int:
+    env = os.environ.get("PLASTIC_MAX_MEMORY")
+    if env:
+        return int(float(env))
+    try:
+        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        phys = 8 * 2**30
+    return int(0.8 * phys)
+
+
+def estimate_memory(p: Protocol) -> dict:
+    """Bytes a run needs, by item (weights, rule state, spikes, traces)."""
+    n_syn = p.synapses.n_pre * p.synapses.n_post
+    spec = rule_registry.spec(p.rule.kind)
+    syn_state = sum(1 for s in spec.state if s.shape == "syn")
+    spikes = expected_spikes(p.phases, p.synapses)
+    rows = p.duration / p.record.interval + 2
+    cols = 1 + len(p.record.weights) + len(p.record.stats) + 16 * max(1, len(p.record.state))
+    est = {
+        "weights": 2 * 8 * n_syn,  # current and initial
+        "rule state": 8 * syn_state * n_syn + 16 * (p.synapses.n_pre + p.synapses.n_post),
+        "spikes": 16 * 3 * spikes * (2 if p.record.spikes else 1),
+        "traces": 8 * rows * cols,
+    }
+    est["total"] = sum(est.values())
+    return est
+
+
+def check_memory(p: Protocol) -> None:
+    est = estimate_memory(p)
+    limit = memory_limit()
+    if est["total"] > limit:
+        parts = ", ".join(f"{k} {_gib(v)}" for k, v in est.items() if k != "total")
+        big = max((k for k in est if k != "total"), key=est.get)
+        fieldname = {"weights": "synapses.n_pre", "rule state": "synapses.n_pre", "spikes": "phases", "traces": "record.interval"}[big]
+        raise ProtocolError(
+            f"this run needs about {_gib(est['total'])} of memory ({parts}), more than the {_gib(limit)} "
+            f"available (set PLASTIC_MAX_MEMORY to change the limit)",
+            fieldname,
+            p.file,
+            None,
+        )
+
+
+def _gib(x: float) -> str:
+    return f"{x / 2**30:.2f} GiB" if x >= 2**28 else f"{x / 2**20:.1f} MiB"
+
+
+# ---------------------------------------------------------------------------- stimulus
+def train_times(t: Train, duration: float, n: int, rng: np.random.Generator):
+    """Spike times (ms from the phase start) and neuron indices of one train."""
+    q = t.params
+    neurons = np.arange(n) if t.neurons is None else np.asarray(t.neurons, dtype=np.int64)
+    if t.kind == "times":
+        if "all" in q:
+            base = np.asarray(q["all"], dtype=float)
+            return np.tile(base, neurons.size), np.repeat(neurons, base.size)
+        ts, ix = [], []
+        for i, lst in q["per"].items():
+            ts.append(np.asarray(lst, dtype=float))
+            ix.append(np.full(len(lst), i, dtype=np.int64))
+        return np.concatenate(ts), np.concatenate(ix)
+    if t.kind == "poisson":
+        stop = duration if q["stop"] is None else min(q["stop"], duration)
+        span = max(0.0, stop - q["start"])
+        counts = rng.poisson(q["rate"] * span / 1000.0, size=neurons.size)
+        idx = np.repeat(neurons, counts)
+        times = q["start"] + rng.random(idx.size) * span
+        return times, idx
+    if t.kind == "regular":
+        period = 1000.0 / q["frequency"]
+        if q["pulses"] is not None:
+            k = np.arange(q["pulses"])
+        else:
+            stop = duration if q["stop"] is None else min(q["stop"], duration)
+            k = np.arange(max(0, int(math.ceil((stop - q["start"]) / period - 1e-9))))
+        base = q["start"] + k * period
+    elif t.kind == "tetanus":
+        period = 1000.0 / q["frequency"]
+        pulses = int(round(q["duration"] / period))
+        base = (q["start"] + np.arange(q["trains"])[:, None] * q["interval"] + np.arange(pulses)[None, :] * period).ravel()
+    elif t.kind == "theta_burst":
+        period = 1000.0 / q["frequency"]
+        base = (
+            q["start"]
+            + np.arange(q["trains"])[:, None, None] * q["train_interval"]
+            + np.arange(q["bursts"])[None, :, None] * q["burst_interval"]
+            + np.arange(q["pulses"])[None, None, :] * period
+        ).ravel()
+    else:  # pragma: no cover - rate trains have no spikes
+        raise AssertionError(t.kind)
+    return np.tile(base, neurons.size), np.repeat(neurons, base.size)
+
+
+def pairing_times(p: dict, n_pre: int, n_post: int):
+    """Pair k puts the earlier spike at start + k/frequency and the other |delta_t| later."""
+    k = np.arange(p["pairs"])
+    base = p["start"] + k * 1000.0 / p["frequency"]
+    d = p["delta_t"]
+    t_pre = base + (0.0 if d >= 0 else -d)
+    t_post = base + (d if d >= 0 else 0.0)
+    pre = (t_pre[:, None] + np.arange(p["pre_spikes"])[None, :] * 1000.0 / p["pre_frequency"]).ravel()
+    post = (t_post[:, None] + np.arange(p["post_spikes"])[None, :] * 1000.0 / p["post_frequency"]).ravel()
+    return (
+        (np.tile(pre, n_pre), np.repeat(np.arange(n_pre), pre.size)),
+        (np.tile(post, n_post), np.repeat(np.arange(n_post), post.size)),
+    )
+
+
+def phase_steps(p: Protocol) -> list[tuple[int, int]]:
+    """First and end step of each phase, clipped to the run's duration."""
+    n = p.n_steps
+    out = []
+    for ph in p.phases:
+        a = min(n, int(round(ph.start / p.dt)))
+        b = min(n, int(round((ph.start + ph.duration) / p.dt)))
+        out.append((a, b))
+    return out
+
+
+def spike_events(p: Protocol, rng: np.random.Generator):
+    """All pre and post events as sorted (steps, indices) arrays; spikes past a phase's end are dropped."""
+    pre_s, pre_i, post_s, post_i = [], [], [], []
+    for ph, (a, b) in zip(p.phases, phase_steps(p)):
+        chunks = []
+        for t in ph.pre:
+            if t.kind in ("patterns", "gaussian"):
+                continue
+            chunks.append((PRE,) + train_times(t, ph.duration, p.synapses.n_pre, rng))
+        for t in ph.post:
+            chunks.append((POST,) + train_times(t, ph.duration, p.synapses.n_post, rng))
+        if ph.pairing:
+            (tp, ip), (tq, iq) = pairing_times(ph.pairing, p.synapses.n_pre, p.synapses.n_post)
+            chunks += [(PRE, tp, ip), (POST, tq, iq)]
+        for pop, times, idx in chunks:
+            steps = a + np.rint(np.asarray(times) / p.dt).astype(np.int64)
+            keep = steps < b
+            (pre_s if pop == PRE else post_s).append(steps[keep])
+            (pre_i if pop == PRE else post_i).append(np.asarray(idx, dtype=np.int64)[keep])
+
+    def merge(ss, ii):
+        if not ss:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        s, i = np.concatenate(ss), np.concatenate(ii)
+        order = np.lexsort((i, s))
+        return s[order], i[order]
+
+    return merge(pre_s, pre_i), merge(post_s, post_i)
+
+
+class RateInput:
+    """Presynaptic rates of one phase, generated in chunks identically to one draw."""
+
+    def __init__(self, trains, n_pre: int, dt: float, duration: float, rng: np.random.Generator):
+        self.parts = []
+        self.n_pre = n_pre
+        self.dt = dt
+        for t in trains:
+            q = t.params
+            if t.kind == "patterns":
+                vecs = np.asarray(q["vectors"], dtype=float)
+                n_pres = int(math.ceil(duration / q["presentation"] - 1e-9)) + 1
+                if q["order"] == "cyclic":
+                    seq = np.arange(n_pres) % len(vecs)
+                else:
+                    probs = None if q["probabilities"] is None else np.asarray(q["probabilities"])
+                    seq = rng.choice(len(vecs), size=n_pres, p=probs)
+                self.parts.append(("patterns", vecs, seq, q["presentation"]))
+            elif t.kind == "gaussian":
+                mean = np.asarray(q["mean"], dtype=float)
+                cov = np.asarray(q["cov"], dtype=float)
+                vals, vecs = np.linalg.eigh(cov)
+                root = vecs * np.sqrt(np.clip(vals, 0.0, None))
+                self.parts.append(("gaussian", mean, root, np.random.Generator(np.random.PCG64(rng.integers(2**63)))))
+
+    def fill(self, out: np.ndarray, k0: int, n: int) -> None:
+        """Rows for phase-local steps k0 .. k0+n-1 into out[:n]."""
+        out[:n] = 0.0
+        for part in self.parts:
+            if part[0] == "patterns":
+                _, vecs, seq, pres = part
+                k = np.arange(k0, k0 + n)
+                which = np.minimum((k * self.dt / pres + 1e-9).astype(np.int64), seq.size - 1)
+                out[:n] += vecs[seq[which]]
+            else:
+                _, mean, root, gen = part
+                z = gen.standard_normal((n, self.n_pre))
+                out[:n] += mean + z @ root.T
+
+
+# ---------------------------------------------------------------------------- build
+@dataclass
+class Built:
+    protocol: Protocol
+    module: object
+    net: object
+    w: np.ndarray
+    w_initial: np.ndarray
+    params: object
+    state: object
+    phases: list  # (first step, end step, block mask, RateInput | None)
+    pre_events: tuple
+    post_events: tuple
+    seed_entropy: object = None
+
+
+def build(p: Protocol, values: tuple = ()) -> Built:
+    from .core.net import ACTIVATIONS, NEURON_MODELS, LIF, make_net
+
+    check_memory(p)
+    module = rule_registry.module(p.rule.kind)
+    spec = module.SPEC
+    ss = condition_seed(p.seed, values)
+    s_weights, s_stim, s_rule, s_rates = ss.spawn(4)
+    n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
+    w = p.synapses.w_init.sample((n_pre, n_post), np.random.default_rng(s_weights))
+    if not spec.weight_from_state:
+        np.clip(w, p.synapses.w_min, p.synapses.w_max, out=w)
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    pre, post = spike_events(p, np.random.default_rng(s_stim))
+    model = NEURON_MODELS[p.neuron.model]
+    q = p.neuron.params
+    lif = np.array([q["tau_m"], q["v_rest"], q["v_thresh"], q["v_reset"], q["t_ref"], q["tau_syn"], q["e_syn"]]) if model == LIF else None
+    act = np.array([float(ACTIVATIONS[q["activation"]]), q["gain"], q["threshold"]]) if p.neuron.model == "rate" else None
+    net = make_net(n_pre, n_post, p.dt, model, pre, post, lif=lif, act=act, out_capacity=max(4096, 64 * n_post))
+    if spec.inputs == "rates":
+        rows = max(1, min(MAX_CHUNK_ROWS, int(round(p.record.interval / p.dt))))
+        net = net._replace(x=np.zeros((rows, n_pre)))
+    ctx = BuildContext(n_pre, n_post, p.dt, w, p.synapses.w_min, p.synapses.w_max, np.random.default_rng(s_rule))
+    params, state = module.build(p.rule.values, ctx)
+    w = ctx.w
+    rates_rng = np.random.default_rng(s_rates)
+    phases = []
+    for ph, (a, b) in zip(p.phases, phase_steps(p)):
+        blocked = block_mask(spec, tuple(p.block) + tuple(ph.block))
+        rate = RateInput([t for t in ph.pre if t.kind in ("patterns", "gaussian")], n_pre, p.dt, ph.duration, rates_rng)
+        phases.append((a, b, blocked, rate if rate.parts else None))
+    end = phases[-1][1] if phases else 0
+    if end < p.n_steps:  # duration beyond the last phase: rest
+        phases.append((end, p.n_steps, block_mask(spec, p.block), None))
+    return Built(p, module, net, w, w.copy(), params, state, phases, pre, post)
+
+
+# ---------------------------------------------------------------------------- results
+@dataclass
+class RunResult:
+    protocol: Protocol
+    condition: tuple  # (path, value) pairs of a sweep condition
+    w_initial: np.ndarray
+    w_final: np.ndarray
+    columns: list[str]
+    traces: np.ndarray  # rows x columns, first column t_ms
+    spikes: tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ms, population (0 pre, 1 post), index
+    counts: dict
+    timings: dict = field(default_factory=dict)
+
+
+class Recorder:
+    """Samples the traces at ``record.interval`` (the only per-sample Python work)."""
+
+    def __init__(self, b: Built):
+        p = b.protocol
+        rec = p.record
+        self.b = b
+        n_pre, n_post = b.w.shape
+        spec = b.module.SPEC
+        pairs = list(rec.weights)
+        self.wi = np.array([i for i, _ in pairs], dtype=np.int64)
+        self.wj = np.array([j for _, j in pairs], dtype=np.int64)
+        cols = ["t_ms"] + [f"w[{i},{j}]" for i, j in pairs] + [f"w_{s}" for s in rec.stats]
+        self.state = []  # (name, kind, index arrays or None for the mean)
+        neuron_vars = {"v": "post", "g": "post", "y": "post"}
+        for name in rec.state:
+            shape = neuron_vars.get(name) or spec.state_var(name).shape
+            if shape == "syn":
+                if pairs:
+                    sel = (self.wi, self.wj)
+                    cols += [f"{name}[{i},{j}]" for i, j in pairs]
+                elif n_pre * n_post <= 16:
+                    ii, jj = np.indices((n_pre, n_post))
+                    sel = (ii.ravel(), jj.ravel())
+                    cols += [f"{name}[{i},{j}]" for i, j in zip(*sel)]
+                else:
+                    sel = None
+                    cols.append(f"{name}_mean")
+            else:
+                n = n_pre if shape == "pre" else n_post
+                picked = self.wi if shape == "pre" else self.wj
+                if n <= 16:
+                    sel = np.arange(n)
+                elif pairs:
+                    sel = np.unique(picked)
+                else:
+                    sel = None
+                if sel is None:
+                    cols.append(f"{name}_mean")
+                else:
+                    cols += [f"{name}[{k}]" for k in sel]
+            self.state.append((name, shape, sel))
+        self.columns = cols
+        self.every = max(1, int(round(rec.interval / p.dt)))
+        n_rows = p.n_steps // self.every + 2
+        self.rows = np.empty((n_rows, len(cols)))
+        self.n = 0
+
+    def sample(self, step: int) -> None:
+        b = self.b
+        w = b.w
+        row = [step * b.protocol.dt]
+        row += list(w[self.wi, self.wj])
+        stats = b.protocol.record.stats
+        for s in stats:
+            row.append(float({"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}[s](w)))
+        for name, shape, sel in self.state:
+            values = self._probe(name, step)
+            if sel is None:
+                row.append(float(np.mean(values)))
+            elif shape == "syn":
+                row += list(values[sel[0], sel[1]])
+            else:
+                row += list(values[sel])
+        if self.n and self.rows[self.n - 1, 0] == row[0]:
+            self.n -= 1
+        self.rows[self.n] = row
+        self.n += 1
+
+    def _probe(self, name, step):
+        b = self.b
+        if name in ("v", "g", "y"):
+            return getattr(b.net, name).copy()
+        return np.asarray(b.module.probe(b.state, b.params, name, step))
+
+
+def simulate(p: Protocol, values: tuple = (), progress=None) -> RunResult:
+    """Build and run one condition; ``progress(steps_done)`` is called after each chunk."""
+    t0 = time.perf_counter()
+    b = build(p, values)
+    t_build = time.perf_counter() - t0
+    from .core.net import CLAMPED, OUT_N
+
+    advance = b.module.advance
+    rec = Recorder(b)
+    net = b.net
+    every = rec.every
+    out_steps, out_idx = [], []
+    t1 = time.perf_counter()
+    compiled_at = None
+    rec.sample(0)
+    for a, end, blocked, rate in b.phases:
+        s = a
+        while s < end:
+            nxt = min(end, (s // every + 1) * every)
+            if rate is not None:
+                nxt = min(nxt, s + net.x.shape[0])
+                rate.fill(net.x, s - a, nxt - s)
+            while s < nxt:
+                reached = advance(b.w, net, b.state, b.params, s, nxt, blocked)
+                if compiled_at is None:
+                    compiled_at = time.perf_counter()
+                if net.cursor[OUT_N]:
+                    k = net.cursor[OUT_N]
+                    out_steps.append(net.out_step[:k].copy())
+                    out_idx.append(net.out_idx[:k].copy())
+                    net.cursor[OUT_N] = 0
+                if reached < s:  # pragma: no cover - defensive
+                    raise SimulationError(f"kernel went backwards at step {s}")
+                if reached == s and reached < nxt:  # out buffer too small for one step
+                    net = net._replace(out_step=np.zeros(2 * net.out_step.size, np.int64), out_idx=np.zeros(2 * net.out_idx.size, np.int64))
+                    b.net = net
+                s = reached
+            if s % every == 0:
+                _check_finite(b, s, rec)
+                rec.sample(s)
+            if progress is not None:
+                progress(s)
+    if rec.rows[rec.n - 1, 0] != p.n_steps * p.dt:
+        _check_finite(b, p.n_steps, rec)
+        rec.sample(p.n_steps)
+    t_sim = time.perf_counter() - t1
+    if net.model == CLAMPED:
+        post = b.post_events
+    else:
+        post = (np.concatenate(out_steps) if out_steps else np.zeros(0, np.int64), np.concatenate(out_idx) if out_idx else np.zeros(0, np.int64))
+    pre = b.pre_events
+    n_pre, n_post = b.w.shape
+    spec = b.module.SPEC
+    n_pre_spk = int(pre[0].size)
+    n_post_spk = int(post[0].size)
+    if spec.inputs == "rates" or spec.weight_from_state:
+        updates = n_pre * n_post * p.n_steps
+    else:
+        updates = n_pre_spk * n_post + n_post_spk * n_pre
+    counts = {"steps": p.n_steps, "pre_spikes": n_pre_spk, "post_spikes": n_post_spk, "synaptic_updates": int(updates)}
+    if p.record.spikes:
+        t = np.concatenate([pre[0], post[0]]) * p.dt
+        pop = np.concatenate([np.zeros(pre[0].size, np.int8), np.ones(post[0].size, np.int8)])
+        idx = np.concatenate([pre[1], post[1]])
+        order = np.lexsort((idx, pop, t))
+        spikes = (t[order], pop[order], idx[order])
+    else:
+        spikes = (np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64))
+    compile_s = (compiled_at - t1) if compiled_at is not None else 0.0
+    timings = {"build_s": t_build, "simulate_s": t_sim, "first_call_s": compile_s}
+    return RunResult(p, values, b.w_initial, b.w.copy(), rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings)
+
+
+def _check_finite(b: Built, step: int, rec: Recorder) -> None:
+    p = b.protocol
+    if not np.isfinite(np.sum(b.w)):
+        bad = np.argwhere(~np.isfinite(b.w))[0]
+        last = rec.rows[rec.n - 1, 0] if rec.n else 0.0
+        raise SimulationError(
+            f"w[{bad[0]},{bad[1]}] became {b.w[bad[0], bad[1]]} between t = {last:g} ms and t = {step * p.dt:g} ms",
+            step * p.dt,
+            f"w[{bad[0]},{bad[1]}]",
+        )
+    if b.net.model != 0 and not np.isfinite(np.sum(b.net.v) + np.sum(b.net.y)):
+        last = rec.rows[rec.n - 1, 0] if rec.n else 0.0
+        var = "v" if not np.isfinite(np.sum(b.net.v)) else "y"
+        bad = int(np.argwhere(~np.isfinite(getattr(b.net, var)))[0][0])
+        raise SimulationError(f"{var}[{bad}] became non-finite between t = {last:g} ms and t = {step * p.dt:g} ms", step * p.dt, f"{var}[{bad}]")
+
+
+def run_condition(cond: Condition, progress=None) -> RunResult:
+    return simulate(cond.protocol, cond.values, progress)

@@ -1,0 +1,183 @@
+"""The one module that writes result files (spec section 9).
+
+Files are written into a temporary sibling folder and renamed into place, so a crash or
+Ctrl-C never leaves a half-written result; an existing folder is replaced only with
+``force``. Numbers use one fixed, locale-independent format (``%.12g``), so the same
+protocol, seed and versions give byte-identical CSV files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .engine import RunResult
+from .errors import ProtocolError
+
+FLOAT = "%.12g"
+
+
+def fmt(x: float) -> str:
+    return FLOAT % x
+
+
+def check_target(out: Path, force: bool, file: str) -> None:
+    if out.exists() and not force:
+        raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it, or --out", "", file, None)
+    if out.exists() and not out.is_dir():
+        raise ProtocolError(f"{str(out)!r} exists and is not a folder", "", file, None)
+
+
+def summary_csv(results: list[RunResult], sweep_keys) -> str:
+    buf = io.StringIO()
+    buf.write(",".join(list(sweep_keys) + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"]) + "\n")
+    for r in results:
+        thr = r.protocol.record.outcome_threshold
+        w0 = r.w_initial.ravel()
+        w1 = r.w_final.ravel()
+        n_pre, n_post = r.w_initial.shape
+        ii, jj = np.divmod(np.arange(w0.size), n_post)
+        dw = w1 - w0
+        prefix = "".join(fmt(v) + "," if isinstance(v, (int, float)) else f"{v}," for _, v in r.condition)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(w0 != 0, 100.0 * dw / np.abs(w0), np.nan)
+        for k in range(w0.size):
+            if np.isnan(pct[k]):
+                p_s = ""
+                outcome = "LTP" if dw[k] > 0 else "LTD" if dw[k] < 0 else "none"
+            else:
+                p_s = fmt(pct[k])
+                outcome = "LTP" if pct[k] > thr else "LTD" if pct[k] < -thr else "none"
+            buf.write(f"{prefix}{ii[k]},{jj[k]},{fmt(w0[k])},{fmt(w1[k])},{fmt(dw[k])},{p_s},{outcome}\n")
+    return buf.getvalue()
+
+
+def traces_csv(results: list[RunResult], sweep: bool) -> str:
+    buf = io.StringIO()
+    cols = results[0].columns
+    buf.write(",".join(cols + (["condition"] if sweep else [])) + "\n")
+    for k, r in enumerate(results):
+        if r.columns != cols:
+            raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
+        data = r.traces
+        if sweep:
+            data = np.column_stack([data, np.full(data.shape[0], k)])
+        np.savetxt(buf, data, fmt=[FLOAT] * len(cols) + (["%d"] if sweep else []), delimiter=",")
+    return buf.getvalue()
+
+
+def spikes_csv(results: list[RunResult], sweep: bool) -> str:
+    buf = io.StringIO()
+    buf.write("t_ms,population,index" + (",condition" if sweep else "") + "\n")
+    names = np.array(["pre", "post"])
+    for k, r in enumerate(results):
+        t, pop, idx = r.spikes
+        if t.size == 0:
+            continue
+        ts = np.char.mod(FLOAT, t)
+        cols = [ts, names[pop], idx.astype(str)]
+        if sweep:
+            cols.append(np.full(t.size, str(k)))
+        lines = cols[0]
+        for c in cols[1:]:
+            lines = np.char.add(np.char.add(lines, ","), c)
+        buf.write("\n".join(lines.tolist()))
+        buf.write("\n")
+    return buf.getvalue()
+
+
+def versions() -> dict:
+    out = {"plastic": __version__, "python": platform.python_version()}
+    for mod in ("numpy", "numba", "llvmlite", "yaml", "typer", "rich"):
+        m = sys.modules.get(mod)
+        if m is None:
+            try:
+                m = __import__(mod)
+            except ImportError:  # pragma: no cover
+                continue
+        out["pyyaml" if mod == "yaml" else mod] = getattr(m, "__version__", "")
+    return out
+
+
+def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile: dict) -> str:
+    src_bytes = Path(experiment.file).read_bytes() if Path(experiment.file).exists() else b""
+    base = experiment.base.resolved
+    counts = {}
+    for r in results:
+        for k, v in r.counts.items():
+            counts[k] = counts.get(k, 0) + v
+    sim_s = sum(r.timings.get("simulate_s", 0.0) for r in results)
+    doc = {
+        "tool": "plastic",
+        "version": __version__,
+        "protocol_file": str(experiment.file),
+        "protocol_sha256": hashlib.sha256(src_bytes).hexdigest(),
+        "resolved_sha256": hashlib.sha256(json.dumps(base, sort_keys=True).encode()).hexdigest(),
+        "overrides": list(experiment.overrides),
+        "protocol": base,
+        "seed": experiment.base.seed,
+        "sweep": (
+            {
+                "mode": experiment.sweep_mode,
+                "keys": list(experiment.sweep_keys),
+                "conditions": [{"condition": c.index, **{k: v for k, v in c.values}} for c in experiment.conditions],
+            }
+            if experiment.sweep_keys
+            else None
+        ),
+        "blocks": {ph.name: sorted(set(experiment.base.block) | set(ph.block)) for ph in experiment.base.phases},
+        "counts": counts,
+        "wall_time_s": round(wall_s, 6),
+        "profile": {**{k: round(v, 6) for k, v in profile.items()}, "synaptic_updates_per_s": round(counts.get("synaptic_updates", 0) / sim_s, 1) if sim_s > 0 else None},
+        "versions": versions(),
+        "platform": {"system": platform.system(), "machine": platform.machine(), "release": platform.release()},
+        "command": list(argv),
+    }
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float, argv=(), profile=None, force=False) -> Path:
+    """Write summary, traces, spikes and run.json into ``out`` atomically."""
+    import time
+
+    t0 = time.perf_counter()
+    sweep = bool(experiment.sweep_keys)
+    files = {
+        "summary.csv": summary_csv(results, experiment.sweep_keys),
+        "traces.csv": traces_csv(results, sweep),
+    }
+    if experiment.base.record.spikes:
+        files["spikes.csv"] = spikes_csv(results, sweep)
+    profile = dict(profile or {})
+    profile["write_s"] = time.perf_counter() - t0
+    files["run.json"] = run_json(experiment, results, wall_s, argv, profile)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        for name, text in files.items():
+            with open(tmp / name, "w", encoding="ascii", newline="\n") as fh:
+                fh.write(text)
+        if out.exists():
+            if not force:
+                raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it", "", experiment.file, None)
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.rename(out, old / out.name)
+            os.rename(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,1030 @@
+"""From a YAML document to a validated, typed protocol with every unit resolved.
+
+Layer 1 of 3 (YAML -> typed protocol -> arrays -> kernels). Every error names the file, the
+line and the dotted field; unknown keys get a "did you mean" hint. The field tables here are
+the single description of the format: validation, ``plastic schema`` and the README's tables
+all come from them.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import rules as rule_registry
+from .errors import ProtocolError
+from .inits import Init
+from .units import ONE, RATE, TIME, VOLTAGE, UnitError, parse_quantity
+from .yamlsrc import Source, dotted
+
+INT, NUM, BOOL, STR = "int", "number", "bool", "str"
+
+
+@dataclass(frozen=True)
+class F:
+    """A field: name, type (a dimension, int, number, bool, str, choice...), default, meaning."""
+
+    name: str
+    type: str
+    default: Any = None
+    doc: str = ""
+    required: bool = False
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    choices: tuple = ()
+
+
+# ---------------------------------------------------------------------------- field tables
+TOP = (
+    F("name", STR, None, "run name; default: the file name without .yaml"),
+    F("description", STR, "", "free text"),
+    F("seed", INT, 0, "every random draw derives from it", lo=0),
+    F("dt", TIME, 0.1, "integration step", lo=0.0, lo_open=True),
+    F("duration", TIME, None, "total simulated time; default: end of the last phase", lo=0.0, lo_open=True),
+    F("synapses", "section", None, "the weight matrix", required=True),
+    F("neuron", "section", None, "the postsynaptic population"),
+    F("stimulus", "section", None, "a single phase"),
+    F("phases", "list", None, "phases run one after another"),
+    F("rule", "section", None, "the plasticity rule", required=True),
+    F("block", "list", [], "components knocked out throughout"),
+    F("record", "section", None, "what to record"),
+    F("sweep", "section", None, "parameter sweep"),
+)
+SYNAPSES = (
+    F("n_pre", INT, None, "presynaptic neurons", required=True, lo=1),
+    F("n_post", INT, 1, "postsynaptic neurons", lo=1),
+    F("w_init", "init", 0.5, "number | {uniform: [lo, hi]} | {normal: [mean, sd]} | n_pre x n_post list"),
+    F("w_min", "bound", 0.0, "lower hard bound (null: unbounded)"),
+    F("w_max", "bound", 1.0, "upper hard bound (null: unbounded)"),
+)
+NEURON_COMMON = (F("model", "choice", "clamped", "postsynaptic neuron model", choices=("clamped", "lif", "rate")),)
+NEURON_LIF = (
+    F("tau_m", TIME, 10.0, "membrane time constant", lo=0.0, lo_open=True),
+    F("v_rest", VOLTAGE, -74.0, "resting potential"),
+    F("v_thresh", VOLTAGE, -54.0, "spike threshold"),
+    F("v_reset", VOLTAGE, -60.0, "reset potential"),
+    F("t_ref", TIME, 0.0, "refractory period", lo=0.0),
+    F("tau_syn", TIME, 5.0, "decay of the synaptic conductance", lo=0.0, lo_open=True),
+    F("e_syn", VOLTAGE, 0.0, "synaptic reversal potential"),
+)
+NEURON_RATE = (
+    F("activation", "choice", "linear", "y = activation(sum_i w_ij x_i)", choices=("linear", "relu", "sigmoid", "tanh")),
+    F("gain", NUM, 1.0, "slope of sigmoid and tanh"),
+    F("threshold", NUM, 0.0, "midpoint of the sigmoid"),
+)
+PHASE = (
+    F("name", STR, None, "phase name; default phase<k>"),
+    F("duration", TIME, None, "default: the stimulus's nominal length", lo=0.0),
+    F("pre", "trains", None, "trains of the presynaptic population"),
+    F("post", "trains", None, "trains of the postsynaptic population (clamped neurons)"),
+    F("pairing", "section", None, "joint pre/post pairing"),
+    F("block", "list", [], "components knocked out during this phase"),
+)
+PAIRING = (
+    F("pairs", INT, 60, "number of pairings", lo=1),
+    F("frequency", RATE, 1.0, "pairing frequency", lo=0.0, lo_open=True),
+    F("delta_t", TIME, None, "t_post - t_pre", required=True),
+    F("pre_spikes", INT, 1, "presynaptic spikes per pairing (a burst)", lo=1),
+    F("pre_frequency", RATE, 100.0, "frequency within a presynaptic burst", lo=0.0, lo_open=True),
+    F("post_spikes", INT, 1, "postsynaptic spikes per pairing (a burst)", lo=1),
+    F("post_frequency", RATE, 100.0, "frequency within a postsynaptic burst", lo=0.0, lo_open=True),
+    F("start", TIME, 0.0, "time of the first pairing in the phase", lo=0.0),
+)
+NEURONS_FIELD = F("neurons", "indices", None, "the neurons it applies to (list of indices); default all")
+TRAINS = {
+    "poisson": (
+        F("rate", RATE, None, "mean rate, independent per neuron", required=True, lo=0.0),
+        F("start", TIME, 0.0, "", lo=0.0),
+        F("stop", TIME, None, "default: end of the phase", lo=0.0),
+    ),
+    "regular": (
+        F("frequency", RATE, None, "pulse frequency", required=True, lo=0.0, lo_open=True),
+        F("pulses", INT, None, "number of pulses (or stop)", lo=0),
+        F("stop", TIME, None, "default: end of the phase", lo=0.0),
+        F("start", TIME, 0.0, "", lo=0.0),
+    ),
+    "tetanus": (
+        F("frequency", RATE, 100.0, "", lo=0.0, lo_open=True),
+        F("duration", TIME, 1000.0, "length of one train", lo=0.0, lo_open=True),
+        F("trains", INT, 1, "", lo=1),
+        F("interval", TIME, 20000.0, "start-to-start interval of trains", lo=0.0),
+        F("start", TIME, 0.0, "", lo=0.0),
+    ),
+    "theta_burst": (
+        F("bursts", INT, 10, "bursts per train", lo=1),
+        F("pulses", INT, 4, "pulses per burst", lo=1),
+        F("frequency", RATE, 100.0, "frequency within a burst", lo=0.0, lo_open=True),
+        F("burst_interval", TIME, 200.0, "start-to-start interval of bursts", lo=0.0),
+        F("trains", INT, 1, "", lo=1),
+        F("train_interval", TIME, 10000.0, "start-to-start interval of trains", lo=0.0),
+        F("start", TIME, 0.0, "", lo=0.0),
+    ),
+    "times": (),  # a list of times, or a mapping index -> list of times
+    "patterns": (
+        F("vectors", "matrix", None, "patterns, each n_pre long", required=True),
+        F("probabilities", "vector", None, "probability of each pattern (random order); default equal"),
+        F("presentation", TIME, None, "how long each pattern is shown", required=True, lo=0.0, lo_open=True),
+        F("order", "choice", "random", "", choices=("random", "cyclic")),
+    ),
+    "gaussian": (
+        F("mean", "vector", None, "mean of each input (n_pre)", required=True),
+        F("cov", "matrix", None, "covariance (n_pre x n_pre)", required=True),
+    ),
+}
+SPIKE_TRAINS = ("poisson", "regular", "tetanus", "theta_burst", "times")
+RATE_TRAINS = ("patterns", "gaussian")
+RECORD = (
+    F("interval", TIME, None, "sampling interval of traces.csv; default about 1000 rows", lo=0.0, lo_open=True),
+    F("weights", "weights", None, "all | none | list of [pre, post]; default all up to 16 synapses"),
+    F("stats", "list", ["mean"], "any of mean, std, min, max over all synapses"),
+    F("state", "list", [], "rule and neuron state variables"),
+    F("spikes", BOOL, None, "write spikes.csv; default true up to 1e6 expected spikes"),
+    F("outcome_threshold", NUM, 1.0, "percent change that counts as LTP / LTD", lo=0.0),
+)
+STATS = ("mean", "std", "min", "max")
+NEURON_STATE = {"lif": ("v", "g"), "rate": ("y",), "clamped": ()}
+MAX_SPIKES_DEFAULT = 1_000_000
+
+
+# ---------------------------------------------------------------------------- typed protocol
+@dataclass(frozen=True)
+class Train:
+    kind: str
+    params: dict
+    neurons: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start: float  # ms since the start of the run
+    duration: float  # ms
+    pre: tuple[Train, ...] = ()
+    post: tuple[Train, ...] = ()
+    pairing: dict | None = None
+    block: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Synapses:
+    n_pre: int
+    n_post: int
+    w_init: Init
+    w_min: float
+    w_max: float
+
+
+@dataclass(frozen=True)
+class Neuron:
+    model: str
+    params: dict
+
+
+@dataclass(frozen=True)
+class RuleConfig:
+    kind: str
+    values: dict
+    preset: str | None = None
+
+
+@dataclass(frozen=True)
+class Record:
+    interval: float
+    weights: tuple[tuple[int, int], ...]
+    stats: tuple[str, ...]
+    state: tuple[str, ...]
+    spikes: bool
+    outcome_threshold: float
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    seed: int
+    dt: float
+    duration: float
+    synapses: Synapses
+    neuron: Neuron
+    phases: tuple[Phase, ...]
+    rule: RuleConfig
+    block: tuple[str, ...]
+    record: Record
+    file: str
+    resolved: dict = field(repr=False, compare=False)
+
+    @property
+    def n_steps(self) -> int:
+        return int(round(self.duration / self.dt))
+
+
+@dataclass(frozen=True)
+class Condition:
+    index: int
+    values: tuple  # (path, canonical value) pairs, in sweep key order
+    protocol: Protocol
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A validated protocol file: one condition, or one per sweep combination."""
+
+    file: str
+    name: str
+    base: Protocol
+    sweep_keys: tuple[str, ...]
+    sweep_mode: str
+    conditions: tuple[Condition, ...]
+    overrides: tuple[str, ...] = ()
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+
+# ---------------------------------------------------------------------------- validation
+class Validator:
+    def __init__(self, src: Source, origin: dict | None = None):
+        self.src = src
+        self.origin = origin or {}  # path prefix -> (file label, line, note) for --set and sweeps
+
+    def fail(self, path, message: str):
+        path = tuple(path)
+        for k in range(len(path), 0, -1):
+            if path[:k] in self.origin:
+                label, line, note = self.origin[path[:k]]
+                raise ProtocolError(message + note, dotted(path), label, line)
+        raise self.src.error(path, message)
+
+    # -- structure
+    def mapping(self, path, value, fields, extra=()) -> dict:
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            self.fail(path, f"expected a mapping of keys, got {_kind(value)}")
+        allowed = [f.name for f in fields] + list(extra)
+        for key in value:
+            if key not in allowed:
+                self.fail(tuple(path) + (key,), f"unknown key {key!r}{_hint(str(key), allowed)}")
+        for f in fields:
+            if f.required and value.get(f.name) is None:
+                self.fail(tuple(path) + (f.name,), f"required field is missing ({f.doc})" if f.doc else "required")
+        return value
+
+    def field(self, path, value, f: F):
+        """Validate one value against its field; return it in canonical form."""
+        path = tuple(path)
+        if value is None:
+            if f.required:
+                self.fail(path, "required field is missing")
+            return f.default
+        t = f.type
+        if t in (TIME, RATE, VOLTAGE, ONE, NUM):
+            try:
+                x = parse_quantity(value, ONE if t == NUM else t)
+            except UnitError as exc:
+                self.fail(path, str(exc))
+            self.bounds(path, x, f)
+            return x
+        if t == INT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+                self.fail(path, f"expected a whole number, got {value!r}")
+            x = int(value)
+            self.bounds(path, x, f)
+            return x
+        if t == BOOL:
+            if not isinstance(value, bool):
+                self.fail(path, f"expected true or false, got {value!r}")
+            return value
+        if t == STR:
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+                self.fail(path, f"expected text, got {_kind(value)}")
+            return str(value)
+        if t == "choice":
+            if value not in f.choices:
+                self.fail(path, f"{value!r} is not one of {', '.join(f.choices)}{_hint(str(value), f.choices)}")
+            return value
+        if t == "bound":
+            try:
+                return parse_quantity(value, ONE)
+            except UnitError as exc:
+                self.fail(path, str(exc))
+        if t == "vector":
+            return self.vector(path, value)
+        if t == "matrix":
+            return self.matrix(path, value)
+        raise AssertionError(t)  # pragma: no cover
+
+    def bounds(self, path, x, f: F):
+        if f.lo is not None and (x < f.lo or (f.lo_open and x <= f.lo)):
+            self.fail(path, f"must be {'>' if f.lo_open else '>='} {f.lo:g}, got {x:g}")
+        if f.hi is not None and x > f.hi:
+            self.fail(path, f"must be <= {f.hi:g}, got {x:g}")
+
+    def fields(self, path, value: dict, fields) -> dict:
+        return {f.name: self.field(tuple(path) + (f.name,), value.get(f.name), f) for f in fields}
+
+    def vector(self, path, value) -> tuple[float, ...]:
+        if not isinstance(value, list) or not value:
+            self.fail(path, f"expected a list of numbers, got {_kind(value)}")
+        out = []
+        for k, x in enumerate(value):
+            try:
+                out.append(parse_quantity(x, ONE))
+            except UnitError as exc:
+                self.fail(tuple(path) + (k,), str(exc))
+        return tuple(out)
+
+    def matrix(self, path, value) -> tuple[tuple[float, ...], ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+            self.fail(path, f"expected a list of lists of numbers, got {_kind(value)}")
+        rows = tuple(self.vector(tuple(path) + (k,), r) for k, r in enumerate(value))
+        if len({len(r) for r in rows}) != 1:
+            self.fail(path, "rows have different lengths")
+        return rows
+
+    def init(self, path, value, shape) -> Init:
+        path = tuple(path)
+        if isinstance(value, (int, float, str)) and not isinstance(value, bool):
+            try:
+                return Init("constant", (parse_quantity(value, ONE),))
+            except UnitError as exc:
+                self.fail(path, str(exc))
+        if isinstance(value, dict):
+            if len(value) != 1 or next(iter(value)) not in ("uniform", "normal"):
+                key = next(iter(value), "")
+                self.fail(path, f"expected {{uniform: [lo, hi]}} or {{normal: [mean, sd]}}{_hint(str(key), ['uniform', 'normal'])}")
+            kind, args = next(iter(value.items()))
+            args = self.vector(path + (kind,), args)
+            if len(args) != 2:
+                self.fail(path + (kind,), f"expected two numbers [{'lo, hi' if kind == 'uniform' else 'mean, sd'}]")
+            if kind == "uniform" and args[0] > args[1]:
+                self.fail(path + (kind,), "lo must be <= hi")
+            if kind == "normal" and args[1] < 0:
+                self.fail(path + (kind,), "sd must be >= 0")
+            return Init(kind, args)
+        if isinstance(value, list):
+            rows = self.matrix(path, value)
+            if (len(rows), len(rows[0])) != shape:
+                self.fail(path, f"expected an n_pre x n_post = {shape[0]} x {shape[1]} matrix, got {len(rows)} x {len(rows[0])}")
+            return Init("matrix", (rows,))
+        self.fail(path, f"expected a number, {{uniform: [lo, hi]}}, {{normal: [mean, sd]}} or a matrix, got {_kind(value)}")
+
+
+def _kind(value) -> str:
+    if value is None:
+        return "nothing (null)"
+    return {dict: "a mapping", list: "a list", str: f"text {value!r}", bool: f"{value}"}.get(type(value), f"{value!r}")
+
+
+def _hint(word: str, options) -> str:
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean {close[0]!r}?)"
+    return f"; valid: {', '.join(str(o) for o in options)}" if len(options) <= 16 else ""
+
+
+# ---------------------------------------------------------------------------- sections
+def validate(src: Source, origin: dict | None = None, name_default: str | None = None) -> Protocol:
+    """Validate one condition (no sweep section) into a Protocol."""
+    v = Validator(src, origin)
+    data = v.mapping((), src.data, TOP)
+    top = {}
+    for f in TOP:
+        if f.type not in ("section", "list"):
+            top[f.name] = v.field((f.name,), data.get(f.name), f)
+    name = top["name"] or name_default or "protocol"
+    if not _safe_name(name):
+        v.fail(("name",), f"{name!r}: use letters, digits, '.', '_' and '-' only (it names the output folder)")
+    dt = top["dt"]
+
+    syn_raw = v.mapping(("synapses",), data.get("synapses"), SYNAPSES)
+    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init",)}, [f for f in SYNAPSES if f.name != "w_init"])
+    shape = (syn["n_pre"], syn["n_post"])
+    w_init = v.init(("synapses", "w_init"), syn_raw.get("w_init", 0.5), shape)
+    w_min = -math.inf if syn["w_min"] is None and "w_min" in syn_raw else syn["w_min"]
+    w_max = math.inf if syn["w_max"] is None and "w_max" in syn_raw else syn["w_max"]
+    if w_min > w_max:
+        v.fail(("synapses", "w_min"), f"w_min ({w_min:g}) is above w_max ({w_max:g})")
+    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max)
+
+    neuron = _neuron(v, data.get("neuron"))
+    rule = _rule(v, data.get("rule"), neuron, synapses)
+    spec = rule_registry.spec(rule.kind)
+    block = _blocks(v, ("block",), data.get("block"), spec)
+    phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt)
+    total = phases[-1].start + phases[-1].duration if phases else 0.0
+    duration = top["duration"] if top["duration"] is not None else total
+    if duration <= 0:
+        v.fail(("duration",), "the run has no length: give duration, or phases with a duration or a stimulus")
+    if duration / dt > 2**53:
+        v.fail(("dt",), "too many steps")
+    record = _record(v, data.get("record"), synapses, neuron, spec, duration, dt, phases)
+
+    resolved = {
+        "name": name,
+        "description": top["description"],
+        "seed": top["seed"],
+        "dt": dt,
+        "duration": duration,
+        "synapses": {
+            "n_pre": synapses.n_pre,
+            "n_post": synapses.n_post,
+            "w_init": w_init.resolved(),
+            "w_min": None if math.isinf(w_min) else w_min,
+            "w_max": None if math.isinf(w_max) else w_max,
+        },
+        "neuron": {"model": neuron.model, **neuron.params},
+        **({"stimulus": phases_resolved[0]} if "stimulus" in data else {"phases": phases_resolved}),
+        "rule": {"kind": rule.kind, **({"preset": rule.preset} if rule.preset else {}), **_plain(rule.values)},
+        "block": list(block),
+        "record": {
+            "interval": record.interval,
+            "weights": [list(p) for p in record.weights],
+            "stats": list(record.stats),
+            "state": list(record.state),
+            "spikes": record.spikes,
+            "outcome_threshold": record.outcome_threshold,
+        },
+    }
+    return Protocol(
+        name=name,
+        description=top["description"],
+        seed=top["seed"],
+        dt=dt,
+        duration=duration,
+        synapses=synapses,
+        neuron=neuron,
+        phases=tuple(phases),
+        rule=rule,
+        block=block,
+        record=record,
+        file=src.file,
+        resolved=resolved,
+    )
+
+
+def _safe_name(name: str) -> bool:
+    return bool(name) and all(c.isalnum() or c in "._-" for c in name) and name.isascii() and name not in (".", "..")
+
+
+def _plain(values: dict) -> dict:
+    return {k: (x.resolved() if isinstance(x, Init) else x) for k, x in values.items()}
+
+
+def _neuron(v: Validator, raw) -> Neuron:
+    path = ("neuron",)
+    raw = raw if raw is not None else {}
+    if not isinstance(raw, dict):
+        v.fail(path, f"expected a mapping, got {_kind(raw)}")
+    model = v.field(path + ("model",), raw.get("model"), NEURON_COMMON[0])
+    own = {"clamped": (), "lif": NEURON_LIF, "rate": NEURON_RATE}[model]
+    for key in raw:
+        if key != "model" and key not in [f.name for f in own]:
+            others = [m for m, fs in (("lif", NEURON_LIF), ("rate", NEURON_RATE)) if key in [f.name for f in fs]]
+            if others:
+                v.fail(path + (key,), f"{key!r} belongs to model: {others[0]}, not model: {model}")
+            v.fail(path + (key,), f"unknown key {key!r}{_hint(str(key), ['model'] + [f.name for f in own])}")
+    params = v.fields(path, raw, own)
+    if model == "lif" and params["v_reset"] >= params["v_thresh"]:
+        v.fail(path + ("v_reset",), "v_reset must be below v_thresh")
+    return Neuron(model, params)
+
+
+def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
+    path = ("rule",)
+    if not isinstance(raw, dict):
+        v.fail(path, f"expected a mapping with kind: one of {', '.join(rule_registry.kinds())}")
+    kind = raw.get("kind")
+    if kind not in rule_registry.kinds():
+        v.fail(path + ("kind",), f"{'missing' if kind is None else repr(kind)}: kind must be one of {', '.join(rule_registry.kinds())}{_hint(str(kind), rule_registry.kinds())}")
+    spec = rule_registry.spec(kind)
+    names = spec.param_names
+    for key in raw:
+        if key not in ("kind", "preset") + names:
+            v.fail(path + (key,), f"unknown parameter {key!r} of rule {kind}{_hint(str(key), names)}")
+    preset = raw.get("preset")
+    merged = dict(raw)
+    origin_preset = {}
+    if preset is not None:
+        if preset not in spec.presets:
+            v.fail(path + ("preset",), f"unknown preset {preset!r} of rule {kind}; valid: {', '.join(spec.presets) or 'none'}{_hint(str(preset), list(spec.presets))}")
+        for k, x in spec.presets[preset].values.items():
+            if k not in raw:
+                merged[k] = x
+                origin_preset[k] = True
+    values = {}
+    for p in spec.params:
+        f = F(p.name, p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices)
+        x = merged.get(p.name)
+        if p.dim == "init":
+            values[p.name] = p.default if x is None else (x if isinstance(x, Init) else v.init(path + (p.name,), x, (syn.n_pre, syn.n_post)))
+        else:
+            values[p.name] = v.field(path + (p.name,), x, f)
+    if neuron.model not in spec.neurons:
+        v.fail(("neuron", "model"), f"rule {kind} needs neuron model {' or '.join(spec.neurons)}, not {neuron.model}")
+    if kind == "stdp" and values["weight_dependence"] != "additive" and (math.isinf(syn.w_min) or math.isinf(syn.w_max)):
+        v.fail(path + ("weight_dependence",), f"{values['weight_dependence']} weight dependence needs finite w_min and w_max")
+    return RuleConfig(kind, values, preset)
+
+
+def _blocks(v: Validator, path, raw, spec) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raw = [raw] if isinstance(raw, str) else v.fail(path, f"expected a list of components, got {_kind(raw)}")
+    out = []
+    for k, name in enumerate(raw):
+        if name not in spec.blockable:
+            valid = ", ".join(spec.blockable) if spec.blockable else "none"
+            v.fail(tuple(path) + (k,), f"{name!r} cannot be blocked in rule {spec.kind}; blockable components: {valid}{_hint(str(name), spec.blockable)}")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _phases(v: Validator, data, neuron, syn, spec, dt):
+    if "stimulus" in data and "phases" in data:
+        v.fail(("phases",), "give either stimulus (one phase) or phases (a list), not both")
+    if "stimulus" in data:
+        items = [(("stimulus",), data["stimulus"])]
+    elif "phases" in data:
+        raw = data["phases"]
+        if not isinstance(raw, list) or not raw:
+            v.fail(("phases",), f"expected a non-empty list of phases, got {_kind(raw)}")
+        items = [(("phases", k), p) for k, p in enumerate(raw)]
+    else:
+        items = []
+    phases, resolved, t0 = [], [], 0.0
+    names = set()
+    for k, (path, raw) in enumerate(items):
+        p = v.mapping(path, raw, PHASE)
+        name = v.field(path + ("name",), p.get("name"), PHASE[0]) or f"phase{k}"
+        if name in names:
+            v.fail(path + ("name",), f"duplicate phase name {name!r}")
+        names.add(name)
+        pre = _trains(v, path + ("pre",), p.get("pre"), "pre", syn.n_pre, neuron, spec)
+        post = _trains(v, path + ("post",), p.get("post"), "post", syn.n_post, neuron, spec)
+        pairing = None
+        if p.get("pairing") is not None:
+            pr = v.mapping(path + ("pairing",), p["pairing"], PAIRING)
+            pairing = v.fields(path + ("pairing",), pr, PAIRING)
+            if neuron.model != "clamped":
+                v.fail(path + ("pairing",), "a pairing imposes postsynaptic spikes: it needs neuron model clamped")
+            if spec.inputs != "spikes":
+                v.fail(path + ("pairing",), f"rule {spec.kind} takes rate inputs (patterns, gaussian), not spike pairings")
+        block = _blocks(v, path + ("block",), p.get("block"), spec)
+        nominal = max([_nominal(t) for t in pre + post] + ([_pairing_length(pairing)] if pairing else []) + [0.0])
+        duration = v.field(path + ("duration",), p.get("duration"), PHASE[1])
+        if duration is None:
+            if any(_nominal(t) == math.inf for t in pre + post):
+                v.fail(path + ("duration",), "required: a train here (poisson, patterns, gaussian, or regular without pulses/stop) has no end of its own")
+            duration = nominal
+            if duration <= 0 and not pre and not post and pairing is None:
+                v.fail(path + ("duration",), "a rest phase (no trains) needs a duration")
+        phase = Phase(name, t0, float(duration), pre, post, pairing, block)
+        phases.append(phase)
+        res = {"name": name, "duration": float(duration)}
+        if pre:
+            res["pre"] = _trains_resolved(pre)
+        if post:
+            res["post"] = _trains_resolved(post)
+        if pairing:
+            res["pairing"] = dict(pairing)
+        res["block"] = list(block)
+        resolved.append(res)
+        t0 += float(duration)
+    return phases, resolved
+
+
+def _trains_resolved(trains):
+    out = {}
+    for t in trains:
+        d = dict(t.params)
+        if t.kind == "times":
+            d = t.params["times"] if "all" not in t.params else t.params["all"]
+        elif t.neurons is not None:
+            d["neurons"] = list(t.neurons)
+        out[t.kind] = d
+    return out
+
+
+def _trains(v: Validator, path, raw, population, n, neuron, spec) -> tuple[Train, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict) or not raw:
+        v.fail(path, f"expected a mapping of trains ({', '.join(TRAINS)}), got {_kind(raw)}")
+    out = []
+    for kind, body in raw.items():
+        p = tuple(path) + (kind,)
+        if kind not in TRAINS:
+            v.fail(p, f"unknown train {kind!r}{_hint(str(kind), list(TRAINS))}")
+        if population == "post" and neuron.model != "clamped":
+            v.fail(p, f"postsynaptic trains impose spikes: they need neuron model clamped, not {neuron.model}")
+        if kind in RATE_TRAINS and (population == "post" or spec.inputs != "rates"):
+            v.fail(p, f"{kind} gives rate inputs; it is for presynaptic inputs of rate rules (hebb, oja, bcm), not rule {spec.kind}")
+        if kind in SPIKE_TRAINS and spec.inputs == "rates":
+            v.fail(p, f"rule {spec.kind} takes rate inputs (patterns, gaussian), not spike trains")
+        if kind == "times":
+            out.append(_times(v, p, body, n))
+            continue
+        fields = TRAINS[kind] + (NEURONS_FIELD,) if kind in SPIKE_TRAINS else TRAINS[kind]
+        body = v.mapping(p, body, fields)
+        params = v.fields(p, body, TRAINS[kind])
+        neurons = _indices(v, p + ("neurons",), body.get("neurons"), n) if "neurons" in body else None
+        if kind == "patterns":
+            vecs = params["vectors"]
+            if len(vecs[0]) != n:
+                v.fail(p + ("vectors",), f"each pattern must have n_pre = {n} entries, got {len(vecs[0])}")
+            probs = params["probabilities"]
+            if probs is not None:
+                if len(probs) != len(vecs):
+                    v.fail(p + ("probabilities",), f"expected {len(vecs)} probabilities, one per pattern")
+                if any(q < 0 for q in probs) or abs(sum(probs) - 1.0) > 1e-9:
+                    v.fail(p + ("probabilities",), "probabilities must be >= 0 and sum to 1")
+        if kind == "gaussian":
+            if len(params["mean"]) != n:
+                v.fail(p + ("mean",), f"expected n_pre = {n} means")
+            cov = params["cov"]
+            if len(cov) != n or len(cov[0]) != n:
+                v.fail(p + ("cov",), f"expected an n_pre x n_pre = {n} x {n} matrix")
+            if not _is_psd(cov):
+                v.fail(p + ("cov",), "the covariance must be symmetric positive semi-definite")
+        if kind == "regular" and params["pulses"] is not None and params["stop"] is not None:
+            v.fail(p + ("stop",), "give pulses or stop, not both")
+        for a, b in (("start", "stop"),):
+            if params.get(b) is not None and params[b] < params.get(a, 0.0):
+                v.fail(p + (b,), f"{b} is before {a}")
+        out.append(Train(kind, params, neurons))
+    return tuple(out)
+
+
+def _is_psd(cov) -> bool:
+    import numpy as np
+
+    c = np.array(cov, dtype=float)
+    if not np.allclose(c, c.T):
+        return False
+    return bool(np.linalg.eigvalsh(c).min() >= -1e-9 * max(1.0, abs(c).max()))
+
+
+def _indices(v: Validator, path, raw, n) -> tuple[int, ...]:
+    if not isinstance(raw, list) or not raw:
+        v.fail(path, f"expected a list of neuron indices, got {_kind(raw)}")
+    out = []
+    for k, x in enumerate(raw):
+        if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x < n:
+            v.fail(tuple(path) + (k,), f"expected an index from 0 to {n - 1}, got {x!r}")
+        out.append(x)
+    return tuple(sorted(set(out)))
+
+
+def _times(v: Validator, path, body, n) -> Train:
+    def times_list(p, raw):
+        if not isinstance(raw, list):
+            v.fail(p, f"expected a list of spike times, got {_kind(raw)}")
+        out = []
+        for k, x in enumerate(raw):
+            try:
+                t = parse_quantity(x, TIME)
+            except UnitError as exc:
+                v.fail(tuple(p) + (k,), str(exc))
+            if t < 0:
+                v.fail(tuple(p) + (k,), "spike times must be >= 0")
+            out.append(t)
+        return tuple(sorted(out))
+
+    if isinstance(body, list):
+        return Train("times", {"all": times_list(path, body)}, None)
+    if isinstance(body, dict):
+        per = {}
+        for key, lst in body.items():
+            idx = key
+            if isinstance(key, str) and key.strip().isdigit():
+                idx = int(key)
+            if isinstance(idx, bool) or not isinstance(idx, int) or not 0 <= idx < n:
+                v.fail(tuple(path) + (key,), f"expected a neuron index from 0 to {n - 1}, got {key!r}")
+            per[idx] = times_list(tuple(path) + (key,), lst)
+        return Train("times", {"times": {str(k): list(t) for k, t in sorted(per.items())}, "per": per}, tuple(sorted(per)))
+    v.fail(path, f"expected a list of times or a mapping neuron -> list of times, got {_kind(body)}")
+
+
+def _pairing_length(p) -> float:
+    return p["start"] + p["pairs"] / p["frequency"] * 1000.0
+
+
+def _nominal(t: Train) -> float:
+    """The length a train needs on its own (ms); inf when it runs until the phase ends."""
+    q = t.params
+    if t.kind == "poisson":
+        return q["stop"] if q["stop"] is not None else math.inf
+    if t.kind == "regular":
+        if q["pulses"] is not None:
+            return q["start"] + q["pulses"] / q["frequency"] * 1000.0
+        return q["stop"] if q["stop"] is not None else math.inf
+    if t.kind == "tetanus":
+        return q["start"] + (q["trains"] - 1) * q["interval"] + q["duration"]
+    if t.kind == "theta_burst":
+        return q["start"] + (q["trains"] - 1) * q["train_interval"] + (q["bursts"] - 1) * q["burst_interval"] + q["pulses"] / q["frequency"] * 1000.0
+    if t.kind == "times":
+        allt = q["all"] if "all" in q else [x for ts in q["per"].values() for x in ts]
+        return (max(allt) if allt else 0.0) + 1.0
+    return math.inf  # patterns, gaussian
+
+
+def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt, phases) -> Record:
+    path = ("record",)
+    raw = v.mapping(path, raw, RECORD)
+    interval = v.field(path + ("interval",), raw.get("interval"), RECORD[0])
+    n_syn = syn.n_pre * syn.n_post
+    if interval is None:  # about 1000 rows; fewer for huge weight matrices (stats cost O(n_syn) a row)
+        rows = 1000 if n_syn <= 200_000 else max(10, int(2e8 / n_syn))
+        interval = max(dt, _nice(duration / rows))
+    n_every = max(1, int(round(interval / dt)))
+    interval = n_every * dt
+    w = raw.get("weights")
+    if w is None:
+        weights = [(i, j) for i in range(syn.n_pre) for j in range(syn.n_post)] if n_syn <= 16 else []
+    elif w == "all":
+        weights = [(i, j) for i in range(syn.n_pre) for j in range(syn.n_post)]
+        if n_syn > 10_000:
+            v.fail(path + ("weights",), f"'all' would record {n_syn} weight columns; list the [pre, post] pairs you need")
+    elif w == "none":
+        weights = []
+    elif isinstance(w, list):
+        weights = []
+        for k, pair in enumerate(w):
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
+                v.fail(path + ("weights", k), f"expected a [pre, post] pair of indices, got {pair!r}")
+            if not (0 <= pair[0] < syn.n_pre and 0 <= pair[1] < syn.n_post):
+                v.fail(path + ("weights", k), f"[{pair[0]}, {pair[1]}] is outside the {syn.n_pre} x {syn.n_post} weight matrix")
+            weights.append((pair[0], pair[1]))
+    else:
+        v.fail(path + ("weights",), f"expected all, none or a list of [pre, post] pairs, got {_kind(w)}")
+    stats = raw.get("stats", ["mean"])
+    stats = [stats] if isinstance(stats, str) else stats
+    if not isinstance(stats, list):
+        v.fail(path + ("stats",), f"expected a list of {', '.join(STATS)}")
+    for k, s in enumerate(stats):
+        if s not in STATS:
+            v.fail(path + ("stats", k), f"unknown statistic {s!r}; valid: {', '.join(STATS)}{_hint(str(s), STATS)}")
+    state = raw.get("state", [])
+    state = [state] if isinstance(state, str) else state
+    if not isinstance(state, list):
+        v.fail(path + ("state",), "expected a list of state variable names")
+    valid = [s.name for s in spec.state] + list(NEURON_STATE[neuron.model])
+    for k, s in enumerate(state):
+        if s not in valid:
+            v.fail(path + ("state", k), f"unknown state variable {s!r} for rule {spec.kind} with neuron model {neuron.model}; valid: {', '.join(valid) or 'none'}{_hint(str(s), valid)}")
+    spikes = raw.get("spikes")
+    if spikes is not None and not isinstance(spikes, bool):
+        v.fail(path + ("spikes",), f"expected true or false, got {spikes!r}")
+    if spikes is None:
+        spikes = expected_spikes(phases, syn) <= MAX_SPIKES_DEFAULT
+    thr = v.field(path + ("outcome_threshold",), raw.get("outcome_threshold"), RECORD[5])
+    return Record(interval, tuple(weights), tuple(dict.fromkeys(stats)), tuple(dict.fromkeys(state)), spikes, thr)
+
+
+def _nice(x: float) -> float:
+    """Round x down to 1, 2 or 5 times a power of ten."""
+    if x <= 0:
+        return x
+    e = math.floor(math.log10(x))
+    for m in (5, 2, 1):
+        if m * 10**e <= x:
+            return m * 10**e
+    return 10**e
+
+
+def expected_spikes(phases, syn: Synapses) -> float:
+    """About how many spikes the stimulus produces (for sizes and defaults)."""
+    total = 0.0
+    for ph in phases:
+        for trains, n in ((ph.pre, syn.n_pre), (ph.post, syn.n_post)):
+            for t in trains:
+                k = len(t.neurons) if t.neurons is not None else n
+                total += k * train_count(t, ph.duration)
+        if ph.pairing:
+            p = ph.pairing
+            total += p["pairs"] * (p["pre_spikes"] * syn.n_pre + p["post_spikes"] * syn.n_post)
+    return total
+
+
+def train_count(t: Train, duration: float) -> float:
+    """Spikes per neuron of a train within a phase of ``duration`` ms (expected for Poisson)."""
+    q = t.params
+    if t.kind == "poisson":
+        stop = min(q["stop"], duration) if q["stop"] is not None else duration
+        return max(0.0, stop - q["start"]) * q["rate"] / 1000.0
+    if t.kind == "regular":
+        if q["pulses"] is not None:
+            return q["pulses"]
+        stop = min(q["stop"], duration) if q["stop"] is not None else duration
+        return max(0.0, stop - q["start"]) * q["frequency"] / 1000.0
+    if t.kind == "tetanus":
+        return q["trains"] * round(q["duration"] * q["frequency"] / 1000.0)
+    if t.kind == "theta_burst":
+        return q["trains"] * q["bursts"] * q["pulses"]
+    if t.kind == "times":
+        return len(q["all"]) if "all" in q else max((len(x) for x in q["per"].values()), default=0)
+    return 0.0
+
+
+# ---------------------------------------------------------------------------- overrides, sweeps
+def parse_set(expr: str) -> tuple[tuple, Any]:
+    """``PATH=VALUE`` from the command line: VALUE is read as YAML (safely)."""
+    import yaml
+
+    if "=" not in expr:
+        raise ProtocolError(f"--set expects PATH=VALUE, got {expr!r}", "", "--set", None)
+    path, value = expr.split("=", 1)
+    path = path.strip()
+    if not path:
+        raise ProtocolError(f"--set expects PATH=VALUE, got {expr!r}", "", "--set", None)
+    try:
+        value = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as exc:
+        raise ProtocolError(f"cannot read the value of --set {expr!r}: {exc}", path, "--set", None) from None
+    return split_path(path), value
+
+
+def split_path(path: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in path.split("."))
+
+
+def set_path(data: dict, path: tuple, value, fail) -> None:
+    """Set ``data[path] = value``, creating mappings on the way; ``fail(msg)`` on a bad path."""
+    node = data
+    for k, key in enumerate(path[:-1]):
+        if isinstance(node, list):
+            if not isinstance(key, int) or not 0 <= key < len(node):
+                fail(f"{dotted(path[:k + 1])}: no list element {key!r} (the list has {len(node)})")
+            node = node[key]
+        elif isinstance(node, dict):
+            if key not in node or node[key] is None:
+                node[key] = {}
+            node = node[key]
+        else:
+            fail(f"{dotted(path[:k])} is a value, not a section")
+    last = path[-1]
+    if isinstance(node, list):
+        if not isinstance(last, int) or not 0 <= last < len(node):
+            fail(f"{dotted(path)}: no list element {last!r}")
+        node[last] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        fail(f"{dotted(path[:-1])} is a value, not a section")
+
+
+SWEEP_RESERVED = ("mode",)
+
+
+def _sweep_values(v: Validator, path, raw) -> list:
+    if isinstance(raw, list):
+        if not raw:
+            v.fail(path, "an empty list of values")
+        return list(raw)
+    if isinstance(raw, dict):
+        extra = set(raw) - {"from", "to", "step"}
+        if extra:
+            key = sorted(extra, key=str)[0]
+            v.fail(tuple(path) + (key,), f"unknown key {key!r}; a range has from, to, step")
+        for key in ("from", "to", "step"):
+            if key not in raw:
+                v.fail(tuple(path) + (key,), "required in a range {from, to, step}")
+        dims = []
+        nums = {}
+        for key in ("from", "to", "step"):
+            x, dim = _any_quantity(v, tuple(path) + (key,), raw[key])
+            nums[key] = x
+            dims.append(dim)
+        named = {d for d in dims if d is not None}
+        if len(named) > 1:
+            v.fail(path, f"from, to and step have different dimensions ({', '.join(sorted(named))})")
+        if nums["step"] <= 0:
+            v.fail(tuple(path) + ("step",), "step must be > 0")
+        count = int(math.floor((nums["to"] - nums["from"]) / nums["step"] + 1e-9)) + 1
+        if count < 1:
+            v.fail(tuple(path) + ("to",), "to is below from")
+        if count > 1_000_000:
+            v.fail(path, f"{count} values: too many")
+        vals = [nums["from"] + k * nums["step"] for k in range(count)]
+        return [round(x, 12) for x in vals]
+    v.fail(path, f"expected a list of values or a range {{from, to, step}}, got {_kind(raw)}")
+
+
+def _any_quantity(v: Validator, path, x):
+    """A number with any known unit -> (canonical value, dimension or None for bare)."""
+    if isinstance(x, (int, float)) and not isinstance(x, bool):
+        return float(x), None
+    for dim in (TIME, RATE, VOLTAGE):
+        try:
+            return parse_quantity(x, dim), dim
+        except UnitError:
+            pass
+    v.fail(path, f"cannot read {x!r} as a number with a unit")
+
+
+def lookup(resolved: dict, path: tuple):
+    node = resolved
+    for key in path:
+        if isinstance(node, dict) and key in node:
+            node = node[key]
+        elif isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node
+
+
+def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Experiment:
+    """Load, apply ``--set`` overrides, expand the sweep and validate every condition."""
+    from .yamlsrc import load_file
+
+    src = path_or_src if isinstance(path_or_src, Source) else load_file(path_or_src)
+    data = copy.deepcopy(src.data)
+    origin = {}
+    file = src.file
+    stem = _stem(file)
+    for expr in overrides:
+        p, value = parse_set(expr)
+
+        def fail(msg, expr=expr):
+            raise ProtocolError(msg, "", "--set", None)
+
+        set_path(data, p, value, fail)
+        origin[p] = ("--set", None, f" (from --set {expr})")
+    if seed is not None:
+        data["seed"] = seed
+        origin[("seed",)] = ("--seed", None, "")
+    base_src = Source(data, src.lines, file)
+    v = Validator(base_src, origin)
+    sweep_raw = data.pop("sweep", None)
+    keys, mode, combos = (), "grid", [()]
+    if sweep_raw is not None:
+        if not isinstance(sweep_raw, dict) or not sweep_raw:
+            v.fail(("sweep",), f"expected a mapping of dotted paths to values, got {_kind(sweep_raw)}")
+        mode = sweep_raw.get("mode", "grid")
+        if mode not in ("grid", "zip"):
+            v.fail(("sweep", "mode"), f"{mode!r} is not one of grid, zip")
+        keys = tuple(k for k in sweep_raw if k not in SWEEP_RESERVED)
+        if not keys:
+            v.fail(("sweep",), "no paths to sweep")
+        lists = []
+        for key in keys:
+            if not isinstance(key, str):
+                v.fail(("sweep", key), "sweep keys are dotted paths such as rule.a_plus")
+            p = split_path(key)
+            if p[0] in ("sweep", "name") or p == ("seed",):
+                v.fail(("sweep", key), f"{key} cannot be swept")
+            lists.append(_sweep_values(v, ("sweep", key), sweep_raw[key]))
+        if mode == "zip":
+            n = {len(x) for x in lists}
+            if len(n) != 1:
+                v.fail(("sweep", "mode"), f"zip needs lists of equal length, got {', '.join(str(len(x)) for x in lists)}")
+            combos = list(zip(*lists))
+        else:
+            import itertools
+
+            combos = list(itertools.product(*lists))
+        if len(combos) > 100_000:
+            v.fail(("sweep",), f"{len(combos)} conditions: too many (at most 100000)")
+    base = validate(Source(data, src.lines, file), origin, stem)
+    conditions = []
+    if not keys:
+        conditions.append(Condition(0, (), base))
+    else:
+        for index, combo in enumerate(combos):
+            cdata = copy.deepcopy(data)
+            corigin = dict(origin)
+            for key, value in zip(keys, combo):
+                p = split_path(key)
+
+                def fail(msg, key=key):
+                    v.fail(("sweep", key), msg)
+
+                set_path(cdata, p, value, fail)
+                note = f" (sweep condition {index}: {key} = {value!r})"
+                corigin[p] = (file, src.line(("sweep", key)), note)
+            proto = validate(Source(cdata, src.lines, file), corigin, stem)
+            vals = []
+            for key, value in zip(keys, combo):
+                got = lookup(proto.resolved, split_path(key))
+                if got is None and split_path(key)[0] == "stimulus":
+                    got = lookup(proto.resolved, ("phases", 0) + split_path(key)[1:])
+                vals.append((key, got if isinstance(got, (int, float)) else value))
+            conditions.append(Condition(index, tuple(vals), proto))
+    raw_all = copy.deepcopy(src.data)
+    return Experiment(file, base.name, base, keys, mode, tuple(conditions), tuple(overrides), raw_all)
+
+
+def _stem(file: str) -> str:
+    from pathlib import Path
+
+    name = Path(file).name
+    for ext in (".yaml", ".yml"):
+        if name.endswith(ext):
+            return name[: -len(ext)]
+    return name

@@ -1,0 +1,297 @@
+"""Triplet STDP (Pfister & Gerstner 2006).
+
+Each presynaptic neuron ``i`` keeps two traces, ``r1`` (time constant ``tau_plus``) and ``r2``
+(``tau_x``); each postsynaptic neuron ``j`` keeps ``o1`` (``tau_minus``) and ``o2`` (``tau_y``).
+Traces decay by exact exponentials between spikes. At a spike::
+
+    pre spike of i:   w_ij -= o1_j (a2_minus + a3_minus r2_i)   for every j;  then r1_i, r2_i += 1
+    post spike of j:  w_ij += r1_i (a2_plus  + a3_plus  o2_j)   for every i;  then o1_j, o2_j += 1
+
+The triplet terms ``r2_i`` and ``o2_j`` are taken just before the spike's own increment
+(``t - epsilon`` in the paper), and every update uses the traces before this step's
+increments, so a pre and a post spike in the same step do not pair. ``pairing: all_to_all``
+adds 1 to a trace at a spike; ``pairing: nearest`` sets it to 1 (the paper's nearest-spike
+model). The weight is additive, clipped to ``[w_min, w_max]`` after each update; the fitted
+amplitudes assume ``w0 = 1`` (so ``dw`` is a fractional change) and no bounds
+(``w_min: null``, ``w_max: null``). With ``a3_plus = a3_minus = 0`` the rule is pair STDP
+(``kind: stdp``, additive, ``a_plus = a2_plus``, ``a_minus = a2_minus``).
+
+For independent Poisson firing (all-to-all) the mean drift is
+``<dw/dt> = rx ry [a2_plus tau_plus - a2_minus tau_minus + a3_plus tau_plus tau_y ry
+- a3_minus tau_minus tau_x rx]``: a BCM rule in the postsynaptic rate (for the minimal
+visual-cortex set, LTD below and LTP above ry = 19.2 Hz).
+
+Presets: the visual-cortex fits to Sjostrom et al. 2001 (all-to-all / nearest-spike, full /
+minimal; tau_plus = 16.8 ms, tau_minus = 33.7 ms in all). In the minimal sets ``a3_minus = 0``
+and ``a2_plus = 0``, so ``tau_x`` does not matter. Blocking ``NMDA`` stops all weight changes
+(the traces still follow the spikes).
+
+Reference: Pfister J-P & Gerstner W (2006) Triplets of spikes in a model of spike timing-
+dependent plasticity. J Neurosci 26:9673-9682. Data: Sjostrom PJ, Turrigiano GG & Nelson SB
+(2001) Neuron 32:1149.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..core.jit import jit
+from ..core.net import LIF, next_event_step, post_spikes, pre_spikes, room_for_post
+from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
+from .traces import decay, decay_table, probe_trace
+
+_VISUAL = (
+    "Pfister & Gerstner 2006, J Neurosci 26:9673, parameter table (visual cortex, fit to Sjostrom et al. 2001)"
+)
+
+SPEC = RuleSpec(
+    kind="triplet",
+    title="triplet STDP (Pfister & Gerstner 2006), all-to-all or nearest-spike",
+    citation="Pfister & Gerstner 2006, J Neurosci 26:9673",
+    params=(
+        Param("a2_plus", ONE, 5e-10, "pair potentiation amplitude (per pre-post pair)", lo=0.0),
+        Param("a3_plus", ONE, 6.2e-3, "triplet potentiation amplitude (post-pre-post), times o2", lo=0.0),
+        Param("a2_minus", ONE, 7e-3, "pair depression amplitude (applied as -a2_minus)", lo=0.0),
+        Param("a3_minus", ONE, 2.3e-4, "triplet depression amplitude (pre-post-pre), times r2", lo=0.0),
+        Param("tau_plus", TIME, 16.8, "decay of the presynaptic pair trace r1", lo=0.0, lo_open=True),
+        Param("tau_minus", TIME, 33.7, "decay of the postsynaptic pair trace o1", lo=0.0, lo_open=True),
+        Param("tau_x", TIME, 101.0, "decay of the presynaptic triplet trace r2", lo=0.0, lo_open=True),
+        Param("tau_y", TIME, 125.0, "decay of the postsynaptic triplet trace o2", lo=0.0, lo_open=True),
+        Param(
+            "pairing",
+            "choice",
+            "all_to_all",
+            "all_to_all: a spike adds 1 to its traces; nearest: sets them to 1",
+            choices=("all_to_all", "nearest"),
+        ),
+    ),
+    state=(
+        StateVar("r1", "pre", "presynaptic pair trace (tau_plus)"),
+        StateVar("r2", "pre", "presynaptic triplet trace (tau_x)"),
+        StateVar("o1", "post", "postsynaptic pair trace (tau_minus)"),
+        StateVar("o2", "post", "postsynaptic triplet trace (tau_y)"),
+    ),
+    presets={
+        "pfister2006_visual_aa_full": Preset(
+            {
+                "a2_plus": 5e-10,
+                "a3_plus": 6.2e-3,
+                "a2_minus": 7e-3,
+                "a3_minus": 2.3e-4,
+                "tau_plus": 16.8,
+                "tau_minus": 33.7,
+                "tau_x": 101.0,
+                "tau_y": 125.0,
+                "pairing": "all_to_all",
+            },
+            _VISUAL + ", all-to-all, full model",
+            "values as in russelljjarvis/SNNUtils src/learning/stdp.jl (pfister_visualcortex) and "
+            "zifeo/nest-stdpmodule examples/PfisterGerstnerPairing.py; use w_init 1, no bounds",
+        ),
+        "pfister2006_visual_aa_min": Preset(
+            {
+                "a2_plus": 0.0,
+                "a3_plus": 6.5e-3,
+                "a2_minus": 7.1e-3,
+                "a3_minus": 0.0,
+                "tau_plus": 16.8,
+                "tau_minus": 33.7,
+                "tau_y": 114.0,
+                "pairing": "all_to_all",
+            },
+            _VISUAL + ", all-to-all, minimal model",
+            "tau_y = 114 ms as in fzenke/auryn TripletConnection.cpp and SpiNNaker PyNNExamples "
+            "stdp_triplet.py (one secondary source lists 125 ms; 114 ms fits the data better); "
+            "tau_x unused (a3_minus = 0)",
+        ),
+        "pfister2006_visual_nn_full": Preset(
+            {
+                "a2_plus": 8.8e-11,
+                "a3_plus": 5.3e-2,
+                "a2_minus": 6.6e-3,
+                "a3_minus": 3.1e-3,
+                "tau_plus": 16.8,
+                "tau_minus": 33.7,
+                "tau_x": 714.0,
+                "tau_y": 40.0,
+                "pairing": "nearest",
+            },
+            _VISUAL + ", nearest-spike, full model",
+            "values as in russelljjarvis/SNNUtils src/learning/stdp.jl (pfister_visualcortex(false, true))",
+        ),
+        "pfister2006_visual_nn_min": Preset(
+            {
+                "a2_plus": 0.0,
+                "a3_plus": 5.2e-2,
+                "a2_minus": 8e-3,
+                "a3_minus": 0.0,
+                "tau_plus": 16.8,
+                "tau_minus": 33.7,
+                "tau_y": 40.0,
+                "pairing": "nearest",
+            },
+            _VISUAL + ", nearest-spike, minimal model",
+            "values as in russelljjarvis/SNNUtils src/learning/stdp.jl (pfister_visualcortex(false, false)); "
+            "tau_x unused (a3_minus = 0)",
+        ),
+        "pfister2006_hippo_aa_min": Preset(
+            {
+                "a2_plus": 5.3e-3,
+                "a3_plus": 8e-3,
+                "a2_minus": 3.5e-3,
+                "a3_minus": 0.0,
+                "tau_plus": 16.8,
+                "tau_minus": 33.7,
+                "tau_y": 40.0,
+                "pairing": "all_to_all",
+            },
+            "Pfister & Gerstner 2006, J Neurosci 26:9673, parameter table (hippocampal cultures, fit to "
+            "Bi & Poo 1998 and Wang et al. 2005), all-to-all, minimal model",
+            "PROVENANCE CAVEAT: taken from the defaults of fzenke/auryn MinimalTripletConnection.cpp, "
+            "which does not name the data set; believed (not confirmed) to be the paper's "
+            "hippocampal minimal row. tau_x unused (a3_minus = 0)",
+        ),
+    },
+    blockable=("NMDA",),
+)
+
+
+class Params(NamedTuple):
+    dt: float
+    a2_plus: float
+    a3_plus: float
+    a2_minus: float
+    a3_minus: float
+    tau_plus: float
+    tau_minus: float
+    tau_x: float
+    tau_y: float
+    nearest: int
+    w_min: float
+    w_max: float
+    dec_plus: np.ndarray
+    dec_minus: np.ndarray
+    dec_x: np.ndarray
+    dec_y: np.ndarray
+
+
+class State(NamedTuple):
+    r1: np.ndarray  # values right after the last spike of the pre neuron (step t_pre)
+    r2: np.ndarray
+    t_pre: np.ndarray
+    o1: np.ndarray  # values right after the last spike of the post neuron (step t_post)
+    o2: np.ndarray
+    t_post: np.ndarray
+
+
+def build(values, ctx):
+    dt = ctx.dt
+    pr = Params(
+        dt=dt,
+        a2_plus=float(values["a2_plus"]),
+        a3_plus=float(values["a3_plus"]),
+        a2_minus=float(values["a2_minus"]),
+        a3_minus=float(values["a3_minus"]),
+        tau_plus=float(values["tau_plus"]),
+        tau_minus=float(values["tau_minus"]),
+        tau_x=float(values["tau_x"]),
+        tau_y=float(values["tau_y"]),
+        nearest=int(values["pairing"] == "nearest"),
+        w_min=float(ctx.w_min),
+        w_max=float(ctx.w_max),
+        dec_plus=decay_table(values["tau_plus"], dt),
+        dec_minus=decay_table(values["tau_minus"], dt),
+        dec_x=decay_table(values["tau_x"], dt),
+        dec_y=decay_table(values["tau_y"], dt),
+    )
+    st = State(
+        r1=np.zeros(ctx.n_pre),
+        r2=np.zeros(ctx.n_pre),
+        t_pre=np.zeros(ctx.n_pre, dtype=np.int64),
+        o1=np.zeros(ctx.n_post),
+        o2=np.zeros(ctx.n_post),
+        t_post=np.zeros(ctx.n_post, dtype=np.int64),
+    )
+    return pr, st
+
+
+def probe(st, pr, name, step):
+    if name == "r1":
+        return probe_trace(st.r1, st.t_pre, step, pr.dt, pr.tau_plus)
+    if name == "r2":
+        return probe_trace(st.r2, st.t_pre, step, pr.dt, pr.tau_x)
+    if name == "o1":
+        return probe_trace(st.o1, st.t_post, step, pr.dt, pr.tau_minus)
+    if name == "o2":
+        return probe_trace(st.o2, st.t_post, step, pr.dt, pr.tau_y)
+    raise KeyError(name)
+
+
+@jit
+def advance(w, net, st, pr, s0, s1, blocked):
+    n_pre, n_post = w.shape
+    lif = net.model == LIF
+    plastic = blocked[0] == 0
+    w_min = pr.w_min
+    w_max = pr.w_max
+    s = s0
+    while s < s1:
+        if not lif:  # clamped neurons: jump to the next event
+            s = next_event_step(net, s)
+            if s >= s1:
+                return s1
+        if not room_for_post(net):
+            return s
+        npost = post_spikes(net, s)
+        npre = pre_spikes(net, s)
+        for a in range(npre):  # pre spike: walk the row, depress with o1 (and r2)
+            i = net.pre_now[a]
+            amp = 0.0
+            if plastic:
+                r2 = st.r2[i] * decay(pr.dec_x, s - st.t_pre[i], pr.dt, pr.tau_x)
+                amp = pr.a2_minus + pr.a3_minus * r2
+            for j in range(n_post):
+                if lif:
+                    net.g[j] += w[i, j]
+                if plastic and st.o1[j] != 0.0:
+                    o1 = st.o1[j] * decay(pr.dec_minus, s - st.t_post[j], pr.dt, pr.tau_minus)
+                    wij = w[i, j] - o1 * amp
+                    w[i, j] = min(max(wij, w_min), w_max)
+        if plastic:
+            for b in range(npost):  # post spike: walk the column, potentiate with r1 (and o2)
+                j = net.post_now[b]
+                o2 = st.o2[j] * decay(pr.dec_y, s - st.t_post[j], pr.dt, pr.tau_y)
+                amp = pr.a2_plus + pr.a3_plus * o2
+                for i in range(n_pre):
+                    if st.r1[i] != 0.0:
+                        r1 = st.r1[i] * decay(pr.dec_plus, s - st.t_pre[i], pr.dt, pr.tau_plus)
+                        wij = w[i, j] + r1 * amp
+                        w[i, j] = min(max(wij, w_min), w_max)
+        for a in range(npre):  # then the traces of the neurons that spiked
+            i = net.pre_now[a]
+            k = s - st.t_pre[i]
+            r1 = st.r1[i] * decay(pr.dec_plus, k, pr.dt, pr.tau_plus)
+            r2 = st.r2[i] * decay(pr.dec_x, k, pr.dt, pr.tau_x)
+            if pr.nearest:
+                st.r1[i] = 1.0
+                st.r2[i] = 1.0
+            else:
+                st.r1[i] = r1 + 1.0
+                st.r2[i] = r2 + 1.0
+            st.t_pre[i] = s
+        for b in range(npost):
+            j = net.post_now[b]
+            k = s - st.t_post[j]
+            o1 = st.o1[j] * decay(pr.dec_minus, k, pr.dt, pr.tau_minus)
+            o2 = st.o2[j] * decay(pr.dec_y, k, pr.dt, pr.tau_y)
+            if pr.nearest:
+                st.o1[j] = 1.0
+                st.o2[j] = 1.0
+            else:
+                st.o1[j] = o1 + 1.0
+                st.o2[j] = o2 + 1.0
+            st.t_post[j] = s
+        s += 1
+    return s1
