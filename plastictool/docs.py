@@ -111,6 +111,8 @@ def _field_schema(f: F) -> dict:
         return {"type": "string", "description": f.doc}
     if t == "choice":
         return {"enum": list(f.choices), "description": f.doc}
+    if t == "spikes":
+        return {"enum": [True, False, "pre", "post"], "description": f.doc}
     if t == "bound":
         return {"type": ["number", "null"], "description": f.doc}
     if t == "vector":

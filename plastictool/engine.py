@@ -431,6 +431,10 @@ def simulate(p: Protocol, values: tuple = (), progress=None) -> RunResult:
         updates = n_pre_spk * n_post + n_post_spk * n_pre
     counts = {"steps": p.n_steps, "pre_spikes": n_pre_spk, "post_spikes": n_post_spk, "synaptic_updates": int(updates)}
     if p.record.spikes:
+        if p.record.spikes == "pre":
+            post = (post[0][:0], post[1][:0])
+        elif p.record.spikes == "post":
+            pre = (pre[0][:0], pre[1][:0])
         t = np.concatenate([pre[0], post[0]]) * p.dt
         pop = np.concatenate([np.zeros(pre[0].size, np.int8), np.ones(post[0].size, np.int8)])
         idx = np.concatenate([pre[1], post[1]])

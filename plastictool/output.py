@@ -77,23 +77,13 @@ def traces_csv(results: list[RunResult], sweep: bool) -> str:
 
 
 def spikes_csv(results: list[RunResult], sweep: bool) -> str:
-    buf = io.StringIO()
-    buf.write("t_ms,population,index" + (",condition" if sweep else "") + "\n")
-    names = np.array(["pre", "post"])
+    parts = ["t_ms,population,index" + (",condition" if sweep else "") + "\n"]
+    names = ("pre", "post")
     for k, r in enumerate(results):
         t, pop, idx = r.spikes
-        if t.size == 0:
-            continue
-        ts = np.char.mod(FLOAT, t)
-        cols = [ts, names[pop], idx.astype(str)]
-        if sweep:
-            cols.append(np.full(t.size, str(k)))
-        lines = cols[0]
-        for c in cols[1:]:
-            lines = np.char.add(np.char.add(lines, ","), c)
-        buf.write("\n".join(lines.tolist()))
-        buf.write("\n")
-    return buf.getvalue()
+        tail = f",{k}\n" if sweep else "\n"
+        parts.extend(f"{FLOAT % a},{names[b]},{c}{tail}" for a, b, c in zip(t.tolist(), pop.tolist(), idx.tolist()))
+    return "".join(parts)
 
 
 def versions() -> dict:

@@ -142,7 +142,7 @@ RECORD = (
     F("weights", "weights", None, "all | none | list of [pre, post]; default all up to 16 synapses"),
     F("stats", "list", ["mean"], "any of mean, std, min, max over all synapses"),
     F("state", "list", [], "rule and neuron state variables"),
-    F("spikes", BOOL, None, "write spikes.csv; default true up to 1e6 expected spikes"),
+    F("spikes", "spikes", None, "spikes.csv: true, false, pre or post (one population); default true up to 1e6 expected spikes"),
     F("outcome_threshold", NUM, 1.0, "percent change that counts as LTP / LTD", lo=0.0),
 )
 STATS = ("mean", "std", "min", "max")
@@ -197,7 +197,7 @@ class Record:
     weights: tuple[tuple[int, int], ...]
     stats: tuple[str, ...]
     state: tuple[str, ...]
-    spikes: bool
+    spikes: bool | str  # True, False, "pre" or "post"
     outcome_threshold: float
 
 
@@ -403,8 +403,8 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init",)}, [f for f in SYNAPSES if f.name != "w_init"])
     shape = (syn["n_pre"], syn["n_post"])
     w_init = v.init(("synapses", "w_init"), syn_raw.get("w_init", 0.5), shape)
-    w_min = -math.inf if syn["w_min"] is None and "w_min" in syn_raw else syn["w_min"]
-    w_max = math.inf if syn["w_max"] is None and "w_max" in syn_raw else syn["w_max"]
+    w_min = -math.inf if "w_min" in syn_raw and syn_raw["w_min"] is None else syn["w_min"]
+    w_max = math.inf if "w_max" in syn_raw and syn_raw["w_max"] is None else syn["w_max"]
     if w_min > w_max:
         v.fail(("synapses", "w_min"), f"w_min ({w_min:g}) is above w_max ({w_max:g})")
     synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max)
@@ -413,7 +413,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     rule = _rule(v, data.get("rule"), neuron, synapses)
     spec = rule_registry.spec(rule.kind)
     block = _blocks(v, ("block",), data.get("block"), spec)
-    phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt)
+    phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt, top["duration"])
     total = phases[-1].start + phases[-1].duration if phases else 0.0
     duration = top["duration"] if top["duration"] is not None else total
     if duration <= 0:
@@ -544,7 +544,7 @@ def _blocks(v: Validator, path, raw, spec) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _phases(v: Validator, data, neuron, syn, spec, dt):
+def _phases(v: Validator, data, neuron, syn, spec, dt, run_duration):
     if "stimulus" in data and "phases" in data:
         v.fail(("phases",), "give either stimulus (one phase) or phases (a list), not both")
     if "stimulus" in data:
@@ -577,6 +577,8 @@ def _phases(v: Validator, data, neuron, syn, spec, dt):
         block = _blocks(v, path + ("block",), p.get("block"), spec)
         nominal = max([_nominal(t) for t in pre + post] + ([_pairing_length(pairing)] if pairing else []) + [0.0])
         duration = v.field(path + ("duration",), p.get("duration"), PHASE[1])
+        if duration is None and k == len(items) - 1 and run_duration is not None and run_duration > t0:
+            duration = run_duration - t0  # the last phase runs until the run's duration
         if duration is None:
             if any(_nominal(t) == math.inf for t in pre + post):
                 v.fail(path + ("duration",), "required: a train here (poisson, patterns, gaussian, or regular without pulses/stop) has no end of its own")
@@ -778,8 +780,8 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
         if s not in valid:
             v.fail(path + ("state", k), f"unknown state variable {s!r} for rule {spec.kind} with neuron model {neuron.model}; valid: {', '.join(valid) or 'none'}{_hint(str(s), valid)}")
     spikes = raw.get("spikes")
-    if spikes is not None and not isinstance(spikes, bool):
-        v.fail(path + ("spikes",), f"expected true or false, got {spikes!r}")
+    if spikes is not None and not isinstance(spikes, bool) and spikes not in ("pre", "post"):
+        v.fail(path + ("spikes",), f"expected true, false, pre or post, got {spikes!r}")
     if spikes is None:
         spikes = expected_spikes(phases, syn) <= MAX_SPIKES_DEFAULT
     thr = v.field(path + ("outcome_threshold",), raw.get("outcome_threshold"), RECORD[5])

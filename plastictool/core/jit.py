@@ -58,7 +58,8 @@ def _load_numba():
 class LazyKernel:
     """Stands in for a Numba dispatcher until the first call."""
 
-    def __init__(self, func):
+    def __init__(self, func, options):
+        self.options = options
         self.py_func = func
         self.__name__ = func.__name__
         self.__doc__ = func.__doc__
@@ -68,7 +69,7 @@ class LazyKernel:
 
     def _materialize(self):
         if self._disp is None:
-            self._disp = _numba.njit(**OPTIONS)(self.py_func)
+            self._disp = _numba.njit(**self.options)(self.py_func)
         return self._disp
 
     @property
@@ -80,11 +81,19 @@ class LazyKernel:
         return self.dispatcher(*args)
 
 
-def jit(func):
-    """Decorate a kernel: plain arrays and floats in, arrays and floats out."""
+def jit(func=None, *, inline: bool = False):
+    """Decorate a kernel: plain arrays and floats in, arrays and floats out.
+
+    ``@jit(inline=True)`` is for small helpers that take the whole ``Net`` tuple: Numba
+    inlines them into the calling kernel, which avoids passing (and reference-counting) every
+    array of the tuple at each call.
+    """
+    if func is None:
+        return lambda f: jit(f, inline=inline)
+    options = dict(OPTIONS, inline="always") if inline else OPTIONS
     if _numba is not None:
-        return _numba.njit(**OPTIONS)(func)
-    lazy = LazyKernel(func)
+        return _numba.njit(**options)(func)
+    lazy = LazyKernel(func, options)
     _pending.append(lazy)
     return lazy
 

@@ -63,11 +63,14 @@ def probe(st, pr, name, step):
 @jit
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
+    x = net.x
+    ys = net.y
+    act = net.act
     for s in range(s0, s1):
-        xs = net.x[s - s0]
-        rate_output(net, w, xs)
+        xs = x[s - s0]
+        rate_output(act, ys, w, xs)
         for j in range(n_post):
-            y = net.y[j]
+            y = ys[j]
             th = st.theta[j]
             for i in range(n_pre):
                 wij = w[i, j] + pr.k_eta * xs[i] * y * (y - th)

@@ -59,11 +59,14 @@ def probe(st, pr, name, step):  # pragma: no cover - hebb has no state
 @jit
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
+    x = net.x
+    ys = net.y
+    act = net.act
     for s in range(s0, s1):
-        xs = net.x[s - s0]
-        rate_output(net, w, xs)
+        xs = x[s - s0]
+        rate_output(act, ys, w, xs)
         for i in range(n_pre):
             for j in range(n_post):
-                wij = w[i, j] + pr.k_eta * xs[i] * net.y[j] - pr.k_decay * w[i, j]
+                wij = w[i, j] + pr.k_eta * xs[i] * ys[j] - pr.k_decay * w[i, j]
                 w[i, j] = min(max(wij, pr.w_min), pr.w_max)
     return s1

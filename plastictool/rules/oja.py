@@ -52,11 +52,14 @@ def probe(st, pr, name, step):  # pragma: no cover - oja has no state
 @jit
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
+    x = net.x
+    ys = net.y
+    act = net.act
     for s in range(s0, s1):
-        xs = net.x[s - s0]
-        rate_output(net, w, xs)
+        xs = x[s - s0]
+        rate_output(act, ys, w, xs)
         for j in range(n_post):
-            y = net.y[j]
+            y = ys[j]
             for i in range(n_pre):
                 wij = w[i, j] + pr.k_eta * y * (xs[i] - y * w[i, j])
                 w[i, j] = min(max(wij, pr.w_min), pr.w_max)

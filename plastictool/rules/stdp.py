@@ -142,64 +142,72 @@ def probe(st, pr, name, step):
 
 
 @jit
-def potentiate(w, x, pr):
+def potentiate(w, x, a_plus, mu_plus, additive, w_min, w_max):
     """w after a post spike, given the pre trace x."""
-    if pr.wdep == ADDITIVE:
-        w = w + pr.a_plus * x
+    if additive:
+        w = w + a_plus * x
     else:
-        w = w + pr.a_plus * (pr.w_max - w) ** pr.mu_plus * x
-    return min(max(w, pr.w_min), pr.w_max)
+        w = w + a_plus * (w_max - w) ** mu_plus * x
+    return min(max(w, w_min), w_max)
 
 
 @jit
-def depress(w, y, pr):
+def depress(w, y, a_minus, mu_minus, additive, w_min, w_max):
     """w after a pre spike, given the post trace y."""
-    if pr.wdep == ADDITIVE:
-        w = w - pr.a_minus * y
+    if additive:
+        w = w - a_minus * y
     else:
-        w = w - pr.a_minus * (w - pr.w_min) ** pr.mu_minus * y
-    return min(max(w, pr.w_min), pr.w_max)
+        w = w - a_minus * (w - w_min) ** mu_minus * y
+    return min(max(w, w_min), w_max)
 
 
 @jit
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
-    lif = net.model == LIF
+    model, dt, cursor = net.model, net.dt, net.cursor
+    pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
+    post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
+    v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
+    x_pre, t_pre, x_post, t_post = st.x_pre, st.t_pre, st.x_post, st.t_post
+    dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
+    a_plus, a_minus, mu_plus, mu_minus = pr.a_plus, pr.a_minus, pr.mu_plus, pr.mu_minus
+    w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
+    is_lif = model == LIF
     plastic = blocked[0] == 0
     s = s0
     while s < s1:
-        if not lif:  # clamped neurons: jump to the next event
-            s = next_event_step(net, s)
+        if not is_lif:  # clamped neurons: jump to the next event
+            s = next_event_step(pre_step, post_step, cursor, s)
             if s >= s1:
                 return s1
-        if not room_for_post(net):
+        if not room_for_post(cursor, post_now, out_step):
             return s
-        npost = post_spikes(net, s)
-        npre = pre_spikes(net, s)
+        npost = post_spikes(model, post_step, post_idx, cursor, post_now, v, g, ref_until, lif, out_step, out_idx, s, dt)
+        npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         for a in range(npre):  # pre spike: walk the row
-            i = net.pre_now[a]
+            i = pre_now[a]
             for j in range(n_post):
-                if lif:
-                    net.g[j] += w[i, j]
-                if plastic and st.x_post[j] != 0.0:
-                    y = st.x_post[j] * decay(pr.dec_minus, s - st.t_post[j], pr.dt, pr.tau_minus)
-                    w[i, j] = depress(w[i, j], y, pr)
+                if is_lif:
+                    g[j] += w[i, j]
+                if plastic and x_post[j] != 0.0:
+                    y = x_post[j] * decay(dec_minus, s - t_post[j], dt, tau_minus)
+                    w[i, j] = depress(w[i, j], y, a_minus, mu_minus, additive, w_min, w_max)
         if plastic:
             for b in range(npost):  # post spike: walk the column
-                j = net.post_now[b]
+                j = post_now[b]
                 for i in range(n_pre):
-                    if st.x_pre[i] != 0.0:
-                        x = st.x_pre[i] * decay(pr.dec_plus, s - st.t_pre[i], pr.dt, pr.tau_plus)
-                        w[i, j] = potentiate(w[i, j], x, pr)
+                    if x_pre[i] != 0.0:
+                        x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
+                        w[i, j] = potentiate(w[i, j], x, a_plus, mu_plus, additive, w_min, w_max)
         for a in range(npre):
-            i = net.pre_now[a]
-            x = st.x_pre[i] * decay(pr.dec_plus, s - st.t_pre[i], pr.dt, pr.tau_plus)
-            st.x_pre[i] = 1.0 if pr.nearest else x + 1.0
-            st.t_pre[i] = s
+            i = pre_now[a]
+            x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
+            x_pre[i] = 1.0 if nearest else x + 1.0
+            t_pre[i] = s
         for b in range(npost):
-            j = net.post_now[b]
-            y = st.x_post[j] * decay(pr.dec_minus, s - st.t_post[j], pr.dt, pr.tau_minus)
-            st.x_post[j] = 1.0 if pr.nearest else y + 1.0
-            st.t_post[j] = s
+            j = post_now[b]
+            y = x_post[j] * decay(dec_minus, s - t_post[j], dt, tau_minus)
+            x_post[j] = 1.0 if nearest else y + 1.0
+            t_post[j] = s
         s += 1
     return s1
