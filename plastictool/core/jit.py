@@ -81,16 +81,9 @@ class LazyKernel:
         return self.dispatcher(*args)
 
 
-def jit(func=None, *, inline: bool = False):
-    """Decorate a kernel: plain arrays and floats in, arrays and floats out.
-
-    ``@jit(inline=True)`` is for small helpers that take the whole ``Net`` tuple: Numba
-    inlines them into the calling kernel, which avoids passing (and reference-counting) every
-    array of the tuple at each call.
-    """
-    if func is None:
-        return lambda f: jit(f, inline=inline)
-    options = dict(OPTIONS, inline="always") if inline else OPTIONS
+def jit(func):
+    """Decorate a kernel: plain arrays and floats in, arrays and floats out."""
+    options = OPTIONS
     if _numba is not None:
         return _numba.njit(**options)(func)
     lazy = LazyKernel(func, options)

@@ -11,10 +11,12 @@ reference counting.
 Per step ``s`` (time ``s * dt``), every spike rule follows the same order
 (Brian2's: state update -> threshold -> on_pre -> on_post -> reset):
 
-1. ``post_spikes(...)``: clamped neurons take the imposed post spikes of step ``s``;
-   LIF neurons integrate ``v`` and ``g`` over one step (exact exponentials), spike at threshold,
-   reset and become refractory. The spiking post indices are in ``net.post_now[:n]``.
-2. ``pre_spikes(...)``: the presynaptic spikes of step ``s`` into ``net.pre_now[:n]``.
+1. post spikes: clamped neurons take the imposed spikes of step ``s`` (``post_events``); LIF
+   neurons integrate ``v`` and ``g`` over one step (``lif_step``), spike at threshold, reset and
+   become refractory. The spiking post indices are in ``post_now[:n]``. (Call the two
+   explicitly under ``if model == LIF``: a helper that dispatches between them defeats
+   Numba's optimisation of the step loop, ~10x slower.)
+2. ``pre_spikes``: the presynaptic spikes of step ``s`` into ``pre_now[:n]``.
 3. The rule updates weights: each pre spike walks its row (and adds ``w`` to the LIF
    conductance ``g`` of each post neuron, before the weight changes), each post spike walks its
    column, both using the other side's traces *before* this step's increments.
@@ -105,26 +107,22 @@ def room_for_post(cursor, post_now, out_step):
     return cursor[OUT_N] + post_now.shape[0] <= out_step.shape[0]
 
 
-@jit(inline=True)
-def post_spikes(model, post_step, post_idx, cursor, post_now, v, g, ref_until, lif, out_step, out_idx, s, dt):
-    """Post neurons spiking at step ``s`` into ``post_now``; return how many.
-
-    Clamped: the imposed spikes. LIF: one step of
-    ``tau_m dv/dt = (v_rest - v) + g (e_syn - v)``, ``tau_syn dg/dt = -g``, integrated exactly
-    for the conductance held at its start-of-step value; spike when ``v >= v_thresh``, then
-    ``v = v_reset`` and no integration for ``t_ref``. LIF spikes are also appended to the
-    out buffer.
-    """
-    if model == LIF:
-        return lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
-    if model == CLAMPED:
-        return events_at(post_step, post_idx, cursor, POST_CUR, post_now, s)
-    return 0
+@jit
+def post_events(post_step, post_idx, cursor, post_now, s):
+    """Clamped neurons: the imposed post spikes of step ``s`` into ``post_now``; how many."""
+    return events_at(post_step, post_idx, cursor, POST_CUR, post_now, s)
 
 
 @jit
 def lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt):
-    """One step of every LIF neuron; spiking indices into post_now and the out buffer."""
+    """One step of every LIF neuron; the spiking indices go into ``post_now`` (and the out
+    buffer); returns how many spiked.
+
+    ``tau_m dv/dt = (v_rest - v) + g (e_syn - v)``, ``tau_syn dg/dt = -g``: ``v`` relaxes
+    exactly (exponentially) towards ``(v_rest + g e_syn) / (1 + g)`` for the conductance held at
+    its start-of-step value, then ``g`` decays exactly. A spike when ``v >= v_thresh``, then
+    ``v = v_reset`` and no integration for ``t_ref``.
+    """
     n = 0
     tau_m = lif[0]
     v_rest = lif[1]

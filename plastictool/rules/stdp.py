@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, next_event_step, post_spikes, pre_spikes, room_for_post
+from ..core.net import LIF, lif_step, next_event_step, post_events, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -182,7 +182,10 @@ def advance(w, net, st, pr, s0, s1, blocked):
                 return s1
         if not room_for_post(cursor, post_now, out_step):
             return s
-        npost = post_spikes(model, post_step, post_idx, cursor, post_now, v, g, ref_until, lif, out_step, out_idx, s, dt)
+        if is_lif:
+            npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
+        else:
+            npost = post_events(post_step, post_idx, cursor, post_now, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         for a in range(npre):  # pre spike: walk the row
             i = pre_now[a]
