@@ -211,7 +211,9 @@ def make_net(
     post_step, post_idx, post_busy = events(post)
     lif = np.array([10.0, -74.0, -54.0, -60.0, 0.0, 5.0, 0.0]) if lif is None else np.asarray(lif, float)
     act = np.array([float(LINEAR), 1.0, 0.0]) if act is None else np.asarray(act, float)
-    cap = max(out_capacity, 2 * n_post) if model == LIF else n_post
+    post_now = np.zeros(max(n_post, post_busy, 1), dtype=np.int64)
+    # LIF spikes go to the out buffer; clamped neurons never use it, but room_for_post holds
+    cap = max(out_capacity, 2 * post_now.size) if model == LIF else post_now.size
     return Net(
         dt=float(dt),
         model=int(model),
@@ -221,7 +223,7 @@ def make_net(
         post_idx=post_idx,
         cursor=np.zeros(3, dtype=np.int64),
         pre_now=np.zeros(max(1, pre_busy), dtype=np.int64),
-        post_now=np.zeros(max(n_post, post_busy, 1), dtype=np.int64),
+        post_now=post_now,
         out_step=np.zeros(cap, dtype=np.int64),
         out_idx=np.zeros(cap, dtype=np.int64),
         v=np.full(n_post, lif[1]),

@@ -1,0 +1,36 @@
+"""Shared helpers for the tests: small protocols written to tmp folders, and the CLI runner."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+PROTOCOLS = ROOT / "protocols"
+
+
+@pytest.fixture
+def write(tmp_path):
+    """write(name, yaml_text) -> path of a protocol file in a temporary folder."""
+
+    def _write(name: str, text: str) -> Path:
+        p = tmp_path / name
+        p.write_text(textwrap.dedent(text))
+        return p
+
+    return _write
+
+
+@pytest.fixture
+def cli():
+    from plastictool.cli import app
+
+    runner = CliRunner()
+
+    def _run(*args):
+        return runner.invoke(app, [str(a) for a in args])
+
+    return _run

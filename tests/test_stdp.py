@@ -1,0 +1,153 @@
+"""Pair STDP: analytic results, the all-pairs reference twin, and plasticity facts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plastictool.api import run_experiment, validate_file
+from plastictool.core.net import LIF, make_net
+from plastictool.rules import stdp
+from plastictool.rules.base import BuildContext
+
+from conftest import PROTOCOLS
+from reference_stdp import lif_reference, stdp_reference
+
+A_PLUS, A_MINUS, TAU_PLUS, TAU_MINUS = 0.01, 0.0105, 16.8, 33.7
+
+
+def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, **values):
+    w0 = np.array(w0, dtype=float)
+    n_pre, n_post = w0.shape
+    vals = {p.name: p.default for p in stdp.SPEC.params}
+    vals.update(values)
+    net = make_net(n_pre, n_post, dt, model, (np.array([s for s, _ in pre]), np.array([i for _, i in pre])),
+                   (np.array([s for s, _ in post]), np.array([j for _, j in post])))
+    w = w0.copy()
+    pr, stt = stdp.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
+    stdp.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8))
+    return w, net
+
+
+def test_window_matches_the_analytic_sum_for_every_delta_t():
+    """60 pairings at 1 Hz: dw = 60 a_plus exp(-dt/tau_plus) (dt > 0), -60 a_minus exp(dt/tau_minus) (dt < 0).
+
+    Pairs one second apart also interact (all-to-all), by at most 60 a exp(-1000/33.7) ~ 1e-13,
+    so the tolerance is 1e-10; clipping at [0, 1] applies to the running weight.
+    """
+    exp = validate_file(PROTOCOLS / "stdp_window.yaml")
+    results = run_experiment(exp)
+    assert len(results) == 101
+    for r in results:
+        d = dict(r.condition)["stimulus.pairing.delta_t"]
+        if d > 0:
+            want = min(1.0, 0.5 + 60 * A_PLUS * math.exp(-d / TAU_PLUS))
+        elif d < 0:
+            want = max(0.0, 0.5 - 60 * A_MINUS * math.exp(d / TAU_MINUS))
+        else:
+            want = 0.5  # same step: no pairing
+        assert r.w_final[0, 0] == pytest.approx(want, abs=1e-10), d
+
+
+@pytest.mark.parametrize("delta_t", [5.0, 10.0, 20.0, -5.0, -10.0, -20.0])
+def test_multiplicative_closed_form(delta_t):
+    """w_max - w_n = (w_max - w_0)(1 - a_plus e^(-dt/tau_plus))^n; w_n - w_min = (w_0 - w_min)(1 - a_minus e^(dt/tau_minus))^n."""
+    dt, n, w0 = 0.1, 60, 0.4
+    base = np.arange(n) * 10000  # 1 Hz in steps of 0.1 ms
+    d = int(round(delta_t / dt))
+    pre = [(int(b + max(0, -d)), 0) for b in base]
+    post = [(int(b + max(0, d)), 0) for b in base]
+    w, _ = kernel_run([[w0]], pre, post, dt, n * 10000 + 1000, weight_dependence="multiplicative",
+                      a_plus=A_PLUS, a_minus=A_MINUS)
+    if delta_t > 0:
+        want = 1.0 - (1.0 - w0) * (1 - A_PLUS * math.exp(-delta_t / TAU_PLUS)) ** n
+    else:
+        want = w0 * (1 - A_MINUS * math.exp(delta_t / TAU_MINUS)) ** n
+    assert w[0, 0] == pytest.approx(want, abs=1e-10)
+
+
+events = st.lists(st.tuples(st.integers(0, 400), st.integers(0, 2)), max_size=40)
+
+
+@settings(max_examples=60, deadline=None)
+@given(pre=events, post=events, nearest=st.booleans(), wdep=st.sampled_from(["additive", "multiplicative", "gutig"]),
+       seed=st.integers(0, 2**16))
+def test_kernel_equals_all_pairs_reference(pre, post, nearest, wdep, seed):
+    rng = np.random.default_rng(seed)
+    w0 = rng.uniform(0.2, 0.8, size=(3, 3))
+    post = [(s, j) for s, j in post]
+    kw = dict(a_plus=0.05, a_minus=0.06, tau_plus=2.0, tau_minus=3.5, mu_plus=0.3, mu_minus=0.7)
+    got, _ = kernel_run(w0, pre, post, 0.1, 500, pairing="nearest" if nearest else "all_to_all",
+                        weight_dependence=wdep, **kw)
+    want = stdp_reference(w0.tolist(), pre, post, 0.1, nearest=nearest, wdep=wdep, **kw)
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+
+
+def test_spikes_in_the_same_step_do_not_pair():
+    w, _ = kernel_run([[0.5]], [(100, 0)], [(100, 0)], 0.1, 1000)
+    assert w[0, 0] == 0.5
+
+
+@settings(max_examples=30, deadline=None)
+@given(pre=events, post=events, a=st.floats(0.0, 2.0), seed=st.integers(0, 1000))
+def test_weights_stay_within_bounds(pre, post, a, seed):
+    w0 = np.random.default_rng(seed).uniform(0.1, 0.3, size=(3, 3))
+    w, _ = kernel_run(w0, pre, post, 0.1, 500, w_min=0.1, w_max=0.3, a_plus=a, a_minus=a, tau_plus=20.0, tau_minus=20.0)
+    assert np.all(w >= 0.1) and np.all(w <= 0.3)
+
+
+def test_lif_neuron_matches_its_reference_twin():
+    """Plasticity off (a = 0): the kernel's LIF spike steps equal the step-by-step twin's."""
+    dt, n_steps = 0.1, 20000
+    rng = np.random.default_rng(3)
+    pre = sorted((int(s), int(i)) for s, i in zip(rng.integers(0, n_steps, 600), rng.integers(0, 20, 600)))
+    w0 = rng.uniform(0.0, 0.5, size=(20, 1))
+    w, net = kernel_run(w0, pre, [], dt, n_steps, model=LIF, a_plus=0.0, a_minus=0.0)
+    got = net.out_step[: net.cursor[2]].tolist()
+    jumps = {}
+    for s, i in pre:
+        jumps[s] = jumps.get(s, 0.0) + w0[i, 0]
+    want = lif_reference(-74.0, jumps, n_steps, dt)
+    assert len(want) > 10
+    assert got == want
+
+
+SMALL_LIF = """
+    name: small_lif
+    seed: 9
+    dt: {dt}
+    duration: 2 s
+    synapses: {{n_pre: 50, n_post: 2, w_init: {{uniform: [0, 0.05]}}, w_min: 0, w_max: 0.05}}
+    neuron: {{model: lif}}
+    stimulus: {{pre: {{poisson: {{rate: 20 Hz}}}}}}
+    rule: {{kind: stdp, a_plus: 0.0005, a_minus: 0.000525, tau_plus: 20 ms, tau_minus: 20 ms}}
+    record: {{interval: {interval}}}
+"""
+
+
+def _w_final(write, **kw):
+    p = write("small.yaml", SMALL_LIF.format(**kw))
+    [r] = run_experiment(validate_file(p))
+    return r
+
+
+def test_a_chunked_run_equals_one_run(write):
+    """Recording every step (many kernel calls) or once (one call) gives the same bits."""
+    a = _w_final(write, dt="0.1 ms", interval="0.1 ms")
+    b = _w_final(write, dt="0.1 ms", interval="2 s")
+    assert np.array_equal(a.w_final, b.w_final)
+    assert np.array_equal(a.spikes[0], b.spikes[0])
+
+
+def test_halving_dt_barely_changes_the_result(write):
+    """Same Poisson spike times (drawn in ms), dt 0.1 vs 0.05 ms: weights agree to a few % of w_max."""
+    a = _w_final(write, dt="0.1 ms", interval="1 s")
+    b = _w_final(write, dt="0.05 ms", interval="1 s")
+    dw_a, dw_b = a.w_final - a.w_initial, b.w_final - b.w_initial
+    assert np.array_equal(a.w_initial, b.w_initial)
+    assert np.abs(dw_a - dw_b).max() < 0.03 * 0.05
+    assert abs(a.counts["post_spikes"] - b.counts["post_spikes"]) <= 0.05 * a.counts["post_spikes"] + 2
