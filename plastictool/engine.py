@@ -177,14 +177,16 @@ def spike_events(p: Protocol, rng: np.random.Generator):
             (pre_s if pop == PRE else post_s).append(steps[keep])
             (pre_i if pop == PRE else post_i).append(np.asarray(idx, dtype=np.int64)[keep])
 
-    def merge(ss, ii):
-        if not ss:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        s, i = np.concatenate(ss), np.concatenate(ii)
-        order = np.lexsort((i, s))
-        return s[order], i[order]
+    return sort_events(pre_s, pre_i, p.synapses.n_pre), sort_events(post_s, post_i, p.synapses.n_post)
 
-    return merge(pre_s, pre_i), merge(post_s, post_i)
+
+def sort_events(steps: list, idx: list, n: int):
+    """Concatenate event chunks and sort them by step, then neuron (one integer sort)."""
+    if not steps:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    key = np.concatenate(steps) * np.int64(n) + np.concatenate(idx)
+    key.sort()
+    return key // n, key % n
 
 
 class RateInput:

@@ -195,16 +195,20 @@ def make_net(
     act: np.ndarray | None = None,
     out_capacity: int = 4096,
 ) -> Net:
-    """A ``Net`` from event lists ``(steps, indices)`` (sorted here by step, then index)."""
+    """A ``Net`` from event lists ``(steps, indices)`` (sorted here by step if they are not)."""
 
     def events(ev):
         if ev is None:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
         steps = np.asarray(ev[0], dtype=np.int64)
         idx = np.asarray(ev[1], dtype=np.int64)
-        order = np.lexsort((idx, steps))
-        steps, idx = steps[order], idx[order]
-        busiest = int(np.unique(steps, return_counts=True)[1].max()) if steps.size else 0
+        if steps.size > 1 and not (np.all(steps[1:] >= steps[:-1])):
+            order = np.lexsort((idx, steps))
+            steps, idx = steps[order], idx[order]
+        if not steps.size:
+            return steps, idx, 0
+        edges = np.flatnonzero(np.diff(steps)) + 1  # first event of each distinct step
+        busiest = int(np.diff(np.concatenate(([0], edges, [steps.size]))).max())
         return steps, idx, busiest
 
     pre_step, pre_idx, pre_busy = events(pre)
