@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import EXIT_OK, PlasticError
+from .errors import EXIT_DIFFERENT, EXIT_OK, PlasticError
 from .protocol import Experiment, load_experiment
 
 DEFAULT_OUT = Path("outputs")
@@ -23,6 +23,8 @@ class RunReport:
     counts: dict = field(default_factory=dict)
     wall_s: float = 0.0
     profile: dict = field(default_factory=dict)
+    workers: int = 0  # worker processes used (0: in-process)
+    check: object = None  # compare.Comparison with the baseline (run --check)
 
     def as_dict(self) -> dict:
         return {
@@ -35,6 +37,8 @@ class RunReport:
             "counts": self.counts,
             "wall_s": round(self.wall_s, 6),
             "profile": {k: round(v, 6) for k, v in self.profile.items()},
+            "workers": self.workers,
+            "check": self.check.as_dict() if self.check is not None else None,
         }
 
 
@@ -54,10 +58,27 @@ def validate_file(path, overrides=(), seed=None) -> Experiment:
     return exp
 
 
-def run_experiment(exp: Experiment, progress=None):
-    """Run every condition of an experiment; returns the list of RunResult."""
-    from .engine import run_condition
+def baseline_dir(exp: Experiment, check: str | Path, several: bool) -> Path:
+    """``--check DIR`` follows the ``--out`` rule: one protocol -> DIR; several -> DIR/<name>/."""
+    return Path(check) / exp.name if several else Path(check)
 
+
+def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: dict | None = None):
+    """Run every condition of an experiment; returns the list of RunResult, in condition order.
+
+    ``jobs``: at most this many worker processes (``None``: all cores; 1: in-process). Workers
+    are used only when there are several conditions and they pay off (see
+    :mod:`plastictool.parallel`); the results are the same either way. ``info["workers"]`` is
+    set to the number of workers used (0 = in-process). Workers start with ``forkserver`` or
+    ``spawn``: a script that passes ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard."""
+    from .engine import run_condition
+    from .parallel import plan_workers, run_conditions
+
+    workers = plan_workers(exp.conditions, jobs)
+    if info is not None:
+        info["workers"] = workers
+    if workers:
+        return run_conditions(exp.conditions, workers, progress)
     results = []
     for cond in exp.conditions:
         cb = None
@@ -74,12 +95,31 @@ def _offset_progress(progress, cond):
     return cb
 
 
-def run_file(path, out=None, overrides=(), seed=None, force=False, several=False, progress=None, argv=()) -> RunReport:
-    """Validate, run and write one protocol file. Errors are reported in the RunReport."""
+def run_file(
+    path,
+    out=None,
+    overrides=(),
+    seed=None,
+    force=False,
+    several=False,
+    progress=None,
+    argv=(),
+    *,
+    jobs: int | None = 1,
+    check: str | Path | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> RunReport:
+    """Validate, run and write one protocol file. Errors are reported in the RunReport.
+
+    With ``check`` (a baseline folder, see :func:`baseline_dir`) the written folder is compared
+    with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
+    the status is 1 when they differ."""
     from .output import check_target, write_outputs
 
     t0 = time.perf_counter()
     report = RunReport(file=str(path))
+    info: dict = {}
     try:
         t_load = time.perf_counter()
         exp = validate_file(path, overrides, seed)
@@ -87,12 +127,21 @@ def run_file(path, out=None, overrides=(), seed=None, force=False, several=False
         target = output_dir(exp, out, several)
         report.out = str(target)
         check_target(target, force, str(path))
+        baseline = None
+        if check is not None:
+            from .compare import check_folder
+
+            baseline = check_folder(baseline_dir(exp, check, several), "baseline")  # before the run
+            if baseline.resolve() == target.resolve():
+                raise PlasticError(f"{str(baseline)!r}: the baseline is the output folder; write the run elsewhere with --out")
         load_s = time.perf_counter() - t_load
-        results = run_experiment(exp, progress)
+        results = run_experiment(exp, progress, jobs, info)
+        report.workers = info.get("workers", 0)
         sim = sum(r.timings["simulate_s"] for r in results)
         first = max((r.timings["first_call_s"] for r in results), default=0.0)
         build = sum(r.timings["build_s"] for r in results)
         profile = {"load_s": load_s, "build_s": build, "compile_or_load_kernels_s": first, "simulate_s": sim}
+        profile["workers"] = report.workers
         wall = time.perf_counter() - t0
         write_outputs(target, exp, results, wall, argv, profile, force)
         report.conditions = len(results)
@@ -100,8 +149,19 @@ def run_file(path, out=None, overrides=(), seed=None, force=False, several=False
             for k, v in r.counts.items():
                 report.counts[k] = report.counts.get(k, 0) + v
         report.profile = profile
+        if baseline is not None:
+            from .compare import DEFAULT_ATOL, DEFAULT_RTOL, compare_dirs
+
+            rtol = DEFAULT_RTOL if rtol is None else rtol
+            atol = DEFAULT_ATOL if atol is None else atol
+            report.check = compare_dirs(target, baseline, rtol, atol)
+            if not report.check.ok:
+                n = report.check.count
+                report.status = EXIT_DIFFERENT
+                report.message = f"{target} differs from the baseline {baseline}: {n} difference{'s' if n != 1 else ''}"
     except PlasticError as exc:
         report.status = exc.exit_code
         report.message = str(exc)
+        report.workers = info.get("workers", 0)
     report.wall_s = time.perf_counter() - t0
     return report

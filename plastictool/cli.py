@@ -11,7 +11,11 @@ from typing import List, Optional
 
 import typer
 
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_OK, PlasticError
+from .errors import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_INTERRUPTED, EXIT_OK, PlasticError
+
+# the defaults of plastictool.compare (repeated here so that start-up imports nothing more;
+# tests/test_compare.py checks that they agree)
+DEFAULT_RTOL, DEFAULT_ATOL = 1e-9, 1e-12
 
 app = typer.Typer(
     name="plastic",
@@ -42,8 +46,30 @@ def run(
     force: bool = typer.Option(False, "--force", help="replace existing output folders"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress and no summary"),
     json_: bool = typer.Option(False, "--json", help="print a machine-readable report on stdout"),
+    jobs: Optional[int] = typer.Option(
+        None,
+        "--jobs",
+        "-j",
+        min=1,
+        help="at most N worker processes for sweep conditions (default: all cores; 1: in-process). "
+        "Workers are used only for several conditions with enough work to pay for their start-up "
+        "(about 2 s of estimated simulation each); the files are identical whatever N",
+    ),
+    check: Optional[str] = typer.Option(
+        None, "--check", help="compare the results with this baseline folder (several protocols: DIR/<name>/); exit 1 when they differ", metavar="BASELINE_DIR"
+    ),
+    rtol: float = typer.Option(DEFAULT_RTOL, "--rtol", min=0.0, help="relative tolerance for --check"),
+    atol: float = typer.Option(DEFAULT_ATOL, "--atol", min=0.0, help="absolute tolerance for --check"),
+    fail_fast: bool = typer.Option(False, "--fail-fast", help="stop after the first protocol that fails (or differs from its baseline)"),
+    plot_: bool = typer.Option(
+        False, "--plot", help="also draw each written output folder into RUN_DIR/plot.png (as `plastic plot RUN_DIR`; needs matplotlib: pip install 'plastictool[plot]')"
+    ),
 ) -> None:
-    """Run protocols and write summary.csv, traces.csv, spikes.csv and run.json."""
+    """Run protocols and write summary.csv, traces.csv, spikes.csv and run.json.
+
+    The exit status is the worst of the runs: 0 ok, 1 differs from the --check baseline,
+    2 bad input, 3 simulation failed, 130 interrupted.
+    """
     import json
 
     from . import api
@@ -52,30 +78,82 @@ def run(
     reports = []
     worst = EXIT_OK
     argv = ["plastic"] + sys.argv[1:]
+    skipped: list = []
+    if jobs is None:
+        from .parallel import default_jobs
+
+        jobs = default_jobs()
+    if plot_:
+        _require_plotting()  # before any run: no long run that then cannot be drawn
     try:
-        for path in protocols:
+        for k, path in enumerate(protocols):
             with _progress(quiet or json_) as progress:
-                report = api.run_file(path, out, set_, seed, force, several, progress, argv)
+                report = api.run_file(path, out, set_, seed, force, several, progress, argv, jobs=jobs, check=check, rtol=rtol, atol=atol)
             reports.append(report)
             worst = max(worst, report.status)
+            if report.check is not None:
+                _print_warnings(report.check)
+                if not report.check.ok and not quiet and not json_:
+                    _print_comparison(report.check)
             if report.status:
                 _err(report.message)
             elif not quiet and not json_:
                 _print_done(report)
+            if plot_ and report.out and report.status in (EXIT_OK, EXIT_DIFFERENT):
+                worst = max(worst, _plot_folder(report.out, None, quiet or json_))
+            if report.status and fail_fast and k + 1 < len(protocols):
+                skipped = list(protocols[k + 1 :])
+                _err(f"--fail-fast: stopped after {path}; not run: {', '.join(skipped)}")
+                break
     except KeyboardInterrupt:
         _err("interrupted; no result folder was written for the unfinished run")
         raise typer.Exit(EXIT_INTERRUPTED)
     if json_:
-        typer.echo(json.dumps({"status": worst, "runs": [r.as_dict() for r in reports]}, indent=2))
+        typer.echo(json.dumps({"status": worst, "runs": [r.as_dict() for r in reports], "skipped": skipped}, indent=2))
     raise typer.Exit(worst)
 
 
 def _print_done(report) -> None:
     c = report.counts
+    checked = f"; matches {report.check.baseline_dir}" if report.check is not None and report.check.ok else ""
     typer.echo(
         f"{report.name}: {report.conditions} condition{'s' if report.conditions != 1 else ''}, "
         f"{c.get('steps', 0)} steps, {c.get('pre_spikes', 0) + c.get('post_spikes', 0)} spikes, "
-        f"{report.wall_s:.2f} s -> {report.out}"
+        f"{report.wall_s:.2f} s -> {report.out}{checked}"
+    )
+
+
+def _print_warnings(result) -> None:
+    for w in result.warnings:
+        typer.echo(f"warning: {w}", err=True)
+
+
+def _print_comparison(result) -> None:
+    """The largest deviations as a rich table, then the count (stdout)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    if result.ok:
+        console.print(
+            f"{result.run_dir} matches {result.baseline_dir}: {result.cells} values in "
+            f"{', '.join(result.files) or 'no tables'} within rtol={result.rtol:g}, atol={result.atol:g}",
+            markup=False,
+        )
+        return
+    table = Table(title=f"largest deviations (rtol={result.rtol:g}, atol={result.atol:g})", title_justify="left")
+    for name, justify in (("file", "left"), ("column", "left"), ("row", "right"), ("got", "right"), ("expected", "right"), ("|got - expected|", "right")):
+        table.add_column(name, justify=justify, overflow="fold")
+    for d in result.largest:
+        diff = f"{d.abs_diff:.3g}" if d.abs_diff is not None else d.kind
+        table.add_row(d.file, d.column, "" if d.row is None else str(d.row), d.got, d.expected, diff)
+    console.print(table)
+    per_file = ", ".join(f"{f}: {n}" for f, n in result.by_file().items())
+    shown = f"; the {len(result.largest)} largest shown" if len(result.largest) < result.count else ""
+    console.print(
+        f"{result.count} difference{'s' if result.count != 1 else ''} ({per_file}) between {result.run_dir} "
+        f"and the baseline {result.baseline_dir}{shown}",
+        markup=False,
     )
 
 
@@ -141,6 +219,76 @@ def validate(
             typer.echo(f"# {path}: valid; canonical units: ms, Hz, mV")
             typer.echo(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100).rstrip())
     raise typer.Exit(worst)
+
+
+@app.command()
+def compare(
+    run_dir: str = typer.Argument(..., help="output folder of the run to check", metavar="RUN_DIR"),
+    baseline_dir: str = typer.Argument(..., help="output folder with the expected results", metavar="BASELINE_DIR"),
+    rtol: float = typer.Option(DEFAULT_RTOL, "--rtol", min=0.0, help="relative tolerance: |got - expected| <= atol + rtol |expected|"),
+    atol: float = typer.Option(DEFAULT_ATOL, "--atol", min=0.0, help="absolute tolerance"),
+    limit: int = typer.Option(20, "--limit", min=0, help="rows in the table of largest deviations"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="only warnings, errors and the exit code"),
+    json_: bool = typer.Option(False, "--json", help="print a machine-readable report on stdout"),
+) -> None:
+    """Compare summary.csv, traces.csv and spikes.csv of two output folders, column by column.
+
+    Numbers are equal when |got - expected| <= atol + rtol |expected| (defaults rtol 1e-9,
+    atol 1e-12: results are deterministic); other cells must match exactly. A missing file or
+    column, or a different number of rows, is a difference. A changed protocol or package
+    version (run.json) is only a warning. Exit 0 equal, 1 different, 2 bad input.
+    """
+    import json
+
+    from .compare import compare_dirs
+
+    try:
+        result = compare_dirs(run_dir, baseline_dir, rtol, atol, limit)
+    except PlasticError as exc:
+        _fail(exc)
+    _print_warnings(result)
+    if json_:
+        typer.echo(json.dumps(result.as_dict(), indent=2))
+    elif not quiet:
+        _print_comparison(result)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_DIFFERENT)
+
+
+@app.command()
+def plot(
+    run_dir: str = typer.Argument(..., help="output folder of `plastic run`", metavar="RUN_DIR"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="image file, .png, .svg or .pdf (default: RUN_DIR/plot.png)", metavar="FILE"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="do not print the path of the image"),
+) -> None:
+    """Draw a run folder from its files (nothing is re-run): weights, state and spikes over time
+    with the phases shaded, or a sweep's dw_percent against the swept value(s), with published
+    points from PROTOCOL.reference.csv when the protocol ships them. Needs matplotlib
+    (pip install 'plastictool[plot]'); exit 2 without it.
+    """
+    raise typer.Exit(_plot_folder(run_dir, out, quiet))
+
+
+def _require_plotting() -> None:
+    from .plot import require_matplotlib
+
+    try:
+        require_matplotlib()
+    except PlasticError as exc:
+        _fail(exc)
+
+
+def _plot_folder(run_dir, out, quiet: bool) -> int:
+    """Draw one folder; prints the image's path (stdout) or the error (stderr); returns the exit status."""
+    from .plot import plot_run
+
+    try:
+        path = plot_run(run_dir, out)
+    except PlasticError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    if not quiet:
+        typer.echo(f"plot: {path}")
+    return EXIT_OK
 
 
 @app.command()

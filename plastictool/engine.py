@@ -467,4 +467,10 @@ def _check_finite(b: Built, step: int, rec: Recorder) -> None:
 
 
 def run_condition(cond: Condition, progress=None) -> RunResult:
-    return simulate(cond.protocol, cond.values, progress)
+    try:
+        return simulate(cond.protocol, cond.values, progress)
+    except SimulationError as exc:
+        if cond.values:
+            where = ", ".join(f"{k} = {v!r}" for k, v in cond.values)
+            raise SimulationError(f"sweep condition {cond.index} ({where}): {exc}", exc.t_ms, exc.variable) from None
+        raise

@@ -31,6 +31,11 @@ def fmt(x: float) -> str:
     return FLOAT % x
 
 
+def csv_field(name: str) -> str:
+    """A header cell, quoted as CSV requires when it holds a comma (``"w[0,1]"``)."""
+    return f'"{name}"' if "," in name or '"' in name else name
+
+
 def check_target(out: Path, force: bool, file: str) -> None:
     if out.exists() and not force:
         raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it, or --out", "", file, None)
@@ -65,7 +70,7 @@ def summary_csv(results: list[RunResult], sweep_keys) -> str:
 def traces_csv(results: list[RunResult], sweep: bool) -> str:
     buf = io.StringIO()
     cols = results[0].columns
-    buf.write(",".join(cols + (["condition"] if sweep else [])) + "\n")
+    buf.write(",".join(csv_field(c) for c in cols + (["condition"] if sweep else [])) + "\n")
     for k, r in enumerate(results):
         if r.columns != cols:
             raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
@@ -95,8 +100,18 @@ def versions() -> dict:
                 m = __import__(mod)
             except ImportError:  # pragma: no cover
                 continue
-        out["pyyaml" if mod == "yaml" else mod] = getattr(m, "__version__", "")
+        out["pyyaml" if mod == "yaml" else mod] = getattr(m, "__version__", "") or _dist_version(mod)
     return out
+
+
+def _dist_version(mod: str) -> str:
+    """The installed distribution's version, for modules without ``__version__`` (rich)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version({"yaml": "pyyaml"}.get(mod, mod))
+    except metadata.PackageNotFoundError:  # pragma: no cover
+        return ""
 
 
 def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile: dict) -> str:
@@ -130,7 +145,13 @@ def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile:
         "wall_time_s": round(wall_s, 6),
         "profile": {**{k: round(v, 6) for k, v in profile.items()}, "synaptic_updates_per_s": round(counts.get("synaptic_updates", 0) / sim_s, 1) if sim_s > 0 else None},
         "versions": versions(),
-        "platform": {"system": platform.system(), "machine": platform.machine(), "release": platform.release()},
+        "platform": {
+            "system": platform.system(),
+            "machine": platform.machine(),
+            "release": platform.release(),
+            "python_implementation": platform.python_implementation(),
+            "byteorder": sys.byteorder,
+        },
         "command": list(argv),
     }
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
@@ -154,6 +175,9 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result folder gets the usual mode
     try:
         for name, text in files.items():
             with open(tmp / name, "w", encoding="ascii", newline="\n") as fh:

@@ -26,7 +26,7 @@ def test_run_writes_the_four_files_with_the_spec_columns(cli, write, tmp_path):
     assert r.exit_code == 0, r.output
     assert sorted(x.name for x in out.iterdir()) == ["run.json", "spikes.csv", "summary.csv", "traces.csv"]
     assert (out / "summary.csv").read_text().splitlines()[0] == "pre,post,w_initial,w_final,dw,dw_percent,outcome"
-    assert (out / "traces.csv").read_text().splitlines()[0] == "t_ms,w[0,0],w[1,0],w_mean,x_pre[0],x_pre[1]"
+    assert (out / "traces.csv").read_text().splitlines()[0] == 't_ms,"w[0,0]","w[1,0]",w_mean,x_pre[0],x_pre[1]'
     assert (out / "spikes.csv").read_text().splitlines()[:3] == ["t_ms,population,index", "0,pre,0", "0,pre,1"]
     meta = json.loads((out / "run.json").read_text())
     assert meta["seed"] == 3 and meta["counts"]["pre_spikes"] == 10 and meta["counts"]["post_spikes"] == 5
