@@ -9,7 +9,6 @@ protocol, seed and versions give byte-identical CSV files.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import platform
@@ -43,52 +42,69 @@ def check_target(out: Path, force: bool, file: str) -> None:
         raise ProtocolError(f"{str(out)!r} exists and is not a folder", "", file, None)
 
 
-def summary_csv(results: list[RunResult], sweep_keys) -> str:
-    buf = io.StringIO()
-    buf.write(",".join(list(sweep_keys) + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"]) + "\n")
+CHUNK = 100_000  # rows formatted at a time: memory stays bounded for huge tables
+
+
+def _write_table(fh, values: np.ndarray, kinds, labels=()) -> None:
+    from .core.fmt import format_csv
+
+    for a in range(0, values.shape[0], CHUNK):
+        fh.write(format_csv(values[a : a + CHUNK], kinds, labels))
+
+
+def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
+    from .core.fmt import FLOAT_OR_EMPTY, INT, LABEL
+    from .core.fmt import FLOAT as F
+
+    fh.write(",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"]) + "\n")
+    outcomes = ["none", "LTP", "LTD"]
     for r in results:
         thr = r.protocol.record.outcome_threshold
-        w0 = r.w_initial.ravel()
-        w1 = r.w_final.ravel()
-        n_pre, n_post = r.w_initial.shape
-        ii, jj = np.divmod(np.arange(w0.size), n_post)
-        dw = w1 - w0
-        prefix = "".join(fmt(v) + "," if isinstance(v, (int, float)) else f"{v}," for _, v in r.condition)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pct = np.where(w0 != 0, 100.0 * dw / np.abs(w0), np.nan)
-        for k in range(w0.size):
-            if np.isnan(pct[k]):
-                p_s = ""
-                outcome = "LTP" if dw[k] > 0 else "LTD" if dw[k] < 0 else "none"
-            else:
-                p_s = fmt(pct[k])
-                outcome = "LTP" if pct[k] > thr else "LTD" if pct[k] < -thr else "none"
-            buf.write(f"{prefix}{ii[k]},{jj[k]},{fmt(w0[k])},{fmt(w1[k])},{fmt(dw[k])},{p_s},{outcome}\n")
-    return buf.getvalue()
+        prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v) for _, v in r.condition)
+        kinds = ([LABEL] if prefix else []) + [INT, INT, F, F, F, FLOAT_OR_EMPTY, LABEL]
+        labels = outcomes + ([prefix] if prefix else [])
+        w0_all, w1_all = r.w_initial.ravel(), r.w_final.ravel()
+        n_post = r.w_initial.shape[1]
+        for a in range(0, w0_all.size, CHUNK):
+            w0, w1 = w0_all[a : a + CHUNK], w1_all[a : a + CHUNK]
+            ii, jj = np.divmod(np.arange(a, a + w0.size), n_post)
+            dw = w1 - w0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                pct = np.where(w0 != 0, 100.0 * dw / np.abs(w0), np.nan)
+            # LTP/LTD by dw_percent and the threshold; by the sign of dw where dw_percent is empty
+            code = np.where(np.isnan(pct), np.where(dw > 0, 1, np.where(dw < 0, 2, 0)), np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
+            cols = [ii, jj, w0, w1, dw, pct, code]
+            if prefix:
+                cols.insert(0, np.full(w0.size, 3))
+            _write_table(fh, np.column_stack(cols).astype(np.float64), kinds, labels)
 
 
-def traces_csv(results: list[RunResult], sweep: bool) -> str:
-    buf = io.StringIO()
+def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
+    from .core.fmt import FLOAT as F
+    from .core.fmt import INT
+
     cols = results[0].columns
-    buf.write(",".join(csv_field(c) for c in cols + (["condition"] if sweep else [])) + "\n")
+    fh.write(",".join(csv_field(c) for c in cols + (["condition"] if sweep else [])) + "\n")
     for k, r in enumerate(results):
         if r.columns != cols:
             raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
         data = r.traces
         if sweep:
             data = np.column_stack([data, np.full(data.shape[0], k)])
-        np.savetxt(buf, data, fmt=[FLOAT] * len(cols) + (["%d"] if sweep else []), delimiter=",")
-    return buf.getvalue()
+        _write_table(fh, data, [F] * len(cols) + ([INT] if sweep else []))
 
 
-def spikes_csv(results: list[RunResult], sweep: bool) -> str:
-    parts = ["t_ms,population,index" + (",condition" if sweep else "") + "\n"]
-    names = ("pre", "post")
+def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
+    from .core.fmt import FLOAT as F
+    from .core.fmt import INT, LABEL
+
+    fh.write("t_ms,population,index" + (",condition" if sweep else "") + "\n")
     for k, r in enumerate(results):
         t, pop, idx = r.spikes
-        tail = f",{k}\n" if sweep else "\n"
-        parts.extend(f"{FLOAT % a},{names[b]},{c}{tail}" for a, b, c in zip(t.tolist(), pop.tolist(), idx.tolist()))
-    return "".join(parts)
+        if not t.size:
+            continue
+        cols = [t, pop, idx] + ([np.full(t.size, k)] if sweep else [])
+        _write_table(fh, np.column_stack(cols).astype(np.float64), [F, LABEL, INT] + ([INT] if sweep else []), ["pre", "post"])
 
 
 def versions() -> dict:
@@ -163,15 +179,6 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
 
     t0 = time.perf_counter()
     sweep = bool(experiment.sweep_keys)
-    files = {
-        "summary.csv": summary_csv(results, experiment.sweep_keys),
-        "traces.csv": traces_csv(results, sweep),
-    }
-    if experiment.base.record.spikes:
-        files["spikes.csv"] = spikes_csv(results, sweep)
-    profile = dict(profile or {})
-    profile["write_s"] = time.perf_counter() - t0
-    files["run.json"] = run_json(experiment, results, wall_s, argv, profile)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -179,9 +186,16 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result folder gets the usual mode
     try:
-        for name, text in files.items():
+        writers = [("summary.csv", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", lambda fh: write_traces(fh, results, sweep))]
+        if experiment.base.record.spikes:
+            writers.append(("spikes.csv", lambda fh: write_spikes(fh, results, sweep)))
+        for name, writer in writers:
             with open(tmp / name, "w", encoding="ascii", newline="\n") as fh:
-                fh.write(text)
+                writer(fh)
+        profile = dict(profile or {})
+        profile["write_s"] = time.perf_counter() - t0
+        with open(tmp / "run.json", "w", encoding="ascii", newline="\n") as fh:
+            fh.write(run_json(experiment, results, wall_s, argv, profile))
         if out.exists():
             if not force:
                 raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it", "", experiment.file, None)
