@@ -60,7 +60,7 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
     outcomes = ["none", "LTP", "LTD"]
     for r in results:
         thr = r.protocol.record.outcome_threshold
-        prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v) for _, v in r.condition)
+        prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_") for _, v in r.condition)
         kinds = ([LABEL] if prefix else []) + [INT, INT, F, F, F, FLOAT_OR_EMPTY, LABEL]
         labels = outcomes + ([prefix] if prefix else [])
         w0_all, w1_all = r.w_initial.ravel(), r.w_final.ravel()

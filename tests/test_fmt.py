@@ -35,3 +35,12 @@ def test_many_uniform_and_log_spread_numbers_and_int_columns():
                          10.0 ** rng.uniform(-30, 30, n) * rng.choice([-1, 1], n), rng.normal(0, 1e-3, n)])
     is_int = [1, 1, 0, 0, 0]
     assert format_rows(v, is_int) == python_rows(v, is_int)
+
+
+def test_labels_with_commas_and_python_fallback_cells():
+    from plastictool.core.fmt import FLOAT, LABEL, format_csv
+
+    hard = 999999999999.5  # a rounding tie: formatted by Python
+    v = np.array([[0, hard, 1, 0.25], [1, 0.5, 0, hard]])
+    got = format_csv(v, [LABEL, FLOAT, LABEL, FLOAT], ["10,0", "a,b,c"])
+    assert got == f"10,0,{'%.12g' % hard},a,b,c,0.25\na,b,c,0.5,10,0,{'%.12g' % hard}\n"

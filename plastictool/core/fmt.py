@@ -132,8 +132,8 @@ def format_table(values, kinds, labels, buf, bad):
     """Rows of ``values`` as CSV lines into ``buf``; returns (bytes written, cells for Python).
 
     Column kinds: FLOAT (``%.12g``), INT, LABEL (the value indexes ``labels``, a 2D uint8 array
-    of zero-padded ASCII strings), FLOAT_OR_EMPTY (empty when NaN). A cell that needs Python is
-    written as ``?`` and its (row, column) listed in ``bad``.
+    of zero-padded ASCII strings without ``?``), FLOAT_OR_EMPTY (empty when NaN). A cell that
+    needs Python is written as ``?`` and its (row, column) listed in ``bad``.
     """
     n, k = values.shape
     pos = 0
@@ -199,10 +199,12 @@ def format_csv(values: np.ndarray, kinds, labels=()) -> str:
     if not nb:
         return text
     lines = text.split("\n")
-    for r, c in bad[:nb]:
-        cells = lines[r].split(",")
-        cells[c] = "%.12g" % values[r, c]
-        lines[r] = ",".join(cells)
+    pending: dict[int, list[str]] = {}
+    for r, c in bad[:nb]:  # row-major order: a row's '?' cells left to right
+        pending.setdefault(int(r), []).append("%.12g" % values[r, c])
+    for r, cells in pending.items():
+        parts = lines[r].split("?")  # numbers never contain '?'; a label with one would break this
+        lines[r] = "".join(p + x for p, x in zip(parts, cells + [""]))
     return "\n".join(lines)
 
 

@@ -100,13 +100,24 @@ class Params(NamedTuple):
     w_max: float
     dec_plus: np.ndarray
     dec_minus: np.ndarray
+    epoch: int  # steps per epoch of the post-spike queue (10 tau_plus)
 
 
 class State(NamedTuple):
-    x_pre: np.ndarray  # value at step t_pre
+    x_pre: np.ndarray  # value right after the last spike, at step t_pre
     t_pre: np.ndarray
     x_post: np.ndarray
     t_post: np.ndarray
+    xm_pre: np.ndarray  # x_pre just before the increment at step t_pre
+    yd: np.ndarray  # scratch: x_post decayed to the current step (n_post)
+    q_step: np.ndarray  # post spikes not yet applied to every row: steps ...
+    q_j: np.ndarray  # ... and post neurons, in time order
+    q_e: np.ndarray  # ... and exp(-(t - T) dt / tau_plus), T the start of t's epoch
+    qn: np.ndarray  # [number of queued post spikes]
+    qptr: np.ndarray  # per row: queued post spikes already applied to it
+
+
+QUEUE = 1 << 16
 
 
 def build(values, ctx):
@@ -125,12 +136,20 @@ def build(values, ctx):
         w_max=ctx.w_max,
         dec_plus=decay_table(values["tau_plus"], ctx.dt),
         dec_minus=decay_table(values["tau_minus"], ctx.dt),
+        epoch=max(1, int(10.0 * values["tau_plus"] / ctx.dt)),
     )
     st = State(
         x_pre=np.zeros(ctx.n_pre),
         t_pre=np.zeros(ctx.n_pre, dtype=np.int64),
         x_post=np.zeros(ctx.n_post),
         t_post=np.zeros(ctx.n_post, dtype=np.int64),
+        xm_pre=np.zeros(ctx.n_pre),
+        yd=np.zeros(ctx.n_post),
+        q_step=np.zeros(QUEUE, dtype=np.int64),
+        q_j=np.zeros(QUEUE, dtype=np.int64),
+        q_e=np.zeros(QUEUE),
+        qn=np.zeros(1, dtype=np.int64),
+        qptr=np.zeros(ctx.n_pre, dtype=np.int64),
     )
     return pr, st
 
@@ -162,13 +181,77 @@ def depress(w, y, a_minus, mu_minus, additive, w_min, w_max):
 
 
 @jit
+def decayed(x, t, table, s, dt, tau, out):
+    """out[k] = x[k] exp(-(s - t[k]) dt / tau): every trace brought to step s."""
+    for k in range(x.shape[0]):
+        out[k] = x[k] * decay(table, s - t[k], dt, tau) if x[k] != 0.0 else 0.0
+
+
+@jit
+def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+    """Apply to row i the queued post spikes it has not seen, in time order.
+
+    A post spike of j at step t potentiates w_ij with the pre trace at t before that step's
+    increments: xm_pre_i if t == t_pre_i, else x_pre_i exp(-(t - t_pre_i) dt / tau_plus),
+    computed as f exp(-(t - T) dt / tau_plus) with T the start of t's epoch (10 tau_plus) and
+    f = x_pre_i exp(-(T - t_pre_i) dt / tau_plus) computed once per epoch. A row is synced at
+    each of its pre spikes, so t < t_pre_i cannot be pending.
+    """
+    x0 = x_pre[i]
+    tp = t_pre[i]
+    ep = np.int64(-1)
+    f = 0.0
+    for e in range(qptr[i], qn[0]):
+        t = q_step[e]
+        if t > tp:
+            if t // epoch != ep:
+                ep = t // epoch
+                start = ep * epoch
+                if start >= tp:
+                    f = x0 * decay(dec_plus, start - tp, dt, tau_plus)
+                else:
+                    f = x0 / decay(dec_plus, tp - start, dt, tau_plus)
+            x = f * q_e[e]
+        else:
+            x = xm_pre[i]
+        if x != 0.0:
+            j = q_j[e]
+            if additive:
+                row[j] = min(max(row[j] + a_plus * x, w_min), w_max)
+            else:
+                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+    qptr[i] = qn[0]
+
+
+@jit
+def flush(w, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+    """Apply every queued post spike to every row, then empty the queue."""
+    if qn[0] == 0:
+        return
+    for i in range(w.shape[0]):
+        if qptr[i] < qn[0]:
+            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+        qptr[i] = 0
+    qn[0] = 0
+
+
+@jit
 def advance(w, net, st, pr, s0, s1, blocked):
+    """Event-driven pair STDP.
+
+    A pre spike walks its row (contiguous). A post spike does not walk its column (strided,
+    a cache miss per synapse): it is queued, and each row applies the queued post spikes it
+    has not seen just before its next pre spike, and all rows at the end of the call. Every
+    weight receives the same operations in the same order as with immediate column walks, so
+    the result is identical, bit for bit, whatever the chunking.
+    """
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
-    x_pre, t_pre, x_post, t_post = st.x_pre, st.t_pre, st.x_post, st.t_post
+    x_pre, t_pre, x_post, t_post, xm_pre, yd = st.x_pre, st.t_pre, st.x_post, st.t_post, st.xm_pre, st.yd
+    q_step, q_j, q_e, qn, qptr, epoch = st.q_step, st.q_j, st.q_e, st.qn, st.qptr, pr.epoch
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
     a_plus, a_minus, mu_plus, mu_minus = pr.a_plus, pr.a_minus, pr.mu_plus, pr.mu_minus
     w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
@@ -179,32 +262,47 @@ def advance(w, net, st, pr, s0, s1, blocked):
         if not is_lif:  # clamped neurons: jump to the next event
             s = next_event_step(pre_step, post_step, cursor, s)
             if s >= s1:
-                return s1
+                s = s1
+                break
         if not room_for_post(cursor, post_now, out_step):
-            return s
+            break
         if is_lif:
             npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
         else:
             npost = post_events(post_step, post_idx, cursor, post_now, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
-        for a in range(npre):  # pre spike: walk the row
-            i = pre_now[a]
-            for j in range(n_post):
+        if npre:  # pre spikes walk their rows, with the post traces of this step (before increments)
+            if plastic:
+                decayed(x_post, t_post, dec_minus, s, dt, tau_minus, yd)
+            for a in range(npre):
+                i = pre_now[a]
+                row = w[i]
+                if qptr[i] < qn[0]:
+                    sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
                 if is_lif:
-                    g[j] += w[i, j]
-                if plastic and x_post[j] != 0.0:
-                    y = x_post[j] * decay(dec_minus, s - t_post[j], dt, tau_minus)
-                    w[i, j] = depress(w[i, j], y, a_minus, mu_minus, additive, w_min, w_max)
-        if plastic:
-            for b in range(npost):  # post spike: walk the column
-                j = post_now[b]
-                for i in range(n_pre):
-                    if x_pre[i] != 0.0:
-                        x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
-                        w[i, j] = potentiate(w[i, j], x, a_plus, mu_plus, additive, w_min, w_max)
+                    for j in range(n_post):
+                        g[j] += row[j]
+                if plastic:
+                    if additive:
+                        for j in range(n_post):
+                            row[j] = min(max(row[j] - a_minus * yd[j], w_min), w_max)
+                    else:
+                        for j in range(n_post):
+                            row[j] = depress(row[j], yd[j], a_minus, mu_minus, additive, w_min, w_max)
+        if npost and plastic:  # queue the post spikes (their column walks)
+            if qn[0] + npost > q_step.shape[0]:
+                flush(w, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+            e_s = decay(dec_plus, s - (s // epoch) * epoch, dt, tau_plus)
+            for b in range(npost):
+                q_step[qn[0]] = s
+                q_j[qn[0]] = post_now[b]
+                q_e[qn[0]] = e_s
+                qn[0] += 1
         for a in range(npre):
             i = pre_now[a]
             x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
+            if t_pre[i] != s:  # the first spike of i in this step: keep the trace before it
+                xm_pre[i] = x
             x_pre[i] = 1.0 if nearest else x + 1.0
             t_pre[i] = s
         for b in range(npost):
@@ -213,4 +311,5 @@ def advance(w, net, st, pr, s0, s1, blocked):
             x_post[j] = 1.0 if nearest else y + 1.0
             t_post[j] = s
         s += 1
-    return s1
+    flush(w, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+    return min(s, s1)
