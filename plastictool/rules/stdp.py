@@ -100,7 +100,6 @@ class Params(NamedTuple):
     w_max: float
     dec_plus: np.ndarray
     dec_minus: np.ndarray
-    epoch: int  # steps per epoch of the post-spike queue (10 tau_plus)
 
 
 class State(NamedTuple):
@@ -112,7 +111,6 @@ class State(NamedTuple):
     yd: np.ndarray  # scratch: x_post decayed to the current step (n_post)
     q_step: np.ndarray  # post spikes not yet applied to every row: steps ...
     q_j: np.ndarray  # ... and post neurons, in time order
-    q_e: np.ndarray  # ... and exp(-(t - T) dt / tau_plus), T the start of t's epoch
     qn: np.ndarray  # [number of queued post spikes]
     qptr: np.ndarray  # per row: queued post spikes already applied to it
 
@@ -136,7 +134,6 @@ def build(values, ctx):
         w_max=ctx.w_max,
         dec_plus=decay_table(values["tau_plus"], ctx.dt),
         dec_minus=decay_table(values["tau_minus"], ctx.dt),
-        epoch=max(1, int(10.0 * values["tau_plus"] / ctx.dt)),
     )
     st = State(
         x_pre=np.zeros(ctx.n_pre),
@@ -147,7 +144,6 @@ def build(values, ctx):
         yd=np.zeros(ctx.n_post),
         q_step=np.zeros(QUEUE, dtype=np.int64),
         q_j=np.zeros(QUEUE, dtype=np.int64),
-        q_e=np.zeros(QUEUE),
         qn=np.zeros(1, dtype=np.int64),
         qptr=np.zeros(ctx.n_pre, dtype=np.int64),
     )
@@ -188,30 +184,22 @@ def decayed(x, t, table, s, dt, tau, out):
 
 
 @jit
-def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
     """Apply to row i the queued post spikes it has not seen, in time order.
 
     A post spike of j at step t potentiates w_ij with the pre trace at t before that step's
-    increments: xm_pre_i if t == t_pre_i, else x_pre_i exp(-(t - t_pre_i) dt / tau_plus),
-    computed as f exp(-(t - T) dt / tau_plus) with T the start of t's epoch (10 tau_plus) and
-    f = x_pre_i exp(-(T - t_pre_i) dt / tau_plus) computed once per epoch. A row is synced at
-    each of its pre spikes, so t < t_pre_i cannot be pending.
+    increments: x_pre_i decayed from t_pre_i if t > t_pre_i, or xm_pre_i if t == t_pre_i (a
+    row is synced at each of its pre spikes, so t < t_pre_i cannot be pending). The
+    arithmetic is the column walk's, so results are identical to it bit for bit.
     """
     x0 = x_pre[i]
     tp = t_pre[i]
-    ep = np.int64(-1)
-    f = 0.0
+    n_table = dec_plus.shape[0]
     for e in range(qptr[i], qn[0]):
         t = q_step[e]
         if t > tp:
-            if t // epoch != ep:
-                ep = t // epoch
-                start = ep * epoch
-                if start >= tp:
-                    f = x0 * decay(dec_plus, start - tp, dt, tau_plus)
-                else:
-                    f = x0 / decay(dec_plus, tp - start, dt, tau_plus)
-            x = f * q_e[e]
+            k = t - tp
+            x = x0 * (dec_plus[k] if k < n_table else np.exp(-k * dt / tau_plus))
         else:
             x = xm_pre[i]
         if x != 0.0:
@@ -224,13 +212,13 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, de
 
 
 @jit
-def flush(w, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+def flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
     """Apply every queued post spike to every row, then empty the queue."""
     if qn[0] == 0:
         return
     for i in range(w.shape[0]):
         if qptr[i] < qn[0]:
-            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
         qptr[i] = 0
     qn[0] = 0
 
@@ -251,7 +239,7 @@ def advance(w, net, st, pr, s0, s1, blocked):
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
     x_pre, t_pre, x_post, t_post, xm_pre, yd = st.x_pre, st.t_pre, st.x_post, st.t_post, st.xm_pre, st.yd
-    q_step, q_j, q_e, qn, qptr, epoch = st.q_step, st.q_j, st.q_e, st.qn, st.qptr, pr.epoch
+    q_step, q_j, qn, qptr = st.q_step, st.q_j, st.qn, st.qptr
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
     a_plus, a_minus, mu_plus, mu_minus = pr.a_plus, pr.a_minus, pr.mu_plus, pr.mu_minus
     w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
@@ -278,7 +266,7 @@ def advance(w, net, st, pr, s0, s1, blocked):
                 i = pre_now[a]
                 row = w[i]
                 if qptr[i] < qn[0]:
-                    sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+                    sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
                 if is_lif:
                     for j in range(n_post):
                         g[j] += row[j]
@@ -291,12 +279,10 @@ def advance(w, net, st, pr, s0, s1, blocked):
                             row[j] = depress(row[j], yd[j], a_minus, mu_minus, additive, w_min, w_max)
         if npost and plastic:  # queue the post spikes (their column walks)
             if qn[0] + npost > q_step.shape[0]:
-                flush(w, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
-            e_s = decay(dec_plus, s - (s // epoch) * epoch, dt, tau_plus)
+                flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
             for b in range(npost):
                 q_step[qn[0]] = s
                 q_j[qn[0]] = post_now[b]
-                q_e[qn[0]] = e_s
                 qn[0] += 1
         for a in range(npre):
             i = pre_now[a]
@@ -311,5 +297,5 @@ def advance(w, net, st, pr, s0, s1, blocked):
             x_post[j] = 1.0 if nearest else y + 1.0
             t_post[j] = s
         s += 1
-    flush(w, x_pre, t_pre, xm_pre, q_step, q_j, q_e, qn, qptr, epoch, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+    flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
     return min(s, s1)
