@@ -35,7 +35,7 @@ def ctx(n_pre, n_post, dt, w0=1.0, w_min=-INF, w_max=INF, seed=0):
         n_pre=n_pre,
         n_post=n_post,
         dt=dt,
-        w=np.full((n_pre, n_post), float(w0)),
+        w=np.broadcast_to(np.asarray(w0, dtype=float), (n_pre, n_post)).copy(),
         w_min=w_min,
         w_max=w_max,
         rng=np.random.default_rng(seed),
@@ -48,7 +48,7 @@ def run(mod, vals, n_pre, n_post, dt, pre, post, w0=1.0, w_min=-INF, w_max=INF, 
     net = make_net(n_pre, n_post, dt, model=model, pre=pre, post=post)
     c = ctx(n_pre, n_post, dt, w0, w_min, w_max)
     pr, st = mod.build(vals, c)
-    w = c.w.copy() if np.ndim(w0) == 0 else np.array(w0, dtype=float)
+    w = c.w.copy()
     if n_steps is None:
         n_steps = int(max(np.max(pre[0], initial=0), np.max(post[0], initial=0))) + 2
     mask = block_mask(mod.SPEC, blocked)

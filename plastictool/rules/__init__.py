@@ -12,6 +12,8 @@ REGISTRY = {
     "oja": "plastictool.rules.oja",
     "bcm": "plastictool.rules.bcm",
     "stdp": "plastictool.rules.stdp",
+    "triplet": "plastictool.rules.triplet",
+    "calcium": "plastictool.rules.calcium",
 }
 
 

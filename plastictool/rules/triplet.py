@@ -22,9 +22,10 @@ For independent Poisson firing (all-to-all) the mean drift is
 visual-cortex set, LTD below and LTP above ry = 19.2 Hz).
 
 Presets: the visual-cortex fits to Sjostrom et al. 2001 (all-to-all / nearest-spike, full /
-minimal; tau_plus = 16.8 ms, tau_minus = 33.7 ms in all). In the minimal sets ``a3_minus = 0``
-and ``a2_plus = 0``, so ``tau_x`` does not matter. Blocking ``NMDA`` stops all weight changes
-(the traces still follow the spikes).
+minimal; tau_plus = 16.8 ms, tau_minus = 33.7 ms in all; in the minimal sets ``a2_plus = 0`` and
+``a3_minus = 0``, so ``tau_x`` does not matter), and a hippocampal all-to-all minimal set whose
+provenance is less certain (see its note). Blocking ``NMDA`` stops all weight changes (the
+traces still follow the spikes).
 
 Reference: Pfister J-P & Gerstner W (2006) Triplets of spikes in a model of spike timing-
 dependent plasticity. J Neurosci 26:9673-9682. Data: Sjostrom PJ, Turrigiano GG & Nelson SB
@@ -38,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, next_event_step, post_spikes, pre_spikes, room_for_post
+from ..core.net import LIF, lif_step, next_event_step, post_events, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -232,66 +233,68 @@ def probe(st, pr, name, step):
 @jit
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
-    lif = net.model == LIF
+    model, dt, cursor = net.model, net.dt, net.cursor
+    pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
+    post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
+    v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
+    r1s, r2s, t_pre, o1s, o2s, t_post = st.r1, st.r2, st.t_pre, st.o1, st.o2, st.t_post
+    dec_plus, dec_minus, dec_x, dec_y = pr.dec_plus, pr.dec_minus, pr.dec_x, pr.dec_y
+    tau_plus, tau_minus, tau_x, tau_y = pr.tau_plus, pr.tau_minus, pr.tau_x, pr.tau_y
+    a2_plus, a3_plus, a2_minus, a3_minus = pr.a2_plus, pr.a3_plus, pr.a2_minus, pr.a3_minus
+    w_min, w_max, nearest = pr.w_min, pr.w_max, pr.nearest == 1
+    is_lif = model == LIF
     plastic = blocked[0] == 0
-    w_min = pr.w_min
-    w_max = pr.w_max
     s = s0
     while s < s1:
-        if not lif:  # clamped neurons: jump to the next event
-            s = next_event_step(net, s)
+        if not is_lif:  # clamped neurons: jump to the next event
+            s = next_event_step(pre_step, post_step, cursor, s)
             if s >= s1:
                 return s1
-        if not room_for_post(net):
+        if not room_for_post(cursor, post_now, out_step):
             return s
-        npost = post_spikes(net, s)
-        npre = pre_spikes(net, s)
+        if is_lif:
+            npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
+        else:
+            npost = post_events(post_step, post_idx, cursor, post_now, s)
+        npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         for a in range(npre):  # pre spike: walk the row, depress with o1 (and r2)
-            i = net.pre_now[a]
+            i = pre_now[a]
             amp = 0.0
             if plastic:
-                r2 = st.r2[i] * decay(pr.dec_x, s - st.t_pre[i], pr.dt, pr.tau_x)
-                amp = pr.a2_minus + pr.a3_minus * r2
+                r2 = r2s[i] * decay(dec_x, s - t_pre[i], dt, tau_x)
+                amp = a2_minus + a3_minus * r2
             for j in range(n_post):
-                if lif:
-                    net.g[j] += w[i, j]
-                if plastic and st.o1[j] != 0.0:
-                    o1 = st.o1[j] * decay(pr.dec_minus, s - st.t_post[j], pr.dt, pr.tau_minus)
+                if is_lif:
+                    g[j] += w[i, j]
+                if plastic and o1s[j] != 0.0:
+                    o1 = o1s[j] * decay(dec_minus, s - t_post[j], dt, tau_minus)
                     wij = w[i, j] - o1 * amp
                     w[i, j] = min(max(wij, w_min), w_max)
         if plastic:
             for b in range(npost):  # post spike: walk the column, potentiate with r1 (and o2)
-                j = net.post_now[b]
-                o2 = st.o2[j] * decay(pr.dec_y, s - st.t_post[j], pr.dt, pr.tau_y)
-                amp = pr.a2_plus + pr.a3_plus * o2
+                j = post_now[b]
+                o2 = o2s[j] * decay(dec_y, s - t_post[j], dt, tau_y)
+                amp = a2_plus + a3_plus * o2
                 for i in range(n_pre):
-                    if st.r1[i] != 0.0:
-                        r1 = st.r1[i] * decay(pr.dec_plus, s - st.t_pre[i], pr.dt, pr.tau_plus)
+                    if r1s[i] != 0.0:
+                        r1 = r1s[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
                         wij = w[i, j] + r1 * amp
                         w[i, j] = min(max(wij, w_min), w_max)
         for a in range(npre):  # then the traces of the neurons that spiked
-            i = net.pre_now[a]
-            k = s - st.t_pre[i]
-            r1 = st.r1[i] * decay(pr.dec_plus, k, pr.dt, pr.tau_plus)
-            r2 = st.r2[i] * decay(pr.dec_x, k, pr.dt, pr.tau_x)
-            if pr.nearest:
-                st.r1[i] = 1.0
-                st.r2[i] = 1.0
-            else:
-                st.r1[i] = r1 + 1.0
-                st.r2[i] = r2 + 1.0
-            st.t_pre[i] = s
+            i = pre_now[a]
+            k = s - t_pre[i]
+            r1 = r1s[i] * decay(dec_plus, k, dt, tau_plus)
+            r2 = r2s[i] * decay(dec_x, k, dt, tau_x)
+            r1s[i] = 1.0 if nearest else r1 + 1.0
+            r2s[i] = 1.0 if nearest else r2 + 1.0
+            t_pre[i] = s
         for b in range(npost):
-            j = net.post_now[b]
-            k = s - st.t_post[j]
-            o1 = st.o1[j] * decay(pr.dec_minus, k, pr.dt, pr.tau_minus)
-            o2 = st.o2[j] * decay(pr.dec_y, k, pr.dt, pr.tau_y)
-            if pr.nearest:
-                st.o1[j] = 1.0
-                st.o2[j] = 1.0
-            else:
-                st.o1[j] = o1 + 1.0
-                st.o2[j] = o2 + 1.0
-            st.t_post[j] = s
+            j = post_now[b]
+            k = s - t_post[j]
+            o1 = o1s[j] * decay(dec_minus, k, dt, tau_minus)
+            o2 = o2s[j] * decay(dec_y, k, dt, tau_y)
+            o1s[j] = 1.0 if nearest else o1 + 1.0
+            o2s[j] = 1.0 if nearest else o2 + 1.0
+            t_post[j] = s
         s += 1
     return s1
