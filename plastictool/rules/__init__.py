@@ -14,6 +14,7 @@ REGISTRY = {
     "stdp": "plastictool.rules.stdp",
     "triplet": "plastictool.rules.triplet",
     "calcium": "plastictool.rules.calcium",
+    "receptor": "plastictool.rules.receptor",
 }
 
 
