@@ -165,3 +165,40 @@ def run_file(
         report.workers = info.get("workers", 0)
     report.wall_s = time.perf_counter() - t0
     return report
+
+
+def warmup_protocols() -> list[dict]:
+    """One tiny protocol per rule and neuron model: running them compiles every kernel."""
+    from . import rules as registry
+
+    out = []
+    for kind in registry.kinds():
+        spec = registry.spec(kind)
+        for model in spec.neurons:
+            p = {"name": f"warmup-{kind}-{model}", "synapses": {"n_pre": 2, "n_post": 2}, "neuron": {"model": model}, "rule": {"kind": kind}}
+            if model == "rate":
+                p["stimulus"] = {"duration": 5.0, "pre": {"patterns": {"vectors": [[1, 0], [0, 1]], "presentation": 1.0}}}
+                p["rule"]["eta"] = 1.0
+            elif model == "clamped":
+                p["stimulus"] = {"pairing": {"pairs": 2, "frequency": 50.0, "delta_t": 5.0}}
+            else:
+                p["stimulus"] = {"duration": 20.0, "pre": {"poisson": {"rate": 50.0}}}
+            out.append(p)
+    return out
+
+
+def warmup() -> list[str]:
+    """Compile (or load from the cache) every kernel; returns what was run."""
+    import numpy as np
+
+    from .core.fmt import FLOAT, format_csv
+    from .engine import simulate
+    from .protocol import validate
+    from .yamlsrc import Source
+
+    done = []
+    for p in warmup_protocols():
+        simulate(validate(Source(p, {}, "<warmup>")))
+        done.append(p["name"])
+    format_csv(np.zeros((1, 1)), [FLOAT])
+    return done

@@ -303,6 +303,18 @@ def rules(kind: Optional[str] = typer.Argument(None, help="a rule kind; all rule
 
 
 @app.command()
+def warmup() -> None:
+    """Compile every kernel now (or load it from the cache), so that later runs start at once."""
+    import time
+
+    from . import api
+
+    t0 = time.perf_counter()
+    done = api.warmup()
+    typer.echo(f"compiled or loaded the kernels of {len(done)} rule and neuron combinations in {time.perf_counter() - t0:.1f} s")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON Schema of the protocol format (for editors)."""
     import json

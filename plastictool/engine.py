@@ -56,7 +56,7 @@ def estimate_memory(p: Protocol) -> dict:
     rows = p.duration / p.record.interval + 2
     cols = 1 + len(p.record.weights) + len(p.record.stats) + 16 * max(1, len(p.record.state))
     est = {
-        "weights": 2 * 8 * n_syn,  # current and initial
+        "weights": 2 * (4 if p.synapses.dtype == "float32" else 8) * n_syn,  # current and initial
         "rule state": 8 * syn_state * n_syn + 16 * (p.synapses.n_pre + p.synapses.n_post),
         "spikes": 16 * 3 * spikes * (2 if p.record.spikes else 1),
         "traces": 8 * rows * cols,
@@ -236,7 +236,7 @@ class Built:
     module: object
     net: object
     w: np.ndarray
-    w_initial: np.ndarray
+    w_initial: np.ndarray | None  # None: drawn again from the seed when needed
     params: object
     state: object
     phases: list  # (first step, end step, block mask, RateInput | None)
@@ -254,10 +254,7 @@ def build(p: Protocol, values: tuple = ()) -> Built:
     ss = condition_seed(p.seed, values)
     s_weights, s_stim, s_rule, s_rates = ss.spawn(4)
     n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
-    w = p.synapses.w_init.sample((n_pre, n_post), np.random.default_rng(s_weights))
-    if not spec.weight_from_state:
-        np.clip(w, p.synapses.w_min, p.synapses.w_max, out=w)
-    w = np.ascontiguousarray(w, dtype=np.float64)
+    w = _initial(p, spec, s_weights)
     pre, post = spike_events(p, np.random.default_rng(s_stim))
     model = NEURON_MODELS[p.neuron.model]
     q = p.neuron.params
@@ -279,7 +276,22 @@ def build(p: Protocol, values: tuple = ()) -> Built:
     end = phases[-1][1] if phases else 0
     if end < p.n_steps:  # duration beyond the last phase: rest
         phases.append((end, p.n_steps, block_mask(spec, p.block), None))
-    return Built(p, module, net, w, w.copy(), params, state, phases, pre, post)
+    # the initial weights are kept only where a rule computes them; otherwise they are drawn
+    # again from the same seed when the summary is written (no second O(n_pre n_post) array)
+    w_initial = w.copy() if spec.weight_from_state else None
+    return Built(p, module, net, w, w_initial, params, state, phases, pre, post)
+
+
+def _initial(p: Protocol, spec, seed) -> np.ndarray:
+    w = p.synapses.w_init.sample((p.synapses.n_pre, p.synapses.n_post), np.random.default_rng(seed))
+    if not spec.weight_from_state:
+        np.clip(w, p.synapses.w_min, p.synapses.w_max, out=w)
+    return np.ascontiguousarray(w, dtype=np.float32 if p.synapses.dtype == "float32" else np.float64)
+
+
+def initial_weights(p: Protocol, values: tuple = ()) -> np.ndarray:
+    """The initial weights of a run, drawn again from its seed (as ``build`` drew them)."""
+    return _initial(p, rule_registry.spec(p.rule.kind), condition_seed(p.seed, values).spawn(4)[0])
 
 
 # ---------------------------------------------------------------------------- results
@@ -287,13 +299,19 @@ def build(p: Protocol, values: tuple = ()) -> Built:
 class RunResult:
     protocol: Protocol
     condition: tuple  # (path, value) pairs of a sweep condition
-    w_initial: np.ndarray
+    w_initial_stored: np.ndarray | None  # None: drawn again from the seed (initial_weights)
     w_final: np.ndarray
     columns: list[str]
     traces: np.ndarray  # rows x columns, first column t_ms
     spikes: tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ms, population (0 pre, 1 post), index
     counts: dict
     timings: dict = field(default_factory=dict)
+
+    @property
+    def w_initial(self) -> np.ndarray:
+        if self.w_initial_stored is not None:
+            return self.w_initial_stored
+        return initial_weights(self.protocol, self.condition)
 
 
 class Recorder:
@@ -446,7 +464,7 @@ def simulate(p: Protocol, values: tuple = (), progress=None) -> RunResult:
         spikes = (np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64))
     compile_s = (compiled_at - t1) if compiled_at is not None else 0.0
     timings = {"build_s": t_build, "simulate_s": t_sim, "first_call_s": compile_s}
-    return RunResult(p, values, b.w_initial, b.w.copy(), rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings)
+    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings)
 
 
 def _check_finite(b: Built, step: int, rec: Recorder) -> None:

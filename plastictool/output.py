@@ -64,7 +64,7 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
         kinds = ([LABEL] if prefix else []) + [INT, INT, F, F, F, FLOAT_OR_EMPTY, LABEL]
         labels = outcomes + ([prefix] if prefix else [])
         w0_all, w1_all = r.w_initial.ravel(), r.w_final.ravel()
-        n_post = r.w_initial.shape[1]
+        n_post = r.w_final.shape[1]
         for a in range(0, w0_all.size, CHUNK):
             w0, w1 = w0_all[a : a + CHUNK], w1_all[a : a + CHUNK]
             ii, jj = np.divmod(np.arange(a, a + w0.size), n_post)

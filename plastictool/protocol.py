@@ -60,6 +60,7 @@ SYNAPSES = (
     F("w_init", "init", 0.5, "number | {uniform: [lo, hi]} | {normal: [mean, sd]} | n_pre x n_post list"),
     F("w_min", "bound", 0.0, "lower hard bound (null: unbounded)"),
     F("w_max", "bound", 1.0, "upper hard bound (null: unbounded)"),
+    F("dtype", "choice", "float64", "storage of the weight matrix; float32 halves its memory (updates still computed in float64)", choices=("float64", "float32")),
 )
 NEURON_COMMON = (F("model", "choice", "clamped", "postsynaptic neuron model", choices=("clamped", "lif", "rate")),)
 NEURON_LIF = (
@@ -176,6 +177,7 @@ class Synapses:
     w_init: Init
     w_min: float
     w_max: float
+    dtype: str = "float64"
 
 
 @dataclass(frozen=True)
@@ -407,7 +409,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     w_max = math.inf if "w_max" in syn_raw and syn_raw["w_max"] is None else syn["w_max"]
     if w_min > w_max:
         v.fail(("synapses", "w_min"), f"w_min ({w_min:g}) is above w_max ({w_max:g})")
-    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max)
+    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"])
 
     neuron = _neuron(v, data.get("neuron"))
     rule = _rule(v, data.get("rule"), neuron, synapses)
@@ -434,6 +436,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "w_init": w_init.resolved(),
             "w_min": None if math.isinf(w_min) else w_min,
             "w_max": None if math.isinf(w_max) else w_max,
+            "dtype": synapses.dtype,
         },
         "neuron": {"model": neuron.model, **neuron.params},
         **({"stimulus": phases_resolved[0]} if "stimulus" in data else {"phases": phases_resolved}),
