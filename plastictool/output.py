@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import platform
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +19,7 @@ import numpy as np
 from . import __version__
 from .engine import RunResult
 from .errors import ProtocolError
+from .folders import check_target, write_folder
 
 FLOAT = "%.12g"
 
@@ -35,21 +33,27 @@ def csv_field(name: str) -> str:
     return f'"{name}"' if "," in name or '"' in name else name
 
 
-def check_target(out: Path, force: bool, file: str) -> None:
-    if out.exists() and not force:
-        raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it, or --out", "", file, None)
-    if out.exists() and not out.is_dir():
-        raise ProtocolError(f"{str(out)!r} exists and is not a folder", "", file, None)
-
-
 CHUNK = 100_000  # rows formatted at a time: memory stays bounded for huge tables
 
 
 def _write_table(fh, values: np.ndarray, kinds, labels=()) -> None:
+    _write_chunks(fh, (values[a : a + CHUNK] for a in range(0, values.shape[0], CHUNK)), kinds, labels)
+
+
+def _write_chunks(fh, chunks, kinds, labels=()) -> None:
+    """Format chunks of rows (the kernel releases the GIL: two threads) and write them in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from .core.fmt import format_csv
 
-    for a in range(0, values.shape[0], CHUNK):
-        fh.write(format_csv(values[a : a + CHUNK], kinds, labels))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending = []
+        for values in chunks:
+            pending.append(pool.submit(format_csv, values, kinds, labels))
+            if len(pending) > 2:
+                fh.write(pending.pop(0).result())
+        for fut in pending:
+            fh.write(fut.result())
 
 
 def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
@@ -65,18 +69,29 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
         labels = outcomes + ([prefix] if prefix else [])
         w0_all, w1_all = r.w_initial.ravel(), r.w_final.ravel()
         n_post = r.w_final.shape[1]
-        for a in range(0, w0_all.size, CHUNK):
-            w0, w1 = w0_all[a : a + CHUNK], w1_all[a : a + CHUNK]
-            ii, jj = np.divmod(np.arange(a, a + w0.size), n_post)
-            dw = w1 - w0
-            with np.errstate(divide="ignore", invalid="ignore"):
-                pct = np.where(w0 != 0, 100.0 * dw / np.abs(w0), np.nan)
-            # LTP/LTD by dw_percent and the threshold; by the sign of dw where dw_percent is empty
-            code = np.where(np.isnan(pct), np.where(dw > 0, 1, np.where(dw < 0, 2, 0)), np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
-            cols = [ii, jj, w0, w1, dw, pct, code]
-            if prefix:
-                cols.insert(0, np.full(w0.size, 3))
-            _write_table(fh, np.column_stack(cols).astype(np.float64), kinds, labels)
+
+        def chunks(w0_all=w0_all, w1_all=w1_all, n_post=n_post, thr=thr, prefix=prefix):
+            for a in range(0, w0_all.size, CHUNK):
+                w0, w1 = w0_all[a : a + CHUNK].astype(np.float64), w1_all[a : a + CHUNK].astype(np.float64)
+                ii, jj = np.divmod(np.arange(a, a + w0.size), n_post)
+                dw = w1 - w0
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    pct = np.where(w0 != 0, 100.0 * dw / np.abs(w0), np.nan)
+                # LTP/LTD by dw_percent and the threshold; by the sign of dw where dw_percent is empty
+                code = np.where(np.isnan(pct), np.where(dw > 0, 1, np.where(dw < 0, 2, 0)), np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
+                cols = [ii, jj, w0, w1, dw, pct, code]
+                if prefix:
+                    cols.insert(0, np.full(w0.size, 3))
+                yield np.column_stack(cols).astype(np.float64)
+
+        _write_chunks(fh, chunks(), kinds, labels)
+
+
+def condition_index(r: RunResult, k: int) -> int:
+    """The ``condition`` column: the condition's index in the whole sweep (``Condition.index``),
+    so that the folders of ``--shard`` runs and their merge agree; ``k`` (the position among
+    ``results``) for results made without :func:`plastictool.engine.run_condition`."""
+    return k if r.index is None else r.index
 
 
 def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
@@ -90,7 +105,7 @@ def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
             raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
         data = r.traces
         if sweep:
-            data = np.column_stack([data, np.full(data.shape[0], k)])
+            data = np.column_stack([data, np.full(data.shape[0], condition_index(r, k))])
         _write_table(fh, data, [F] * len(cols) + ([INT] if sweep else []))
 
 
@@ -103,7 +118,7 @@ def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
         t, pop, idx = r.spikes
         if not t.size:
             continue
-        cols = [t, pop, idx] + ([np.full(t.size, k)] if sweep else [])
+        cols = [t, pop, idx] + ([np.full(t.size, condition_index(r, k))] if sweep else [])
         _write_table(fh, np.column_stack(cols).astype(np.float64), [F, LABEL, INT] + ([INT] if sweep else []), ["pre", "post"])
 
 
@@ -130,7 +145,24 @@ def _dist_version(mod: str) -> str:
         return ""
 
 
-def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile: dict) -> str:
+def shard_doc(shard: tuple[int, int], experiment, results: list[RunResult]) -> dict:
+    """``run.json``'s ``shard``: which conditions this folder holds and how many rows each has in
+    each file, so that :mod:`plastictool.merge` can interleave the shards' rows in condition order."""
+    k, n = shard
+    rows = {"summary.csv": [int(r.w_final.size) for r in results], "traces.csv": [int(r.traces.shape[0]) for r in results]}
+    if experiment.base.record.spikes:
+        rows["spikes.csv"] = [int(r.spikes[0].size) for r in results]
+    return {
+        "index": k,
+        "count": n,
+        "assignment": "conditions i with i % count == index - 1",
+        "total_conditions": len(experiment.conditions),
+        "conditions": [condition_index(r, j) for j, r in enumerate(results)],
+        "rows": rows,
+    }
+
+
+def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile: dict, shard: tuple[int, int] | None = None) -> str:
     src_bytes = Path(experiment.file).read_bytes() if Path(experiment.file).exists() else b""
     base = experiment.base.resolved
     counts = {}
@@ -170,42 +202,30 @@ def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile:
         },
         "command": list(argv),
     }
+    if shard is not None:
+        doc["shard"] = shard_doc(shard, experiment, results)
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
 
-def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float, argv=(), profile=None, force=False) -> Path:
-    """Write summary, traces, spikes and run.json into ``out`` atomically."""
+def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float, argv=(), profile=None, force=False, shard=None) -> Path:
+    """Write summary, traces, spikes and run.json into ``out`` atomically.
+
+    ``shard=(K, N)``: ``results`` are the conditions of shard K of N (``plastic run --shard``);
+    ``run.json`` records them (``shard``). A shard without conditions writes only ``run.json``."""
     import time
 
     t0 = time.perf_counter()
     sweep = bool(experiment.sweep_keys)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result folder gets the usual mode
-    try:
-        writers = [("summary.csv", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", lambda fh: write_traces(fh, results, sweep))]
+    writers = []
+    if results or shard is None:
+        writers += [("summary.csv", "w", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", "w", lambda fh: write_traces(fh, results, sweep))]
         if experiment.base.record.spikes:
-            writers.append(("spikes.csv", lambda fh: write_spikes(fh, results, sweep)))
-        for name, writer in writers:
-            with open(tmp / name, "w", encoding="ascii", newline="\n") as fh:
-                writer(fh)
-        profile = dict(profile or {})
+            writers.append(("spikes.csv", "w", lambda fh: write_spikes(fh, results, sweep)))
+    profile = dict(profile or {})
+
+    def meta(fh):
         profile["write_s"] = time.perf_counter() - t0
-        with open(tmp / "run.json", "w", encoding="ascii", newline="\n") as fh:
-            fh.write(run_json(experiment, results, wall_s, argv, profile))
-        if out.exists():
-            if not force:
-                raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it", "", experiment.file, None)
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / out.name)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+        fh.write(run_json(experiment, results, wall_s, argv, profile, shard))
+
+    writers.append(("run.json", "w", meta))
+    return write_folder(Path(out), writers, force, experiment.file)

@@ -3,8 +3,9 @@
 Python's ``"%.12g" % x`` costs about a microsecond a number; a summary of 10 million synapses
 has 40 million. ``g12`` formats in a kernel: the 12 significant digits are the integer
 nearest to ``|x| * 10**(11 - e)`` (``e`` the decimal exponent). The scaling is one correctly
-rounded multiplication by an exact power of ten, so the digits are exact unless the scaled
-value lies within 1e-3 of a rounding tie, or the power of ten is not exact (|e - 11| > 22). For
+rounded multiplication by an exact power of ten (error at most half a unit in the last place,
+6.1e-5 for values below 1e12), so the digits are exact unless the scaled value lies within
+2e-4 of a rounding tie, or the power of ten is not exact (|e - 11| > 22). For
 those rare numbers the kernel writes nothing and reports them, and the caller formats them
 with Python's ``%``, so the output is always byte-identical to ``"%.12g" % x``.
 """
@@ -70,7 +71,7 @@ def g12(buf, pos, x):
         scaled = ax * _POW10[k] if k >= 0 else ax / _POW10[-k]
     fl = np.floor(scaled)
     frac = scaled - fl
-    if abs(frac - 0.5) < 1e-3:
+    if abs(frac - 0.5) < 2e-4:  # the product is within 0.5 ulp (6.1e-5 here) of the true value
         return -1
     m = np.int64(fl) + (1 if frac > 0.5 else 0)
     if m >= 10**PREC:  # rounded up to the next power of ten
@@ -132,8 +133,8 @@ def format_table(values, kinds, labels, buf, bad):
     """Rows of ``values`` as CSV lines into ``buf``; returns (bytes written, cells for Python).
 
     Column kinds: FLOAT (``%.12g``), INT, LABEL (the value indexes ``labels``, a 2D uint8 array
-    of zero-padded ASCII strings without ``?``), FLOAT_OR_EMPTY (empty when NaN). A cell that
-    needs Python is written as ``?`` and its (row, column) listed in ``bad``.
+    of zero-padded ASCII strings), FLOAT_OR_EMPTY (empty when NaN). A cell that needs Python is
+    written as ``?`` and its (row, column, byte position) listed in ``bad``.
     """
     n, k = values.shape
     pos = 0
@@ -172,6 +173,7 @@ def format_table(values, kinds, labels, buf, bad):
                     buf[pos] = 63  # '?'
                     bad[nb, 0] = r
                     bad[nb, 1] = c
+                    bad[nb, 2] = pos
                     nb += 1
                     pos += 1
                 else:
@@ -193,19 +195,17 @@ def format_csv(values: np.ndarray, kinds, labels=()) -> str:
     for i, x in enumerate(labels):
         lab[i, : len(x)] = np.frombuffer(x.encode("ascii"), dtype=np.uint8)
     buf = np.empty(n * k * (26 + width) + n, dtype=np.uint8)
-    bad = np.empty((n * k, 2), dtype=np.int64)
+    bad = np.empty((n * k, 3), dtype=np.int64)
     length, nb = format_table(values, kinds, lab, buf, bad)
     text = buf[:length].tobytes().decode("ascii")
     if not nb:
         return text
-    lines = text.split("\n")
-    pending: dict[int, list[str]] = {}
-    for r, c in bad[:nb]:  # row-major order: a row's '?' cells left to right
-        pending.setdefault(int(r), []).append("%.12g" % values[r, c])
-    for r, cells in pending.items():
-        parts = lines[r].split("?")  # numbers never contain '?'; a label with one would break this
-        lines[r] = "".join(p + x for p, x in zip(parts, cells + [""]))
-    return "\n".join(lines)
+    parts, prev = [], 0
+    for r, c, pos in bad[:nb]:  # the '?' placeholders, in order
+        parts += [text[prev:pos], "%.12g" % values[r, c]]
+        prev = pos + 1
+    parts.append(text[prev:])
+    return "".join(parts)
 
 
 def format_rows(values: np.ndarray, is_int) -> list[str]:
