@@ -46,6 +46,17 @@ def _write_chunks(fh, chunks, kinds, labels=()) -> None:
 
     from .core.fmt import format_csv
 
+    chunks = iter(chunks)
+    first = next(chunks, None)
+    if first is None:
+        return
+    second = next(chunks, None)
+    if second is None:  # one chunk: no threads
+        fh.write(format_csv(first, kinds, labels))
+        return
+    import itertools
+
+    chunks = itertools.chain([first, second], chunks)
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending = []
         for values in chunks:
