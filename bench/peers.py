@@ -17,6 +17,9 @@ environment (Brian2 2.9.0 needs numpy < 2.4; see bench/PEERS.md):
     --build-dir DIR brian2-cpp only: build the standalone project in DIR and keep it.
                     Default: a fresh temporary directory that is deleted afterwards,
                     so every run includes a full C++ build.
+    --duration-ms T W2/W3 only: simulate T ms instead of the workload's duration
+                    (for smoke tests and for warming Brian2's Cython cache; results
+                    are then not comparable).  Not allowed for W1.
 
 Output contract (stable; bench/run.py relies on it): exactly ONE line on stdout,
 a JSON object.  Everything the simulators print (NEST banner, Brian2 logs,
@@ -103,6 +106,9 @@ W2 = dict(n_in=1000, n_post=1, rate=15.0, gmax=0.01, duration_ms=100_000.0)
 W3 = dict(n_in=10_000, n_post=1000, rate=5.0, gmax=0.0028, duration_ms=10_000.0)
 DAPRE_REL = 0.01  # dApre = 0.01 * gmax
 DEP_RATIO = 1.05  # dApost = -dApre * 1.05 (taupre == taupost)
+
+# NEST W3: weights are read back for this many postsynaptic neurons (x 10,000 inputs)
+NEST_W3_SAMPLE_POST = 20
 
 TARGETS = ("brian2-numpy", "brian2-cython", "brian2-cpp", "nest")
 
@@ -355,7 +361,11 @@ def nest_song(nest, p, timers, hom):
     t2 = time.perf_counter()
     ev = sr.get("events")
     st = np.asarray(ev["times"], dtype=float)
-    w = np.asarray(nest.GetConnections(parrots, post).get("weight"), dtype=float)
+    # SynapseCollection.get() builds one dictionary per connection; for W3's 1e7
+    # connections that needs > 20 GB.  So W3 reads the weights of a sample of
+    # postsynaptic neurons (NEST_W3_SAMPLE_POST of them, all their inputs).
+    sample = post if p["n_post"] <= NEST_W3_SAMPLE_POST else post[:NEST_W3_SAMPLE_POST]
+    w = np.asarray(nest.GetConnections(parrots, sample).get("weight"), dtype=float)
     timers.update(setup_s=t1 - t0, sim_s=t2 - t1, wall_s=time.perf_counter() - t0)
     return st, w
 
@@ -394,9 +404,17 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--build-dir", default=None)
+    ap.add_argument("--duration-ms", type=float, default=None)
     args = ap.parse_args(argv)
     if args.threads < 1:
         ap.error("--threads must be >= 1")
+    if args.duration_ms is not None:
+        if args.workload == "W1":
+            ap.error("--duration-ms is not allowed for W1 (fixed protocol)")
+        if args.duration_ms < 10_000.0 and args.workload == "W2":
+            ap.error("--duration-ms must be >= 10000 for W2 (first/last 10 s rates)")
+        if args.duration_ms <= 1000.0:
+            ap.error("--duration-ms must be > 1000")
 
     # Divert everything written to fd 1 (simulator banners, compiler output,
     # subprocesses) to stderr; the JSON line goes to the saved real stdout.
@@ -407,6 +425,8 @@ def main(argv=None):
 
     timers = {}
     out = {"workload": args.workload, "target": args.target, "seed": args.seed}
+    if args.duration_ms is not None:
+        out["duration_ms"] = args.duration_ms
     if args.target == "nest":
         nest, import_s = nest_import(args.threads, args.seed)
         out["simulator"] = "nest " + nest.__version__
@@ -414,7 +434,9 @@ def main(argv=None):
         if args.workload == "W1":
             res = nest_w1(nest, timers)
         else:
-            p = W2 if args.workload == "W2" else W3
+            p = dict(W2 if args.workload == "W2" else W3)
+            if args.duration_ms is not None:
+                p["duration_ms"] = args.duration_ms
             st, w = nest_song(nest, p, timers, hom=(args.workload == "W3"))
             res = song_results(args.workload, p, st, w)
     else:
@@ -425,7 +447,9 @@ def main(argv=None):
             if args.workload == "W1":
                 res = brian_w1(b2, timers)
             else:
-                p = W2 if args.workload == "W2" else W3
+                p = dict(W2 if args.workload == "W2" else W3)
+                if args.duration_ms is not None:
+                    p["duration_ms"] = args.duration_ms
                 st, w = brian_song(b2, p, timers)
                 res = song_results(args.workload, p, st, w)
         finally:
