@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +24,10 @@ class RunReport:
     counts: dict = field(default_factory=dict)
     wall_s: float = 0.0
     profile: dict = field(default_factory=dict)
-    workers: int = 0  # worker processes used (0: in-process)
+    workers: int = 0  # worker processes used (0: in-process); Dask worker threads with a scheduler
     check: object = None  # compare.Comparison with the baseline (run --check)
+    shard: str | None = None  # "K/N" for run --shard (conditions: this shard's count)
+    total_conditions: int = 0  # conditions of the whole protocol (all shards)
 
     def as_dict(self) -> dict:
         return {
@@ -39,6 +42,8 @@ class RunReport:
             "profile": {k: round(v, 6) for k, v in self.profile.items()},
             "workers": self.workers,
             "check": self.check.as_dict() if self.check is not None else None,
+            "shard": self.shard,
+            "total_conditions": self.total_conditions,
         }
 
 
@@ -63,8 +68,35 @@ def baseline_dir(exp: Experiment, check: str | Path, several: bool) -> Path:
     return Path(check) / exp.name if several else Path(check)
 
 
-def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: dict | None = None):
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"K/N"`` (1 <= K <= N) -> ``(K, N)``; bad input (exit 2) otherwise."""
+    k, sep, n = str(text).strip().partition("/")
+    try:
+        kk, nn = int(k), int(n)
+    except ValueError:
+        kk = nn = 0
+    if not sep or nn < 1 or not 1 <= kk <= nn:
+        raise PlasticError(f"--shard: expected K/N with 1 <= K <= N (shard K of N), got {text!r}")
+    return kk, nn
+
+
+def shard_conditions(conditions, shard: tuple[int, int] | None) -> list:
+    """The conditions of shard ``(K, N)``: those with index i where ``i % N == K - 1``
+    (round robin, so neighbouring sweep values, often of similar cost, spread over the shards).
+    ``None``: all of them."""
+    if shard is None:
+        return list(conditions)
+    k, n = shard
+    return [c for c in conditions if c.index % n == k - 1]
+
+
+def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: dict | None = None, scheduler=None, notify=None):
     """Run every condition of an experiment; returns the list of RunResult, in condition order.
+
+    ``scheduler``: run the conditions on a Dask cluster instead (:mod:`plastictool.distributed`):
+    ``"local"``, a scheduler address ``"tcp://HOST:PORT"``, a ``distributed.Session`` or a
+    ``distributed.Client``; ``jobs`` is then the number of workers of a ``"local"`` cluster, and
+    ``notify(message)`` receives the dashboard's address.
 
     ``jobs``: at most this many worker processes (``None``: all cores; 1: in-process). Workers
     are used only when there are several conditions and they pay off (see
@@ -74,6 +106,17 @@ def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: d
     from .engine import run_condition
     from .parallel import plan_workers, run_conditions
 
+    if scheduler is not None:
+        if not exp.conditions:
+            return []
+        from . import distributed
+
+        client, own = distributed.client_of(scheduler, jobs, notify)
+        try:
+            return distributed.run_conditions(exp.conditions, client, progress, info=info)
+        finally:
+            if own is not None:
+                own.close()
     workers = plan_workers(exp.conditions, jobs)
     if info is not None:
         info["workers"] = workers
@@ -109,8 +152,15 @@ def run_file(
     check: str | Path | None = None,
     rtol: float | None = None,
     atol: float | None = None,
+    shard: tuple[int, int] | None = None,
+    scheduler=None,
+    notify=None,
 ) -> RunReport:
     """Validate, run and write one protocol file. Errors are reported in the RunReport.
+
+    ``shard=(K, N)`` runs only shard K of N (:func:`shard_conditions`) and records it in
+    ``run.json`` (``plastic merge`` joins the shards' folders). ``scheduler`` and ``notify``: see
+    :func:`run_experiment`.
 
     With ``check`` (a baseline folder, see :func:`baseline_dir`) the written folder is compared
     with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
@@ -135,7 +185,12 @@ def run_file(
             if baseline.resolve() == target.resolve():
                 raise PlasticError(f"{str(baseline)!r}: the baseline is the output folder; write the run elsewhere with --out")
         load_s = time.perf_counter() - t_load
-        results = run_experiment(exp, progress, jobs, info)
+        report.total_conditions = len(exp.conditions)
+        run_exp = exp
+        if shard is not None:
+            report.shard = f"{shard[0]}/{shard[1]}"
+            run_exp = dataclasses.replace(exp, conditions=tuple(shard_conditions(exp.conditions, shard)))
+        results = run_experiment(run_exp, progress, jobs, info, scheduler, notify)
         report.workers = info.get("workers", 0)
         sim = sum(r.timings["simulate_s"] for r in results)
         first = max((r.timings["first_call_s"] for r in results), default=0.0)
@@ -143,7 +198,7 @@ def run_file(
         profile = {"load_s": load_s, "build_s": build, "compile_or_load_kernels_s": first, "simulate_s": sim}
         profile["workers"] = report.workers
         wall = time.perf_counter() - t0
-        write_outputs(target, exp, results, wall, argv, profile, force)
+        write_outputs(target, exp, results, wall, argv, profile, force, shard)
         report.conditions = len(results)
         for r in results:
             for k, v in r.counts.items():

@@ -64,6 +64,21 @@ def run(
     plot_: bool = typer.Option(
         False, "--plot", help="also draw each written output folder into RUN_DIR/plot.png (as `plastic plot RUN_DIR`; needs matplotlib: pip install 'plastictool[plot]')"
     ),
+    scheduler: Optional[str] = typer.Option(
+        None,
+        "--scheduler",
+        help="run the conditions as tasks on a Dask cluster: tcp://HOST:PORT of a running scheduler, or `local` for a "
+        "LocalCluster of --jobs worker processes on 127.0.0.1; the files are identical to --jobs 1. "
+        "Needs pip install 'plastictool[dask]'",
+        metavar="tcp://HOST:PORT|local",
+    ),
+    shard: Optional[str] = typer.Option(
+        None,
+        "--shard",
+        help="run only shard K of N (1 <= K <= N): the conditions i with i % N == K-1; run.json records it and "
+        "`plastic merge` joins the N folders into the files of a single run (SLURM arrays, shell loops)",
+        metavar="K/N",
+    ),
 ) -> None:
     """Run protocols and write summary.csv, traces.csv, spikes.csv and run.json.
 
@@ -85,10 +100,21 @@ def run(
         jobs = default_jobs()
     if plot_:
         _require_plotting()  # before any run: no long run that then cannot be drawn
+    session = None
+    try:
+        shard_kn = api.parse_shard(shard) if shard is not None else None
+        if scheduler is not None:
+            from .distributed import Session
+
+            session = Session(scheduler, jobs, None if quiet else (lambda m: typer.echo(m, err=True)))
+    except PlasticError as exc:
+        _fail(exc)
     try:
         for k, path in enumerate(protocols):
             with _progress(quiet or json_) as progress:
-                report = api.run_file(path, out, set_, seed, force, several, progress, argv, jobs=jobs, check=check, rtol=rtol, atol=atol)
+                report = api.run_file(
+                    path, out, set_, seed, force, several, progress, argv, jobs=jobs, check=check, rtol=rtol, atol=atol, shard=shard_kn, scheduler=session
+                )
             reports.append(report)
             worst = max(worst, report.status)
             if report.check is not None:
@@ -108,6 +134,9 @@ def run(
     except KeyboardInterrupt:
         _err("interrupted; no result folder was written for the unfinished run")
         raise typer.Exit(EXIT_INTERRUPTED)
+    finally:
+        if session is not None:
+            session.close()  # a local cluster is shut down
     if json_:
         typer.echo(json.dumps({"status": worst, "runs": [r.as_dict() for r in reports], "skipped": skipped}, indent=2))
     raise typer.Exit(worst)
@@ -117,7 +146,8 @@ def _print_done(report) -> None:
     c = report.counts
     checked = f"; matches {report.check.baseline_dir}" if report.check is not None and report.check.ok else ""
     typer.echo(
-        f"{report.name}: {report.conditions} condition{'s' if report.conditions != 1 else ''}, "
+        f"{report.name}: {report.conditions} condition{'s' if report.conditions != 1 else ''}"
+        f"{f' (shard {report.shard} of {report.total_conditions})' if report.shard else ''}, "
         f"{c.get('steps', 0)} steps, {c.get('pre_spikes', 0) + c.get('post_spikes', 0)} spikes, "
         f"{report.wall_s:.2f} s -> {report.out}{checked}"
     )
@@ -219,6 +249,33 @@ def validate(
             typer.echo(f"# {path}: valid; canonical units: ms, Hz, mV")
             typer.echo(yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100).rstrip())
     raise typer.Exit(worst)
+
+
+@app.command()
+def merge(
+    shards: List[str] = typer.Argument(..., help="the output folders of `plastic run --shard K/N`, all N of them", metavar="SHARD_DIR..."),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="merged folder (default: outputs/<name>)"),
+    force: bool = typer.Option(False, "--force", help="replace an existing output folder"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing on success"),
+) -> None:
+    """Join the folders of `plastic run --shard K/N` into the folder a single run writes.
+
+    summary.csv, traces.csv and spikes.csv are byte-identical to a single `--jobs 1` run with the
+    same protocol and seed; run.json has the counts summed. Exit 2 (nothing written) for shards of
+    different runs (protocol, --set, seed, sweep, N), a missing or repeated shard, or a folder
+    that is not a shard.
+    """
+    from .merge import merge_shards
+
+    try:
+        report = merge_shards(shards, out, force, ["plastic"] + sys.argv[1:])
+    except PlasticError as exc:
+        _fail(exc)
+    for w in report.warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if not quiet:
+        shards, conds = report.shards, report.conditions
+        typer.echo(f"{report.name}: merged {shards} shard{'s' if shards != 1 else ''}, {conds} condition{'s' if conds != 1 else ''} -> {report.out}")
 
 
 @app.command()

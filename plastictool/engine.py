@@ -306,6 +306,7 @@ class RunResult:
     spikes: tuple[np.ndarray, np.ndarray, np.ndarray]  # t_ms, population (0 pre, 1 post), index
     counts: dict
     timings: dict = field(default_factory=dict)
+    index: int | None = None  # the condition's index in its experiment (set by run_condition)
 
     @property
     def w_initial(self) -> np.ndarray:
@@ -486,7 +487,9 @@ def _check_finite(b: Built, step: int, rec: Recorder) -> None:
 
 def run_condition(cond: Condition, progress=None) -> RunResult:
     try:
-        return simulate(cond.protocol, cond.values, progress)
+        result = simulate(cond.protocol, cond.values, progress)
+        result.index = cond.index
+        return result
     except SimulationError as exc:
         if cond.values:
             where = ", ".join(f"{k} = {v!r}" for k, v in cond.values)
