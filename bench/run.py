@@ -42,21 +42,18 @@ DEFAULT_TARGETS = {
 
 
 def timed(cmd: list[str], env=None) -> tuple[float, int, str]:
-    """Wall seconds, peak memory (KiB) and stdout of one whole process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - t0
-    try:
-        _, _, usage = os.wait4(proc.pid, 0)
-        rss = usage.ru_maxrss
-    except ChildProcessError:  # already reaped by communicate()
-        import resource
-
-        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.decode()[-2000:]}")
-    return wall, rss, out.decode()
+    """Wall seconds, peak memory (KiB, of this child alone) and stdout of one whole process."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err.read().decode()[-2000:]}")
+        return wall, usage.ru_maxrss, out.read().decode()
 
 
 def plastic_cmd(*args: str) -> list[str]:
