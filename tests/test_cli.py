@@ -143,3 +143,24 @@ rule: {kind: stdp, a_plus: 0.001, a_minus: 0.001}
     for name in ("summary.csv", "traces.csv", "spikes.csv"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
     assert (tmp_path / "a" / "spikes.csv").read_bytes() != (tmp_path / "c" / "spikes.csv").read_bytes()
+
+
+def test_warmup_compiles_every_rule_and_neuron(cli):
+    from plastictool.api import warmup_protocols
+
+    r = cli("warmup")
+    assert r.exit_code == 0, r.output
+    assert f"{len(warmup_protocols())} rule and neuron combinations" in r.output
+
+
+def test_read_only_install_caches_kernels_in_the_user_folder(monkeypatch, tmp_path):
+    from plastictool.core import jit
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(jit.os, "access", lambda path, mode: False)
+    jit._cache_dir()
+    import os
+
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "plastic" / "numba")
+    monkeypatch.delenv("NUMBA_CACHE_DIR")
