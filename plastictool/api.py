@@ -165,7 +165,8 @@ def run_file(
     With ``check`` (a baseline folder, see :func:`baseline_dir`) the written folder is compared
     with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
     the status is 1 when they differ."""
-    from .output import check_target, write_outputs
+    from .folders import check_target
+    from .output import write_outputs
 
     t0 = time.perf_counter()
     report = RunReport(file=str(path))

@@ -242,7 +242,6 @@ class Built:
     phases: list  # (first step, end step, block mask, RateInput | None)
     pre_events: tuple
     post_events: tuple
-    seed_entropy: object = None
 
 
 def build(p: Protocol, values: tuple = ()) -> Built:

@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .engine import RunResult
 from .errors import ProtocolError
-from .folders import check_target, write_folder
+from .folders import write_folder
 
 FLOAT = "%.12g"
 

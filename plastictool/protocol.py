@@ -509,14 +509,12 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
             v.fail(path + (key,), f"unknown parameter {key!r} of rule {kind}{_hint(str(key), names)}")
     preset = raw.get("preset")
     merged = dict(raw)
-    origin_preset = {}
     if preset is not None:
         if preset not in spec.presets:
             v.fail(path + ("preset",), f"unknown preset {preset!r} of rule {kind}; valid: {', '.join(spec.presets) or 'none'}{_hint(str(preset), list(spec.presets))}")
         for k, x in spec.presets[preset].values.items():
             if k not in raw:
                 merged[k] = x
-                origin_preset[k] = True
     values = {}
     for p in spec.params:
         f = F(p.name, p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices)

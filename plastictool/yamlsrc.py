@@ -112,10 +112,8 @@ def _build(node, path, lines, ctor, file, seen):
             if knode.tag == "tag:yaml.org,2002:merge" or knode.value == "<<":
                 raise ProtocolError("YAML merge keys (<<) are not supported", _d(path), file, knode.start_mark.line + 1)
             key = ctor.construct_object(knode)
-            if isinstance(key, (int, float)) and not isinstance(key, bool):
-                pass
-            elif not isinstance(key, str):
-                key = str(key)
+            if not isinstance(key, (str, int)) or isinstance(key, bool):
+                key = str(key)  # ints stay ints (neuron indices of `times`)
             if key in out:
                 raise ProtocolError(f"duplicate key {key!r}", _d(path + (key,)), file, knode.start_mark.line + 1)
             lines[path + (key,)] = knode.start_mark.line + 1

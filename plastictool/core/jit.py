@@ -89,7 +89,3 @@ def jit(func):
     lazy = LazyKernel(func, options)
     _pending.append(lazy)
     return lazy
-
-
-def numba_loaded() -> bool:
-    return _numba is not None

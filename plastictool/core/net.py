@@ -175,15 +175,6 @@ def rate_output(act, y, w, xs):
         y[j] = activation(u, act)
 
 
-@jit
-def clip(w, lo, hi):
-    if w < lo:
-        return lo
-    if w > hi:
-        return hi
-    return w
-
-
 def make_net(
     n_pre: int,
     n_post: int,
