@@ -6,8 +6,9 @@
 
 Every measurement is a whole process (interpreter start, imports, building, simulating,
 writing results), timed from outside; the table shows the median of ``--runs`` runs and the
-ratio peer / plastic. plastic runs with a warm Numba cache (``plastic warmup`` first, not
-timed). Peers run with ``$PLASTIC_PEERS_PYTHON`` (default /work/peers-venv/bin/python, a
+ratio peer / plastic. plastic runs after ``plastic warmup`` (not timed), which fills Numba's
+cache and compiles the kernels ahead of time, and with its bytecode compiled, as an installed
+package has it. Peers run with ``$PLASTIC_PEERS_PYTHON`` (default /work/peers-venv/bin/python, a
 virtual environment with brian2 and nest-simulator, see bench/PEERS.md) via bench/peers.py;
 with ``--peers auto`` they are skipped when that interpreter is missing.
 
@@ -41,11 +42,17 @@ DEFAULT_TARGETS = {
 }
 
 
+# Every tool runs as installed software does: with Python's bytecode cache (pip compiles it at
+# install time). Some shells and CI images set PYTHONDONTWRITEBYTECODE, which would make every
+# run compile plastic's (or a peer's) Python sources again.
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def timed(cmd: list[str], env=None) -> tuple[float, int, str]:
     """Wall seconds, peak memory (KiB, of this child alone) and stdout of one whole process."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=ENV if env is None else env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -131,7 +138,13 @@ def main(argv=None) -> int:
     peers = args.peers == "auto" and Path(PEER_PY).exists()
     if args.peers == "auto" and not peers:
         print(f"peers skipped: no interpreter at {PEER_PY} (set PLASTIC_PEERS_PYTHON)", file=sys.stderr)
-    timed(plastic_cmd("warmup"))  # warm Numba cache, not timed
+    # not timed: Python's bytecode of plastic (as `pip install` writes it), then `plastic warmup`
+    # (Numba's cache and the ahead-of-time compiled kernels)
+    import plastictool
+
+    timed([sys.executable, "-m", "compileall", "-q", str(Path(plastictool.__file__).parent)])
+    _, _, log = timed(plastic_cmd("warmup"))
+    print(log.strip(), file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for w in workloads:

@@ -90,7 +90,7 @@ def shard_conditions(conditions, shard: tuple[int, int] | None) -> list:
     return [c for c in conditions if c.index % n == k - 1]
 
 
-def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: dict | None = None, scheduler=None, notify=None):
+def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: dict | None = None, scheduler=None, notify=None, threads: int | None = None):
     """Run every condition of an experiment; returns the list of RunResult, in condition order.
 
     ``scheduler``: run the conditions on a Dask cluster instead (:mod:`plastictool.distributed`):
@@ -102,7 +102,11 @@ def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: d
     are used only when there are several conditions and they pay off (see
     :mod:`plastictool.parallel`); the results are the same either way. ``info["workers"]`` is
     set to the number of workers used (0 = in-process). Workers start with ``forkserver`` or
-    ``spawn``: a script that passes ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard."""
+    ``spawn``: a script that passes ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard.
+
+    ``threads``: threads per in-process run, over blocks of post neurons (``engine.plan_blocks``;
+    None: ``$PLASTIC_THREADS`` or automatic; worker processes run one thread each unless
+    ``$PLASTIC_THREADS`` says otherwise); the results are identical whatever it is."""
     from .engine import run_condition
     from .parallel import plan_workers, run_conditions
 
@@ -123,11 +127,12 @@ def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: d
     if workers:
         return run_conditions(exp.conditions, workers, progress)
     results = []
+    more = {} if threads is None else {"threads": threads}
     for cond in exp.conditions:
         cb = None
         if progress is not None:
             cb = _offset_progress(progress, cond)
-        results.append(run_condition(cond, cb))
+        results.append(run_condition(cond, cb, **more))
     return results
 
 
@@ -155,12 +160,13 @@ def run_file(
     shard: tuple[int, int] | None = None,
     scheduler=None,
     notify=None,
+    threads: int | None = None,
 ) -> RunReport:
     """Validate, run and write one protocol file. Errors are reported in the RunReport.
 
     ``shard=(K, N)`` runs only shard K of N (:func:`shard_conditions`) and records it in
     ``run.json`` (``plastic merge`` joins the shards' folders). ``scheduler`` and ``notify``: see
-    :func:`run_experiment`.
+    :func:`run_experiment`, as ``threads``.
 
     With ``check`` (a baseline folder, see :func:`baseline_dir`) the written folder is compared
     with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
@@ -191,7 +197,7 @@ def run_file(
         if shard is not None:
             report.shard = f"{shard[0]}/{shard[1]}"
             run_exp = dataclasses.replace(exp, conditions=tuple(shard_conditions(exp.conditions, shard)))
-        results = run_experiment(run_exp, progress, jobs, info, scheduler, notify)
+        results = run_experiment(run_exp, progress, jobs, info, scheduler, notify, threads)
         report.workers = info.get("workers", 0)
         sim = sum(r.timings["simulate_s"] for r in results)
         first = max((r.timings["first_call_s"] for r in results), default=0.0)
@@ -237,24 +243,130 @@ def warmup_protocols() -> list[dict]:
                 p["rule"]["eta"] = 1.0
             elif model == "clamped":
                 p["stimulus"] = {"pairing": {"pairs": 2, "frequency": 50.0, "delta_t": 5.0}}
-            else:
-                p["stimulus"] = {"duration": 20.0, "pre": {"poisson": {"rate": 50.0}}}
+            else:  # strong enough for the LIF neurons to fire
+                p["stimulus"] = {"duration": 50.0, "pre": {"poisson": {"rate": 100.0}}}
+                p["synapses"]["w_init"] = 1.0
             out.append(p)
     return out
 
 
-def warmup() -> list[str]:
-    """Compile (or load from the cache) every kernel; returns what was run."""
-    import numpy as np
+WARMUP_DTYPES = ("float64", "float32")
 
-    from .core.fmt import FLOAT, format_csv
-    from .engine import simulate
-    from .protocol import validate
-    from .yamlsrc import Source
 
-    done = []
+def warmup_runs(folder: Path) -> dict[str, str]:
+    """Run every warmup protocol with float64 and float32 weights (and, for rules that split
+    post neurons over threads, with two threads too), writing its result folder under
+    ``folder``; returns ``{run name: sha256 of its CSV files}``."""
+    import copy
+    import hashlib
+    import json
+
+    from . import rules as registry
+
+    digests = {}
+    runs = []
     for p in warmup_protocols():
-        simulate(validate(Source(p, {}, "<warmup>")))
-        done.append(p["name"])
-    format_csv(np.zeros((1, 1)), [FLOAT])
-    return done
+        for dtype in WARMUP_DTYPES:
+            runs.append((p, dtype, None))
+            if registry.spec(p["rule"]["kind"]).post_blocks:  # the kernels of threaded runs too
+                runs.append((p, dtype, 2))
+    for p, dtype, threads in runs:
+        q = copy.deepcopy(p)
+        q["name"] = f"{q['name']}-{dtype}" + (f"-threads{threads}" if threads else "")
+        q["synapses"]["dtype"] = dtype
+        q["record"] = {"weights": "all", "spikes": True}
+        if threads:
+            q["synapses"]["n_post"] = 16  # two blocks of 8
+        src = folder / f"{q['name']}.yaml"
+        src.write_text(json.dumps(q))  # JSON is YAML
+        report = run_file(src, folder / q["name"], force=True, threads=threads)
+        if report.status:
+            raise PlasticError(f"warmup protocol {q['name']}: {report.message}")
+        h = hashlib.sha256()
+        for name in ("summary.csv", "traces.csv", "spikes.csv"):
+            h.update((folder / q["name"] / name).read_bytes())
+        digests[q["name"]] = h.hexdigest()
+    return digests
+
+
+@dataclass
+class WarmupReport:
+    runs: int = 0
+    jit_s: float = 0.0
+    native: str | None = None  # the folder of the ahead-of-time compiled kernels
+    native_s: float = 0.0
+    native_error: str = ""
+
+
+def warmup(native: bool = True) -> WarmupReport:
+    """Compile every kernel with the JIT (or load it from Numba's cache) by running tiny
+    protocols of every rule, neuron model and weight dtype; then, with ``native``, compile the
+    entry kernels ahead of time (:mod:`plastictool.core.native`) and check, in a new process that
+    must not import Numba, that they give the same files byte for byte."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from .core import jit
+    from .core import native as aot
+
+    report = WarmupReport()
+    t0 = time.perf_counter()
+    where = aot.folder()  # named by the sources the JIT compiles now
+    jit.use_native(False)
+    try:
+        with tempfile.TemporaryDirectory(prefix="plastic-warmup-") as tmp:
+            digests = warmup_runs(Path(tmp))
+    finally:
+        jit.use_native(True)
+    report.runs = len(digests)
+    report.jit_s = time.perf_counter() - t0
+    if not native:
+        return report
+    t1 = time.perf_counter()
+    try:
+        aot.build(jit.ENTRIES, where)
+    except Exception as exc:  # no C compiler, no setuptools, a Numba without pycc, ...
+        report.native_error = f"{type(exc).__name__}: {exc}".strip()
+        return report
+    if aot.folder() != where:
+        shutil.rmtree(where, ignore_errors=True)
+        report.native_error = "the kernel sources changed during the warmup; run it again"
+        return report
+    env = {**os.environ, "PLASTIC_NATIVE": "require"}
+    proc = subprocess.run([sys.executable, "-c", "import plastictool.api as a; a._warmup_check()"], env=env, capture_output=True, text=True)
+    try:
+        got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
+    except (ValueError, IndexError):
+        got = None
+    if got is None or got.get("digests") != digests or got.get("numba_imported") or got.get("folder") != str(where):
+        shutil.rmtree(where, ignore_errors=True)
+        if proc.returncode:
+            why = proc.stderr.strip().splitlines()[-1]
+        elif got is None:
+            why = "no result"
+        elif got.get("folder") != str(where):
+            why = "the kernel sources changed during the warmup"
+        else:
+            why = "Numba was imported" if got.get("numba_imported") else "results differ from the JIT's"
+        report.native_error = f"the ahead-of-time kernels failed their check and were removed: {why}"
+        return report
+    report.native = str(where)
+    report.native_s = time.perf_counter() - t1
+    return report
+
+
+def _warmup_check() -> None:
+    """Run the warmup protocols in this (new) process; print their digests as JSON."""
+    import json
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="plastic-check-") as tmp:
+        digests = warmup_runs(Path(tmp))
+    from .core.native import folder
+
+    print(json.dumps({"digests": digests, "numba_imported": "numba" in sys.modules, "folder": str(folder())}))

@@ -4,7 +4,9 @@
 neuron arrays and asks the rule module for its ``Params`` and ``State``. ``simulate`` runs the
 rule's ``advance`` kernel chunk by chunk (chunks end at recording samples and phase
 boundaries, so blocks switch exactly there), samples the traces, checks that values stay
-finite and returns a typed :class:`RunResult`. No Python runs per simulation step.
+finite and returns a typed :class:`RunResult`. No Python runs per simulation step. Big
+feed-forward networks of rules that allow it are advanced by threads, each over its own block
+of post neurons (:func:`plan_blocks`, :class:`Stepper`), with results identical bit for bit.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import rules as rule_registry
-from .errors import ProtocolError, SimulationError
+from .errors import PlasticError, ProtocolError, SimulationError
 from .protocol import Condition, Protocol, Train, expected_spikes
 from .rules.base import BuildContext, block_mask
 
@@ -281,16 +283,32 @@ def build(p: Protocol, values: tuple = ()) -> Built:
     return Built(p, module, net, w, w_initial, params, state, phases, pre, post)
 
 
-def _initial(p: Protocol, spec, seed) -> np.ndarray:
-    w = p.synapses.w_init.sample((p.synapses.n_pre, p.synapses.n_post), np.random.default_rng(seed))
-    if not spec.weight_from_state:
-        np.clip(w, p.synapses.w_min, p.synapses.w_max, out=w)
-    return np.ascontiguousarray(w, dtype=np.float32 if p.synapses.dtype == "float32" else np.float64)
+def _initial(p: Protocol, spec, seed, rows: int | None = None):
+    """The initial weights drawn from ``seed``: clipped to [w_min, w_max] unless the rule computes
+    them, float32 where the protocol asks. With ``rows``: an iterator of (first row, block of up
+    to ``rows`` rows) giving the same values, without the whole matrix ever in memory."""
+    shape = (p.synapses.n_pre, p.synapses.n_post)
+    dtype = np.float32 if p.synapses.dtype == "float32" else np.float64
+
+    def finish(w):
+        if not spec.weight_from_state:
+            np.clip(w, p.synapses.w_min, p.synapses.w_max, out=w)
+        return np.ascontiguousarray(w, dtype=dtype)
+
+    rng = np.random.default_rng(seed)
+    if rows is None:
+        return finish(p.synapses.w_init.sample(shape, rng))
+    return ((a, finish(w)) for a, w in p.synapses.w_init.sample_rows(shape, rng, rows))
 
 
 def initial_weights(p: Protocol, values: tuple = ()) -> np.ndarray:
     """The initial weights of a run, drawn again from its seed (as ``build`` drew them)."""
     return _initial(p, rule_registry.spec(p.rule.kind), condition_seed(p.seed, values).spawn(4)[0])
+
+
+def initial_weight_rows(p: Protocol, values: tuple = (), rows: int = 64):
+    """``initial_weights`` in blocks of ``rows`` rows, drawn as needed: yields (first row, block)."""
+    return _initial(p, rule_registry.spec(p.rule.kind), condition_seed(p.seed, values).spawn(4)[0], rows)
 
 
 # ---------------------------------------------------------------------------- results
@@ -390,56 +408,210 @@ class Recorder:
         return np.asarray(b.module.probe(b.state, b.params, name, step))
 
 
-def simulate(p: Protocol, values: tuple = (), progress=None) -> RunResult:
-    """Build and run one condition; ``progress(steps_done)`` is called after each chunk."""
+# ---------------------------------------------------------------------------- threads
+THREADS_ENV = "PLASTIC_THREADS"
+SPLIT_MIN_SYNAPSES = 100_000  # automatic threads only for networks this big ...
+SPLIT_MIN_POSTS = 64  # ... with this many post neurons per block at least ...
+SPLIT_MIN_CHUNK_S = 2e-3  # ... and this much estimated work between two samples (a chunk)
+BLOCK_ALIGN = 8  # block bounds are multiples of 8 post neurons (a 64-byte cache line of float64)
+
+
+def run_threads(threads: int | None = None) -> tuple[int, bool]:
+    """How many threads one run may use, and whether that was asked for explicitly.
+
+    ``threads`` (``plastic run --threads``), else ``$PLASTIC_THREADS``; 0 or neither: automatic,
+    the cores this process may use, but 1 in a worker process (``--jobs``, Dask), whose
+    siblings already use the cores."""
+    if threads is None:
+        env = os.environ.get(THREADS_ENV, "").strip()
+        if env:
+            try:
+                threads = int(env)
+            except ValueError:
+                threads = -1
+            if threads < 0:
+                raise PlasticError(f"{THREADS_ENV}={env!r}: expected a number of threads (0: automatic)")
+    if threads:
+        return max(1, int(threads)), True
+    import multiprocessing
+
+    if multiprocessing.parent_process() is not None:
+        return 1, False
+    from .parallel import default_jobs
+
+    return default_jobs(), False
+
+
+def block_bounds(n_post: int, blocks: int) -> list[tuple[int, int]]:
+    """Post neurons ``0..n_post`` as at most ``blocks`` contiguous ranges ``(j0, j1)`` of equal
+    size rounded up to a multiple of BLOCK_ALIGN (the last one takes the rest)."""
+    size = -(-n_post // max(1, blocks))
+    size = max(BLOCK_ALIGN, -(-size // BLOCK_ALIGN) * BLOCK_ALIGN)
+    return [(j, min(j + size, n_post)) for j in range(0, n_post, size)] or [(0, n_post)]
+
+
+def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
+    """The blocks of post neurons that threads advance separately (one block: one thread, the
+    rule's plain ``advance``).
+
+    Only rules with ``SPEC.post_blocks`` and spiking neurons (clamped, LIF) are split. With an
+    explicit thread count (``threads`` or ``$PLASTIC_THREADS``) always, into that many blocks
+    (fewer when there are not 8 post neurons for each); automatically only networks of at least
+    SPLIT_MIN_SYNAPSES synapses, SPLIT_MIN_POSTS post neurons a block and SPLIT_MIN_CHUNK_S of
+    estimated work between two samples, where threads pay for their synchronisation."""
+    from .core.net import CLAMPED, LIF
+
+    p = b.protocol
+    n_pre, n_post = b.w.shape
+    n, explicit = run_threads(threads)
+    if n <= 1 or not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2:
+        return [(0, n_post)]
+    if not explicit:
+        n = min(n, n_post // SPLIT_MIN_POSTS)
+        if n <= 1 or n_pre * n_post < SPLIT_MIN_SYNAPSES:
+            return [(0, n_post)]
+        from .parallel import estimate_seconds
+
+        every = max(1, int(round(p.record.interval / p.dt)))
+        if estimate_seconds(p) * min(every, p.n_steps) / max(1, p.n_steps) < SPLIT_MIN_CHUNK_S:
+            return [(0, n_post)]
+    return block_bounds(n_post, n)
+
+
+class Stepper:
+    """Advances a built network over chunks of steps: one call of the rule's ``advance``, or
+    blocks of post neurons (``plan_blocks``) by threads, each with its own ``block_net`` and
+    ``block_state`` and each draining its own out buffer of LIF post spikes. Block 0 runs on the
+    calling thread with ``b.net`` and ``b.state`` themselves; every block computes the same pre
+    traces, so ``b.state`` is complete for the Recorder after each chunk. The weights, neuron
+    arrays and post traces are shared, each block writing its own columns."""
+
+    def __init__(self, b: Built, bounds: list[tuple[int, int]]):
+        from .core.net import block_net
+
+        self.b = b
+        self.bounds = bounds
+        self.spikes = [([], []) for _ in bounds]  # per block: LIF post spike steps, indices
+        self.compiled_at = None
+        self.pool = None
+        self.nets = [b.net]
+        self.states = [b.state]
+        if len(bounds) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.nets += [block_net(b.net) for _ in bounds[1:]]
+            self.states += [b.module.block_state(b.state) for _ in bounds[1:]]
+            self.pool = ThreadPoolExecutor(len(bounds) - 1, thread_name_prefix="plastic-block")
+
+    @property
+    def threads(self) -> int:
+        return len(self.bounds)
+
+    def run(self, s: int, nxt: int, blocked) -> None:
+        """Advance every block from step ``s`` to ``nxt``."""
+        if self.pool is None:
+            self._run(0, s, nxt, blocked)
+            return
+        if self.compiled_at is None:  # compile (or load) on this thread, before the others call it
+            b = self.b
+            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0)
+            self.compiled_at = time.perf_counter()
+        from concurrent.futures import wait
+
+        futures = [self.pool.submit(self._run, k, s, nxt, blocked) for k in range(1, len(self.bounds))]
+        try:
+            self._run(0, s, nxt, blocked)
+        finally:
+            wait(futures)  # the other blocks write shared arrays: never leave them running
+        for f in futures:
+            f.result()
+
+    def _run(self, k: int, s: int, nxt: int, blocked) -> None:
+        from .core.net import OUT_N
+
+        b = self.b
+        net, st = self.nets[k], self.states[k]
+        j0, j1 = self.bounds[k]
+        steps, idx = self.spikes[k]
+        whole = self.pool is None
+        advance = b.module.advance if whole else b.module.advance_block
+        while s < nxt:
+            if whole:
+                reached = advance(b.w, net, st, b.params, s, nxt, blocked)
+                if self.compiled_at is None:
+                    self.compiled_at = time.perf_counter()
+            else:
+                reached = advance(b.w, net, st, b.params, s, nxt, blocked, j0, j1)
+            n = net.cursor[OUT_N]
+            if n:
+                steps.append(net.out_step[:n].copy())
+                idx.append(net.out_idx[:n].copy())
+                net.cursor[OUT_N] = 0
+            if reached < s:  # pragma: no cover - defensive
+                raise SimulationError(f"kernel went backwards at step {s}")
+            if reached == s and reached < nxt:  # out buffer too small for one step
+                net = net._replace(out_step=np.zeros(2 * net.out_step.size, np.int64), out_idx=np.zeros(2 * net.out_idx.size, np.int64))
+                self.nets[k] = net
+                if k == 0:
+                    b.net = net
+            s = reached
+
+    def post_spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """The LIF post spikes in (step, index) order, as one call gives them."""
+        steps = [x for blk in self.spikes for x in blk[0]]
+        idx = [x for blk in self.spikes for x in blk[1]]
+        if not steps:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        steps, idx = np.concatenate(steps), np.concatenate(idx)
+        if len(self.bounds) > 1:  # blocks in index order, each in time order: a stable sort by step
+            order = np.argsort(steps, kind="stable")
+            steps, idx = steps[order], idx[order]
+        return steps, idx
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None = None) -> RunResult:
+    """Build and run one condition; ``progress(steps_done)`` is called after each chunk.
+
+    ``threads``: at most this many threads, over blocks of post neurons (``plan_blocks``; None:
+    ``$PLASTIC_THREADS`` or automatic); the results are identical, bit for bit, whatever it is."""
     t0 = time.perf_counter()
     b = build(p, values)
     t_build = time.perf_counter() - t0
-    from .core.net import CLAMPED, OUT_N
+    from .core.net import CLAMPED
 
-    advance = b.module.advance
     rec = Recorder(b)
-    net = b.net
     every = rec.every
-    out_steps, out_idx = [], []
     t1 = time.perf_counter()
-    compiled_at = None
-    rec.sample(0)
-    for a, end, blocked, rate in b.phases:
-        s = a
-        while s < end:
-            nxt = min(end, (s // every + 1) * every)
-            if rate is not None:
-                nxt = min(nxt, s + net.x.shape[0])
-                rate.fill(net.x, s - a, nxt - s)
-            while s < nxt:
-                reached = advance(b.w, net, b.state, b.params, s, nxt, blocked)
-                if compiled_at is None:
-                    compiled_at = time.perf_counter()
-                if net.cursor[OUT_N]:
-                    k = net.cursor[OUT_N]
-                    out_steps.append(net.out_step[:k].copy())
-                    out_idx.append(net.out_idx[:k].copy())
-                    net.cursor[OUT_N] = 0
-                if reached < s:  # pragma: no cover - defensive
-                    raise SimulationError(f"kernel went backwards at step {s}")
-                if reached == s and reached < nxt:  # out buffer too small for one step
-                    net = net._replace(out_step=np.zeros(2 * net.out_step.size, np.int64), out_idx=np.zeros(2 * net.out_idx.size, np.int64))
-                    b.net = net
-                s = reached
-            if s % every == 0:
-                _check_finite(b, s, rec)
-                rec.sample(s)
-            if progress is not None:
-                progress(s)
+    stepper = Stepper(b, plan_blocks(b, threads))
+    try:
+        rec.sample(0)
+        for a, end, blocked, rate in b.phases:
+            s = a
+            while s < end:
+                nxt = min(end, (s // every + 1) * every)
+                if rate is not None:
+                    nxt = min(nxt, s + b.net.x.shape[0])
+                    rate.fill(b.net.x, s - a, nxt - s)
+                stepper.run(s, nxt, blocked)
+                s = nxt
+                if s % every == 0:
+                    _check_finite(b, s, rec)
+                    rec.sample(s)
+                if progress is not None:
+                    progress(s)
+    finally:
+        stepper.close()
+    compiled_at = stepper.compiled_at
     if rec.rows[rec.n - 1, 0] != p.n_steps * p.dt:
         _check_finite(b, p.n_steps, rec)
         rec.sample(p.n_steps)
     t_sim = time.perf_counter() - t1
-    if net.model == CLAMPED:
-        post = b.post_events
-    else:
-        post = (np.concatenate(out_steps) if out_steps else np.zeros(0, np.int64), np.concatenate(out_idx) if out_idx else np.zeros(0, np.int64))
+    post = b.post_events if b.net.model == CLAMPED else stepper.post_spikes()
     pre = b.pre_events
     n_pre, n_post = b.w.shape
     spec = b.module.SPEC
@@ -463,13 +635,13 @@ def simulate(p: Protocol, values: tuple = (), progress=None) -> RunResult:
     else:
         spikes = (np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64))
     compile_s = (compiled_at - t1) if compiled_at is not None else 0.0
-    timings = {"build_s": t_build, "simulate_s": t_sim, "first_call_s": compile_s}
+    timings = {"build_s": t_build, "simulate_s": t_sim, "first_call_s": compile_s, "threads": stepper.threads}
     return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings)
 
 
 def _check_finite(b: Built, step: int, rec: Recorder) -> None:
     p = b.protocol
-    if not np.isfinite(np.sum(b.w)):
+    if not np.isfinite(np.sum(b.w)) and not np.all(np.isfinite(b.w)):  # (a finite sum can overflow)
         bad = np.argwhere(~np.isfinite(b.w))[0]
         last = rec.rows[rec.n - 1, 0] if rec.n else 0.0
         raise SimulationError(
@@ -477,16 +649,16 @@ def _check_finite(b: Built, step: int, rec: Recorder) -> None:
             step * p.dt,
             f"w[{bad[0]},{bad[1]}]",
         )
-    if b.net.model != 0 and not np.isfinite(np.sum(b.net.v) + np.sum(b.net.y)):
+    if b.net.model != 0 and not (np.all(np.isfinite(b.net.v)) and np.all(np.isfinite(b.net.y))):
         last = rec.rows[rec.n - 1, 0] if rec.n else 0.0
         var = "v" if not np.isfinite(np.sum(b.net.v)) else "y"
         bad = int(np.argwhere(~np.isfinite(getattr(b.net, var)))[0][0])
         raise SimulationError(f"{var}[{bad}] became non-finite between t = {last:g} ms and t = {step * p.dt:g} ms", step * p.dt, f"{var}[{bad}]")
 
 
-def run_condition(cond: Condition, progress=None) -> RunResult:
+def run_condition(cond: Condition, progress=None, threads: int | None = None) -> RunResult:
     try:
-        result = simulate(cond.protocol, cond.values, progress)
+        result = simulate(cond.protocol, cond.values, progress, threads)
         result.index = cond.index
         return result
     except SimulationError as exc:

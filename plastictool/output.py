@@ -33,69 +33,133 @@ def csv_field(name: str) -> str:
     return f'"{name}"' if "," in name or '"' in name else name
 
 
-CHUNK = 100_000  # rows formatted at a time: memory stays bounded for huge tables
+CHUNK = 32_768  # rows formatted at a time: memory stays bounded for huge tables (and in cache)
+THREADS = 2  # formatting threads (the kernels release the GIL)
+
+
+def _writer(fh):
+    """``fh.write`` for bytes-like parts: a binary file takes them as they are, a text file
+    (ASCII) as text."""
+    import io
+
+    if isinstance(fh, io.TextIOBase):
+        return lambda part: fh.write(bytes(part).decode("ascii"))
+    return fh.write
+
+
+def _write_ordered(fh, tasks) -> None:
+    """Run ``tasks`` on THREADS threads and write what they give in order.
+
+    A task is a callable ``task(scratch) -> (scratch, parts)``: ``scratch`` holds the buffers of
+    an earlier task to reuse (None at first), ``parts`` are bytes-like (views into them). Tasks
+    are taken from the iterator on this thread, a few at a time (memory stays bounded; the
+    summary draws its initial weights there, in order), and a task's buffers are reused once
+    its parts are written."""
+    import itertools
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
+    write = _writer(fh)
+    tasks = iter(tasks)
+    first = next(tasks, None)
+    if first is None:
+        return
+    second = next(tasks, None)
+    if second is None:  # one task: no threads
+        for part in first(None)[1]:
+            write(part)
+        return
+    free: list = []
+    pending: deque = deque()
+
+    def write_oldest():
+        scratch, parts = pending.popleft().result()
+        for part in parts:
+            write(part)
+        free.append(scratch)
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        for task in itertools.chain([first, second], tasks):
+            pending.append(pool.submit(task, free.pop() if free else None))
+            if len(pending) > THREADS:
+                write_oldest()
+        while pending:
+            write_oldest()
+
+
+def _table_task(values: np.ndarray, kinds, labels):
+    def task(scratch):
+        from .core.fmt import format_csv_bytes
+
+        return format_csv_bytes(values, kinds, labels, scratch)
+
+    return task
 
 
 def _write_table(fh, values: np.ndarray, kinds, labels=()) -> None:
-    _write_chunks(fh, (values[a : a + CHUNK] for a in range(0, values.shape[0], CHUNK)), kinds, labels)
+    _write_ordered(fh, _table_tasks(values, kinds, labels))
 
 
-def _write_chunks(fh, chunks, kinds, labels=()) -> None:
-    """Format chunks of rows (the kernel releases the GIL: two threads) and write them in order."""
-    from concurrent.futures import ThreadPoolExecutor
+def _table_tasks(values: np.ndarray, kinds, labels=()):
+    return (_table_task(values[a : a + CHUNK], kinds, labels) for a in range(0, values.shape[0], CHUNK))
 
-    from .core.fmt import format_csv
 
-    chunks = iter(chunks)
-    first = next(chunks, None)
-    if first is None:
-        return
-    second = next(chunks, None)
-    if second is None:  # one chunk: no threads
-        fh.write(format_csv(first, kinds, labels))
-        return
-    import itertools
+def _summary_chunk(w0, w1, start, n_post, thr, kinds, labels, scratch):
+    """Rows ``start ..`` of summary.csv (``format_summary``), in ``scratch`` when it is large enough."""
+    from .core.fmt import format_summary, patch, summary_bytes
 
-    chunks = itertools.chain([first, second], chunks)
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        pending = []
-        for values in chunks:
-            pending.append(pool.submit(format_csv, values, kinds, labels))
-            if len(pending) > 2:
-                fh.write(pending.pop(0).result())
-        for fut in pending:
-            fh.write(fut.result())
+    n = w0.size
+    size = summary_bytes(n, labels)
+    if scratch is None or scratch[0].size < size or scratch[1].size < 4 * n:
+        scratch = (np.empty(size, dtype=np.uint8), np.empty(4 * n, dtype=np.int64), np.empty(4 * n))
+    buf, badpos, badval = scratch
+    length, nb = format_summary(w0, w1, start, n_post, thr, kinds, labels, buf, badpos, badval)
+    return scratch, patch(buf, length, badpos, badval, nb)
+
+
+def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray):
+    """The tasks that write ``r``'s rows of summary.csv, CHUNK rows each, straight from the flat
+    weights. The initial weights are drawn again from the seed a block of rows at a time, as
+    the iteration reaches them (no second n_pre x n_post array), or sliced from
+    ``w_initial_stored`` where the rule computed them."""
+    from functools import partial
+
+    from .engine import initial_weight_rows
+
+    n_pre, n_post = r.w_final.shape
+    w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
+    thr = float(r.protocol.record.outcome_threshold)
+    rows = max(1, CHUNK // max(1, n_post))
+    if r.w_initial_stored is not None:
+        stored = r.w_initial_stored
+        blocks = ((a, stored[a : a + rows]) for a in range(0, n_pre, rows))
+    else:
+        blocks = initial_weight_rows(r.protocol, r.condition, rows)
+    for a, block in blocks:
+        w0_block = np.ascontiguousarray(block).reshape(-1)
+        for s in range(0, w0_block.size, CHUNK):
+            start = a * n_post + s
+            w0 = w0_block[s : s + CHUNK]
+            yield partial(_summary_chunk, w0, w1_all[start : start + w0.size], start, n_post, thr, kinds, labels)
 
 
 def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
-    from .core.fmt import FLOAT_OR_EMPTY, INT, LABEL
-    from .core.fmt import FLOAT as F
+    """summary.csv: one row per synapse and condition (columns: the sweep values, then those of
+    :func:`plastictool.core.fmt.format_summary`), written as bytes."""
+    import itertools
 
-    fh.write(",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"]) + "\n")
-    outcomes = ["none", "LTP", "LTD"]
-    for r in results:
-        thr = r.protocol.record.outcome_threshold
+    from .core.fmt import LABEL, SUMMARY_KINDS, SUMMARY_LABELS, label_array
+
+    header = ",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"]) + "\n"
+    _writer(fh)(header.encode("ascii"))
+
+    def tasks(r):
         prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_") for _, v in r.condition)
-        kinds = ([LABEL] if prefix else []) + [INT, INT, F, F, F, FLOAT_OR_EMPTY, LABEL]
-        labels = outcomes + ([prefix] if prefix else [])
-        w0_all, w1_all = r.w_initial.ravel(), r.w_final.ravel()
-        n_post = r.w_final.shape[1]
+        kinds = np.array(([LABEL] if prefix else []) + list(SUMMARY_KINDS), dtype=np.uint8)
+        labels = label_array(SUMMARY_LABELS + ((prefix,) if prefix else ()))
+        return _summary_tasks(r, kinds, labels)
 
-        def chunks(w0_all=w0_all, w1_all=w1_all, n_post=n_post, thr=thr, prefix=prefix):
-            for a in range(0, w0_all.size, CHUNK):
-                w0, w1 = w0_all[a : a + CHUNK].astype(np.float64), w1_all[a : a + CHUNK].astype(np.float64)
-                ii, jj = np.divmod(np.arange(a, a + w0.size), n_post)
-                dw = w1 - w0
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    pct = np.where(w0 != 0, 100.0 * dw / np.abs(w0), np.nan)
-                # LTP/LTD by dw_percent and the threshold; by the sign of dw where dw_percent is empty
-                code = np.where(np.isnan(pct), np.where(dw > 0, 1, np.where(dw < 0, 2, 0)), np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
-                cols = [ii, jj, w0, w1, dw, pct, code]
-                if prefix:
-                    cols.insert(0, np.full(w0.size, 3))
-                yield np.column_stack(cols).astype(np.float64)
-
-        _write_chunks(fh, chunks(), kinds, labels)
+    _write_ordered(fh, itertools.chain.from_iterable(tasks(r) for r in results))
 
 
 def condition_index(r: RunResult, k: int) -> int:
@@ -106,52 +170,76 @@ def condition_index(r: RunResult, k: int) -> int:
 
 
 def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
+    import itertools
+
     from .core.fmt import FLOAT as F
     from .core.fmt import INT
 
     cols = results[0].columns
-    fh.write(",".join(csv_field(c) for c in cols + (["condition"] if sweep else [])) + "\n")
-    for k, r in enumerate(results):
+    _writer(fh)((",".join(csv_field(c) for c in cols + (["condition"] if sweep else [])) + "\n").encode("ascii"))
+
+    def tasks(k, r):
         if r.columns != cols:
             raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
         data = r.traces
         if sweep:
             data = np.column_stack([data, np.full(data.shape[0], condition_index(r, k))])
-        _write_table(fh, data, [F] * len(cols) + ([INT] if sweep else []))
+        return _table_tasks(data, [F] * len(cols) + ([INT] if sweep else []))
+
+    _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
 
 
 def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
+    import itertools
+
     from .core.fmt import FLOAT as F
     from .core.fmt import INT, LABEL
 
-    fh.write("t_ms,population,index" + (",condition" if sweep else "") + "\n")
-    for k, r in enumerate(results):
+    _writer(fh)(("t_ms,population,index" + (",condition" if sweep else "") + "\n").encode("ascii"))
+
+    def tasks(k, r):
         t, pop, idx = r.spikes
         if not t.size:
-            continue
+            return ()
         cols = [t, pop, idx] + ([np.full(t.size, condition_index(r, k))] if sweep else [])
-        _write_table(fh, np.column_stack(cols).astype(np.float64), [F, LABEL, INT] + ([INT] if sweep else []), ["pre", "post"])
+        return _table_tasks(np.column_stack(cols).astype(np.float64), [F, LABEL, INT] + ([INT] if sweep else []), ["pre", "post"])
+
+    _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
 
 
 def versions() -> dict:
+    """Versions of plastic and what it runs on; modules not imported by this run (Numba when the
+    ahead-of-time kernels ran) are looked up without importing them."""
+    from .core.jit import USED
+
     out = {"plastic": __version__, "python": platform.python_version()}
     for mod in ("numpy", "numba", "llvmlite", "yaml", "typer", "rich"):
         m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except ImportError:  # pragma: no cover
-                continue
-        out["pyyaml" if mod == "yaml" else mod] = getattr(m, "__version__", "") or _dist_version(mod)
+        out["pyyaml" if mod == "yaml" else mod] = (getattr(m, "__version__", "") if m is not None else "") or _dist_version(mod)
+    out["kernels"] = "+".join(sorted(USED)) or "none"
     return out
 
 
 def _dist_version(mod: str) -> str:
-    """The installed distribution's version, for modules without ``__version__`` (rich)."""
+    """The installed distribution's version, read from its ``*.dist-info`` folder name (cheap:
+    no import of the module or of importlib.metadata), else from importlib.metadata."""
+    import os
+
+    dist = {"yaml": "pyyaml"}.get(mod, mod)
+    for path in sys.path:
+        try:
+            names = os.listdir(path or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                base, _, ver = name[: -len(".dist-info")].partition("-")
+                if base.lower().replace("_", "-") == dist and ver:
+                    return ver
     from importlib import metadata
 
     try:
-        return metadata.version({"yaml": "pyyaml"}.get(mod, mod))
+        return metadata.version(dist)
     except metadata.PackageNotFoundError:  # pragma: no cover
         return ""
 
@@ -229,9 +317,9 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
     sweep = bool(experiment.sweep_keys)
     writers = []
     if results or shard is None:
-        writers += [("summary.csv", "w", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", "w", lambda fh: write_traces(fh, results, sweep))]
+        writers += [("summary.csv", "wb", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", "wb", lambda fh: write_traces(fh, results, sweep))]
         if experiment.base.record.spikes:
-            writers.append(("spikes.csv", "w", lambda fh: write_spikes(fh, results, sweep)))
+            writers.append(("spikes.csv", "wb", lambda fh: write_spikes(fh, results, sweep)))
     profile = dict(profile or {})
 
     def meta(fh):

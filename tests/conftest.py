@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -10,6 +12,10 @@ from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT / "protocols"
+
+# the tests run the Numba JIT path, whatever ahead-of-time kernels this user's cache holds
+# (tests/test_native.py builds and checks those in a folder of its own)
+os.environ["PLASTIC_CACHE_DIR"] = tempfile.mkdtemp(prefix="plastic-test-cache-")
 
 
 @pytest.fixture

@@ -1,13 +1,31 @@
 """Fast, exact ``%.12g`` formatting of floats into byte buffers, for the CSV writer.
 
 Python's ``"%.12g" % x`` costs about a microsecond a number; a summary of 10 million synapses
-has 40 million. ``g12`` formats in a kernel: the 12 significant digits are the integer
-nearest to ``|x| * 10**(11 - e)`` (``e`` the decimal exponent). The scaling is one correctly
-rounded multiplication by an exact power of ten (error at most half a unit in the last place,
-6.1e-5 for values below 1e12), so the digits are exact unless the scaled value lies within
-2e-4 of a rounding tie, or the power of ten is not exact (|e - 11| > 22). For
-those rare numbers the kernel writes nothing and reports them, and the caller formats them
-with Python's ``%``, so the output is always byte-identical to ``"%.12g" % x``.
+has 40 million. The kernels here format in compiled code, byte-identical to Python:
+
+- The 12 significant digits of ``|x|`` are the integer nearest to ``|x| * 10**(11 - e)``
+  (``e`` the decimal exponent). The binary exponent (from the bits) gives ``e`` up to one,
+  and one comparison settles it. Where ``10**(11 - e)`` is exact (``0 <= 11 - e <= 22``) the
+  scaled value is one correctly rounded product, off by at most ``2**-14``: its rounding is
+  certain unless its fraction is within 1e-4 of 1/2. Otherwise (or near 1/2) the power is
+  taken as a double-double (``hi + lo``, 106 bits) with an exact product (Dekker's
+  two-product without FMA: Numba does not contract ``a * b + c`` without ``fastmath``): the
+  scaled value is then known to about 1e-15, and only values within 1e-9 of a rounding tie
+  (exact ties such as ``2**-18`` included: Python rounds those half to even), or outside about
+  ``1e-270 .. 1e270`` (subnormals included), are left: the kernel writes ``?`` and reports
+  the cell, and the caller formats it with Python's ``%``. So the output is always
+  byte-identical to ``"%.12g" % x``.
+- Digits are written two at a time from a 200-byte table; trailing zeros are counted with a
+  table of 4-digit groups. Arithmetic on digits and byte positions is unsigned: Numba checks
+  every signed index for a negative value, and its signed ``//`` pays for Python's floor
+  semantics. The layout of a number (sign, point) is mostly computed without branches: the
+  notation varies from number to number, so branches would be mispredicted; bytes written
+  past a cell's end are scratch that the next cell overwrites (buffers have ``SLACK`` bytes
+  at their end).
+- One kernel, ``_rows``, writes every table: rows of a numeric array (``format_table``) or the
+  rows of ``summary.csv`` computed straight from slices of the flat initial and final weights
+  (``format_summary``). It calls no kernel that takes an array: Numba does not inline those,
+  and each such call costs two atomic reference-count updates.
 """
 
 from __future__ import annotations
@@ -17,195 +35,449 @@ import numpy as np
 from .jit import jit
 
 PREC = 12
-_POW10 = np.array([10.0**k for k in range(23)])
+FLOAT, INT, LABEL, FLOAT_OR_EMPTY = 0, 1, 2, 3
+
+_PAIRS = np.frombuffer("".join("%02d" % i for i in range(100)).encode("ascii"), dtype=np.uint8).copy()
+_POW10U = np.array([10**k for k in range(20)], dtype=np.uint64)
+_U1, _U2, _U10, _U100, _U10K, _U100M = (np.uint64(v) for v in (1, 2, 10, 100, 10000, 100000000))
+_M11, _M12 = np.uint64(10**11), np.uint64(10**12)
+_U = tuple(np.uint64(v) for v in range(21))  # small uint64 constants: _U[k] is k
+_TZ4 = np.array([4] + [len(s) - len(s.rstrip("0")) for s in ("%04d" % i for i in range(1, 10000))], dtype=np.uint8)  # trailing zeros of 4 digits
+SLACK = 64  # bytes a kernel may write past the end of its output
+
+# 10**k for k in [_KMIN, _KMAX] as a double-double (hi + lo); hi also split in two 26-bit halves
+_KMIN, _KMAX = -300, 300
+_SPLIT = 134217729.0  # 2**27 + 1 (Veltkamp)
+
+
+def _tables():
+    hi, lo, sh, sl = [], [], [], []
+    for k in range(_KMIN, _KMAX + 1):
+        p = 10 ** abs(k)
+        if k >= 0:
+            h = float(p)  # int -> float and int / int are correctly rounded
+            low = float(p - int(h))
+        else:
+            h = 1 / p
+            a, b = h.as_integer_ratio()
+            low = (b - a * p) / (b * p)
+        c = _SPLIT * h
+        s = c - (c - h)
+        hi.append(h)
+        lo.append(low)
+        sh.append(s)
+        sl.append(h - s)
+    return tuple(np.array(v) for v in (hi, lo, sh, sl))
+
+
+_P10_HI, _P10_LO, _P10_SH, _P10_SL = _tables()
+_TIE = 1e-9  # margin kept from a rounding tie; the scaled value is known to about 1e-15
+_TIE_FAST = 1e-4  # the same with one rounded product (error at most 2**-14 = 6.1e-5)
+_POW10 = np.array([float(10**k) for k in range(23)])  # exact
+_BE_MAX = 895  # |binary exponent| beyond which (|x| outside ~1e-270 .. 1e270) Python formats
+
+_BLOCK = 1024  # cells per block of rows (the kernel's scratch)
+_NAN, _ZERO, _INF, _PYTHON, _SLOW = -1, -2, -3, 0, -4  # ``nd`` of a number that is not digits
 
 
 @jit
-def _digits(buf, pos, m, n):
-    """Write the n decimal digits of integer m (zero padded) at buf[pos:pos+n]."""
-    for k in range(n - 1, -1, -1):
-        buf[pos + k] = 48 + m % 10
-        m //= 10
-    return pos + n
+def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval):
+    """CSV lines into ``buf``; returns (bytes written, cells for Python).
+
+    Table mode (``w0`` empty): the rows of ``values`` (n x k float64). Summary mode: one row per
+    element of ``w0`` (see ``format_summary``), ``values`` unused; the row is [3 (the prefix
+    label; only when ``kinds`` has 8 columns), pre, post, w_initial, w_final, dw, dw_percent,
+    outcome code (0 none, 1 LTP, 2 LTD)]. Column kinds: FLOAT (``%.12g``), INT, LABEL (the value
+    indexes ``labels``, a 2D uint8 array of zero-padded ASCII strings), FLOAT_OR_EMPTY (empty
+    when NaN). A cell that needs Python is written as ``?``, its byte position in ``badpos`` and
+    its value in ``badval``. Up to ``SLACK`` bytes past the end of the output are overwritten.
+
+    Rows go in blocks: first the cells' values and their digits (m, e: the number is
+    ``m * 10**(e - 11)``, 10**11 <= m < 10**12, with ``nd`` significant digits), cell by cell
+    independently (the processor overlaps them), then the bytes. Writing is a chain from cell
+    to cell (each starts where the last ended); with the digits computed before, each link is
+    short.
+
+    Byte positions are unsigned (``_U[k]`` is ``k`` as uint64): Numba checks every signed index
+    for a negative value. The sign and the point are placed without branches (bytes past a
+    cell's end are scratch that the next cell overwrites); the ``0.000`` lead, the exponent and
+    the digits' place by their class take branches, which a column's numbers mostly agree on.
+    (Each choice here was measured: about 105 ns a summary row on one core, from 470.)
+    """
+    k = kinds.shape[0]
+    summary = w0.shape[0] > 0
+    n = w0.shape[0] if summary else values.shape[0]
+    width = labels.shape[1]
+    lablen = np.zeros(labels.shape[0], dtype=np.uint64)
+    for q in range(labels.shape[0]):
+        while lablen[q] < width and labels[q, lablen[q]] != 0:
+            lablen[q] += _U[1]
+    rows = max(1, _BLOCK // k)
+    vals = np.zeros(rows * k)
+    fm = np.zeros(rows * k, dtype=np.uint64)
+    fe = np.zeros(rows * k, dtype=np.int64)
+    fnd = np.zeros(rows * k, dtype=np.int64)
+    xs = np.zeros(rows * k)
+    off = k - 7  # summary: 1 with the prefix column
+    i = start // n_post if summary else 0
+    j = start - i * n_post if summary else 0
+    pos = _U[0]
+    nb = 0
+    for r0 in range(0, n, rows):
+        nr = min(rows, n - r0)
+        nx = 0  # numbers in the block
+        # pass 1: the values, and the digits of the numbers
+        for rb in range(nr):
+            cb = rb * k
+            r = r0 + rb
+            if summary:
+                x0 = np.float64(w0[r])
+                x1 = np.float64(w1[r])
+                dw = x1 - x0
+                pct = 100.0 * dw / abs(x0) if x0 != 0 else np.nan
+                if pct == pct:
+                    code = 1.0 if pct > thr else (2.0 if pct < -thr else 0.0)
+                else:  # dw_percent empty: by the sign of dw
+                    code = 1.0 if dw > 0 else (2.0 if dw < 0 else 0.0)
+                if off:
+                    vals[cb] = 3.0
+                vals[cb + off] = i
+                vals[cb + off + 1] = j
+                vals[cb + off + 2] = x0
+                vals[cb + off + 3] = x1
+                vals[cb + off + 4] = dw
+                vals[cb + off + 5] = pct
+                vals[cb + off + 6] = code
+                j += 1
+                if j == n_post:
+                    j = 0
+                    i += 1
+            else:
+                for c in range(k):
+                    vals[cb + c] = values[r, c]
+            for c in range(k):
+                if kinds[c] == FLOAT or kinds[c] == FLOAT_OR_EMPTY:
+                    xs[nx] = vals[cb + c]
+                    nx += 1
+        # the digits where one correctly rounded product settles them (nearly always), without
+        # branches (so that the compiler can use vector instructions)
+        for t in range(nx):
+            x = xs[t]
+            be = ((np.float64(x).view(np.int64) >> 52) & 0x7FF) - 1022  # 2**(be-1) <= |x| < 2**be
+            inr = (be >= -_BE_MAX) & (be <= _BE_MAX)
+            ax = abs(x)
+            e = ((be - 1) * 78913) >> 18  # floor((be - 1) log10 2): floor(log10 ax) is e or e + 1
+            ie = e + 1 - _KMIN
+            ie = min(max(ie, 0), _KMAX - _KMIN)
+            e += 1 if ax >= _P10_HI[ie] else 0
+            k10 = 11 - e
+            ik = min(max(k10, 0), 22)
+            p = ax * _POW10[ik]
+            fl = np.floor(p)
+            fr = p - fl
+            ok = inr & (k10 >= 0) & (k10 <= 22) & (fl >= 1e11) & (fl < 1e12) & (abs(fr - 0.5) > _TIE_FAST)
+            fm[t] = np.uint64(fl if ok else 1e11) + (_U[1] if fr > 0.5 else _U[0])
+            fe[t] = e
+            fnd[t] = 12 if ok else _SLOW
+        # the rest: the double-double product, or not digits
+        for t in range(nx):
+            if fnd[t] != _SLOW:
+                continue
+            x = xs[t]
+            e = fe[t]
+            ok = False
+            m = _U[1]
+            be = ((np.float64(x).view(np.int64) >> 52) & 0x7FF) - 1022
+            if -_BE_MAX <= be <= _BE_MAX:
+                ax = abs(x)
+                cs = _SPLIT * ax
+                ah = cs - (cs - ax)
+                al = ax - ah
+                moved = 0
+                fl = 0.0
+                fr = 0.0
+                for _ in range(4):
+                    ix = 11 - e - _KMIN
+                    p = ax * _P10_HI[ix]
+                    err = ((ah * _P10_SH[ix] - p) + ah * _P10_SL[ix] + al * _P10_SH[ix]) + al * _P10_SL[ix]
+                    fl = np.floor(p)
+                    fr = (p - fl) + (err + ax * _P10_LO[ix])  # ax * 10**(11-e) = fl + fr, to ~1e-15
+                    if fr < 0.0:
+                        fl -= 1.0
+                        fr += 1.0
+                    elif fr >= 1.0:
+                        fl += 1.0
+                        fr -= 1.0
+                    # e one too high (low): the scaled value is below 1e11 (at or above 1e12).
+                    # Within the error of those bounds both choices give the same digits, so a
+                    # wrong call there is harmless; moving one way only ends the loop
+                    if fl < 1e11 and moved <= 0:
+                        e -= 1
+                        moved = -1
+                    elif fl >= 1e12 and moved >= 0:
+                        e += 1
+                        moved = 1
+                    else:
+                        ok = abs(fr - 0.5) >= _TIE
+                        break
+                if ok:
+                    m = np.uint64(fl) + (_U[1] if fr > 0.5 else _U[0])
+            fm[t] = m
+            fe[t] = e
+            fnd[t] = 12 if ok else (_NAN if x != x else (_ZERO if x == 0.0 else (_INF if x == np.inf or x == -np.inf else _PYTHON)))
+        # rounded up to the next power of ten; trailing zeros
+        for t in range(nx):
+            if fnd[t] <= 0:
+                continue
+            m = fm[t]
+            if m >= _M12:
+                m = _M11
+                fe[t] += 1
+            fm[t] = m
+            lo = m % _U10K
+            tz = np.int64(_TZ4[lo])
+            if lo == _U[0]:
+                hd = m // _U10K
+                tz += np.int64(_TZ4[hd % _U10K]) + (np.int64(_TZ4[hd // _U10K]) if hd % _U10K == _U[0] else 0)
+            fnd[t] = 12 - tz
+        # pass 2: the bytes
+        tx = 0
+        for rb in range(nr):
+            cb = rb * k
+            for c in range(k):
+                if c:
+                    buf[pos] = 44
+                    pos += _U[1]
+                x = vals[cb + c]
+                kind = kinds[c]
+                if kind == INT:
+                    v = np.int64(x)
+                    buf[pos] = 45  # '-'
+                    pos += _U[1] if v < 0 else _U[0]
+                    u = np.uint64(-v if v < 0 else v)  # the int64 minimum too
+                    nd = _U[1]
+                    while nd < _U[20] and u >= _POW10U[nd]:
+                        nd += _U[1]
+                    q = pos + nd
+                    while u >= _U100:
+                        t = u // _U100
+                        d = _U2 * (u - t * _U100)
+                        u = t
+                        q -= _U[2]
+                        buf[q] = _PAIRS[d]
+                        buf[q + _U[1]] = _PAIRS[d + _U[1]]
+                    if u >= _U10:
+                        buf[q - _U[2]] = _PAIRS[_U2 * u]
+                        buf[q - _U[1]] = _PAIRS[_U2 * u + _U[1]]
+                    else:
+                        buf[q - _U[1]] = 48 + u
+                    pos += nd
+                    continue
+                if kind == LABEL:
+                    lab = np.int64(x)
+                    for q in range(width):  # all of it (scratch past the label's end)
+                        buf[pos + np.uint64(q)] = labels[lab, q]
+                    pos += lablen[lab]
+                    continue
+                ndig = fnd[tx]
+                m = fm[tx]
+                e = fe[tx]
+                tx += 1
+                if ndig <= 0:
+                    if ndig == _NAN:
+                        if kind != FLOAT_OR_EMPTY:
+                            buf[pos] = 110  # nan
+                            buf[pos + _U[1]] = 97
+                            buf[pos + _U[2]] = 110
+                            pos += _U[3]
+                    elif ndig == _ZERO:
+                        buf[pos] = 45
+                        pos += _U[1] if np.signbit(x) else _U[0]
+                        buf[pos] = 48
+                        pos += _U[1]
+                    elif ndig == _INF:
+                        buf[pos] = 45
+                        pos += _U[1] if x < 0 else _U[0]
+                        buf[pos] = 105
+                        buf[pos + _U[1]] = 110
+                        buf[pos + _U[2]] = 102
+                        pos += _U[3]
+                    else:
+                        buf[pos] = 63  # '?': Python's turn
+                        badpos[nb] = pos
+                        badval[nb] = x
+                        nb += 1
+                        pos += _U[1]
+                    continue
+                buf[pos] = 45  # '-'
+                pos += _U[1] if x < 0 else _U[0]
+                sci = e < -4 or e >= PREC
+                lead = 1 - e if (e < 0 and not sci) else 0  # "0.", -e - 1 zeros, then the digits
+                ni = 0 if lead else (1 if sci else e + 1)  # digits before the point
+                pt = _U[0] if lead else _U[1]  # a point among the digits
+                if lead:
+                    buf[pos] = 48  # "0.000"
+                    buf[pos + _U[1]] = 46
+                    buf[pos + _U[2]] = 48
+                    buf[pos + _U[3]] = 48
+                    buf[pos + _U[4]] = 48
+                base = pos + np.uint64(lead)
+                buf[base + np.uint64(ni)] = 46
+                hi = m // _U100M
+                lo = m - hi * _U100M
+                c4 = lo // _U10K
+                d4 = lo - c4 * _U10K
+                a2 = hi // _U100
+                b2 = _U2 * (hi - a2 * _U100)
+                a2 *= _U2
+                c2 = c4 // _U100
+                c1 = _U2 * (c4 - c2 * _U100)
+                c2 *= _U2
+                d2 = d4 // _U100
+                d1 = _U2 * (d4 - d2 * _U100)
+                d2 *= _U2
+                buf[base] = _PAIRS[a2]  # digit t at base + t, one byte on from the point on
+                if ni <= 1:  # no point among the digits, or right after the first
+                    q = base + pt
+                    buf[q + _U[1]] = _PAIRS[a2 + _U[1]]
+                    buf[q + _U[2]] = _PAIRS[b2]
+                    buf[q + _U[3]] = _PAIRS[b2 + _U[1]]
+                    buf[q + _U[4]] = _PAIRS[c2]
+                    buf[q + _U[5]] = _PAIRS[c2 + _U[1]]
+                    buf[q + _U[6]] = _PAIRS[c1]
+                    buf[q + _U[7]] = _PAIRS[c1 + _U[1]]
+                    buf[q + _U[8]] = _PAIRS[d2]
+                    buf[q + _U[9]] = _PAIRS[d2 + _U[1]]
+                    buf[q + _U[10]] = _PAIRS[d1]
+                    buf[q + _U[11]] = _PAIRS[d1 + _U[1]]
+                else:
+                    buf[base + _U[1]] = _PAIRS[a2 + _U[1]]
+                    buf[base + _U[2] + (pt if ni <= 2 else _U[0])] = _PAIRS[b2]
+                    buf[base + _U[3] + (pt if ni <= 3 else _U[0])] = _PAIRS[b2 + _U[1]]
+                    buf[base + _U[4] + (pt if ni <= 4 else _U[0])] = _PAIRS[c2]
+                    buf[base + _U[5] + (pt if ni <= 5 else _U[0])] = _PAIRS[c2 + _U[1]]
+                    buf[base + _U[6] + (pt if ni <= 6 else _U[0])] = _PAIRS[c1]
+                    buf[base + _U[7] + (pt if ni <= 7 else _U[0])] = _PAIRS[c1 + _U[1]]
+                    buf[base + _U[8] + (pt if ni <= 8 else _U[0])] = _PAIRS[d2]
+                    buf[base + _U[9] + (pt if ni <= 9 else _U[0])] = _PAIRS[d2 + _U[1]]
+                    buf[base + _U[10] + (pt if ni <= 10 else _U[0])] = _PAIRS[d1]
+                    buf[base + _U[11] + (pt if ni <= 11 else _U[0])] = _PAIRS[d1 + _U[1]]
+                # the significant digits, and the point where digits follow it
+                end = base + (np.uint64(ndig) + pt if ndig > ni else np.uint64(ni))
+                # scientific notation: e, sign, two or three digits
+                pos = end
+                if sci:
+                    ae = -e if e < 0 else e
+                    three = _U[1] if ae >= 100 else _U[0]
+                    h = ae // 100
+                    ae = 2 * (ae - 100 * h)
+                    buf[end] = 101
+                    buf[end + _U[1]] = 45 if e < 0 else 43
+                    buf[end + _U[2]] = 48 + h
+                    buf[end + _U[2] + three] = _PAIRS[ae]
+                    buf[end + _U[3] + three] = _PAIRS[ae + 1]
+                    pos = end + _U[4] + three
+            buf[pos] = 10
+            pos += _U[1]
+    return np.int64(pos), nb
 
 
 @jit
 def g12(buf, pos, x):
-    """Write ``%.12g`` of x at buf[pos:]; return the new position, or -1 if x needs Python."""
-    if x != x:
-        buf[pos] = 110  # nan
-        buf[pos + 1] = 97
-        buf[pos + 2] = 110
-        return pos + 3
-    if x == 0.0:
-        if np.signbit(x):
-            buf[pos] = 45
-            pos += 1
-        buf[pos] = 48
-        return pos + 1
-    ax = abs(x)
-    if ax == np.inf:
-        if x < 0:
-            buf[pos] = 45
-            pos += 1
-        buf[pos] = 105
-        buf[pos + 1] = 110
-        buf[pos + 2] = 102
-        return pos + 3
-    e = int(np.floor(np.log10(ax)))
-    k = PREC - 1 - e
-    if k > 22 or k < -22:
+    """Write ``%.12g`` of x at buf[pos:]; return the new position, or -1 if x needs Python.
+    (One number at a time: the table kernels write numbers themselves, this is for tests.)"""
+    tmp = np.empty(32 + SLACK, dtype=np.uint8)
+    bp = np.empty(1, dtype=np.int64)
+    bv = np.empty(1)
+    vals = np.empty((1, 1))
+    vals[0, 0] = x
+    length, nb = _rows(vals, np.zeros(1, dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8), np.empty(0), np.empty(0), 0, 1, 0.0, tmp, bp, bv)
+    if nb:
         return -1
-    scaled = ax * _POW10[k] if k >= 0 else ax / _POW10[-k]
-    if scaled < 1e11:  # log10 was one too high
-        e -= 1
-        k += 1
-        if k > 22:
-            return -1
-        scaled = ax * _POW10[k] if k >= 0 else ax / _POW10[-k]
-    elif scaled >= 1e12:
-        e += 1
-        k -= 1
-        if k < -22:
-            return -1
-        scaled = ax * _POW10[k] if k >= 0 else ax / _POW10[-k]
-    fl = np.floor(scaled)
-    frac = scaled - fl
-    if abs(frac - 0.5) < 2e-4:  # the product is within 0.5 ulp (6.1e-5 here) of the true value
-        return -1
-    m = np.int64(fl) + (1 if frac > 0.5 else 0)
-    if m >= 10**PREC:  # rounded up to the next power of ten
-        m //= 10
-        e += 1
-    if x < 0:
-        buf[pos] = 45
-        pos += 1
-    if e < -4 or e >= PREC:  # scientific: d.ddddde+XX, trailing zeros stripped
-        lead = m // 10 ** (PREC - 1)
-        rest = m % 10 ** (PREC - 1)
-        nrest = PREC - 1
-        while nrest > 0 and rest % 10 == 0:
-            rest //= 10
-            nrest -= 1
-        buf[pos] = 48 + lead
-        pos += 1
-        if nrest > 0:
-            buf[pos] = 46
-            pos = _digits(buf, pos + 1, rest, nrest)
-        buf[pos] = 101
-        buf[pos + 1] = 45 if e < 0 else 43
-        ae = abs(e)
-        pos = _digits(buf, pos + 2, ae, 3 if ae >= 100 else 2)
-        return pos
-    # fixed notation: e + 1 integer digits (at least "0"), PREC - 1 - e decimals, zeros stripped
-    nfrac = PREC - 1 - e
-    if nfrac <= 0:
-        return _digits(buf, pos, m, PREC) if e == PREC - 1 else _digits(buf, pos, m, e + 1)
-    ip = m // 10**nfrac if nfrac <= PREC else 0
-    fp = m % 10**nfrac if nfrac <= PREC else m
-    while nfrac > 0 and fp % 10 == 0:
-        fp //= 10
-        nfrac -= 1
-    if e >= 0:
-        pos = _digits(buf, pos, ip, e + 1)
-    else:
-        buf[pos] = 48
-        pos += 1
-    if nfrac > 0:
-        buf[pos] = 46
-        pos += 1
-        if e < 0:  # leading zeros after the point
-            lead0 = -e - 1
-            for _ in range(lead0):
-                buf[pos] = 48
-                pos += 1
-            pos = _digits(buf, pos, fp, nfrac - lead0)
-        else:
-            pos = _digits(buf, pos, fp, nfrac)
-    return pos
+    for t in range(length - 1):  # without the newline
+        buf[pos + t] = tmp[t]
+    return pos + length - 1
 
 
-FLOAT, INT, LABEL, FLOAT_OR_EMPTY = 0, 1, 2, 3
+@jit(entry=True)
+def format_table(values, kinds, labels, buf, badpos, badval):
+    """Rows of ``values`` (n x k float64) as CSV lines into ``buf``; returns (bytes written,
+    cells for Python). Kinds, labels and the cells for Python as in ``_rows``."""
+    return _rows(values, kinds, labels, np.empty(0), np.empty(0), 0, 1, 0.0, buf, badpos, badval)
 
 
-@jit
-def format_table(values, kinds, labels, buf, bad):
-    """Rows of ``values`` as CSV lines into ``buf``; returns (bytes written, cells for Python).
+SUMMARY_ROW_BYTES = 2 * 20 + 4 * 19 + 4 + 8  # pre, post, four numbers, outcome, commas, newline
+SUMMARY_KINDS = (INT, INT, FLOAT, FLOAT, FLOAT, FLOAT_OR_EMPTY, LABEL)
+SUMMARY_LABELS = ("none", "LTP", "LTD")
 
-    Column kinds: FLOAT (``%.12g``), INT, LABEL (the value indexes ``labels``, a 2D uint8 array
-    of zero-padded ASCII strings), FLOAT_OR_EMPTY (empty when NaN). A cell that needs Python is
-    written as ``?`` and its (row, column, byte position) listed in ``bad``.
+
+@jit(entry=True)
+def format_summary(w0, w1, start, n_post, thr, kinds, labels, buf, badpos, badval):
+    """Rows ``start .. start + len(w0) - 1`` of ``summary.csv`` into ``buf``; returns (bytes
+    written, cells for Python, as in ``_rows``).
+
+    ``w0``, ``w1``: the initial and final weights of those rows (flat row-major index
+    ``start + r``, ``n_post`` columns; float32 or float64, formatted as float64). Columns: pre,
+    post, w_initial, w_final, dw = w_final - w_initial, dw_percent = 100 dw / |w_initial| (empty
+    where w_initial is 0 or the quotient NaN), outcome: LTP/LTD where dw_percent is above
+    ``thr`` / below ``-thr``, by the sign of dw where dw_percent is empty, else none. ``kinds``
+    (uint8): ``SUMMARY_KINDS``, after a LABEL column for the sweep prefix where there is one;
+    ``labels``: ``label_array(SUMMARY_LABELS + (prefix,))``. ``buf`` holds at least
+    ``summary_bytes(len(w0), labels)`` bytes (nothing checks: too few would be overwritten past
+    the end), ``badpos``/``badval`` 4 per row.
     """
-    n, k = values.shape
-    pos = 0
-    nb = 0
-    for r in range(n):
-        for c in range(k):
-            if c:
-                buf[pos] = 44
-                pos += 1
-            x = values[r, c]
-            kind = kinds[c]
-            if kind == INT:
-                v = np.int64(x)
-                if v < 0:
-                    buf[pos] = 45
-                    pos += 1
-                    v = -v
-                nd = 1
-                t = v
-                while t >= 10:
-                    t //= 10
-                    nd += 1
-                pos = _digits(buf, pos, v, nd)
-            elif kind == LABEL:
-                lab = labels[np.int64(x)]
-                for q in range(lab.shape[0]):
-                    if lab[q] == 0:
-                        break
-                    buf[pos] = lab[q]
-                    pos += 1
-            elif kind == FLOAT_OR_EMPTY and x != x:
-                pass
-            else:
-                q = g12(buf, pos, x)
-                if q < 0:
-                    buf[pos] = 63  # '?'
-                    bad[nb, 0] = r
-                    bad[nb, 1] = c
-                    bad[nb, 2] = pos
-                    nb += 1
-                    pos += 1
-                else:
-                    pos = q
-        buf[pos] = 10
-        pos += 1
-    return pos, nb
+    return _rows(np.empty((0, 0)), kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval)
 
 
-def format_csv(values: np.ndarray, kinds, labels=()) -> str:
-    """``values`` (n x k) as CSV text, one line per row, numbers exactly as ``"%.12g" % x``."""
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    n, k = values.shape
-    if n == 0:
-        return ""
-    kinds = np.asarray(kinds, dtype=np.uint8)
+def summary_bytes(n: int, labels: np.ndarray) -> int:
+    """The buffer ``format_summary`` needs for ``n`` rows: each row at most SUMMARY_ROW_BYTES and
+    the prefix with its comma; a label's cell writes the labels' whole width."""
+    return n * (SUMMARY_ROW_BYTES + labels.shape[1] + 1) + labels.shape[1] + SLACK
+
+
+def patch(buf: np.ndarray, length: int, badpos: np.ndarray, badval: np.ndarray, nb: int) -> list:
+    """The formatted bytes as a list of bytes-like parts, the ``?`` cells formatted by Python."""
+    view = memoryview(buf)[:length]
+    if not nb:
+        return [view]
+    parts, prev = [], 0
+    for p, x in zip(badpos[:nb].tolist(), badval[:nb].tolist()):
+        parts += [view[prev:p], ("%.12g" % x).encode("ascii")]
+        prev = p + 1
+    parts.append(view[prev:])
+    return parts
+
+
+def label_array(labels) -> np.ndarray:
+    """Labels as a 2D uint8 array of zero-padded ASCII strings (one row each)."""
     width = max([len(x) for x in labels] + [1])
     lab = np.zeros((max(1, len(labels)), width), dtype=np.uint8)
     for i, x in enumerate(labels):
         lab[i, : len(x)] = np.frombuffer(x.encode("ascii"), dtype=np.uint8)
-    buf = np.empty(n * k * (26 + width) + n, dtype=np.uint8)
-    bad = np.empty((n * k, 3), dtype=np.int64)
-    length, nb = format_table(values, kinds, lab, buf, bad)
-    text = buf[:length].tobytes().decode("ascii")
-    if not nb:
-        return text
-    parts, prev = [], 0
-    for r, c, pos in bad[:nb]:  # the '?' placeholders, in order
-        parts += [text[prev:pos], "%.12g" % values[r, c]]
-        prev = pos + 1
-    parts.append(text[prev:])
-    return "".join(parts)
+    return lab
+
+
+def format_csv_bytes(values: np.ndarray, kinds, labels=(), buf: np.ndarray | None = None) -> tuple[np.ndarray | None, list]:
+    """``values`` (n x k) as CSV lines, numbers exactly as ``"%.12g" % x``: (the buffer used,
+    the bytes-like parts to write in order, views of it). ``buf``: a byte buffer to reuse."""
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    n, k = values.shape
+    if n == 0:
+        return buf, []
+    kinds = np.asarray(kinds, dtype=np.uint8)
+    lab = label_array(labels)
+    size = n * k * (26 + lab.shape[1]) + n + SLACK
+    if buf is None or buf.size < size:
+        buf = np.empty(size, dtype=np.uint8)
+    badpos = np.empty(n * k, dtype=np.int64)
+    badval = np.empty(n * k, dtype=np.float64)
+    length, nb = format_table(values, kinds, lab, buf, badpos, badval)
+    return buf, patch(buf, length, badpos, badval, nb)
+
+
+def format_csv(values: np.ndarray, kinds, labels=()) -> str:
+    """``values`` (n x k) as CSV text, one line per row, numbers exactly as ``"%.12g" % x``."""
+    return b"".join(format_csv_bytes(values, kinds, labels)[1]).decode("ascii")
 
 
 def format_rows(values: np.ndarray, is_int) -> list[str]:

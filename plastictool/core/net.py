@@ -21,6 +21,12 @@ Per step ``s`` (time ``s * dt``), every spike rule follows the same order
    conductance ``g`` of each post neuron, before the weight changes), each post spike walks its
    column, both using the other side's traces *before* this step's increments.
 4. The rule increments the traces of the neurons that spiked.
+
+Post blocks: post neurons do not interact (the network is feed-forward), so a rule may advance
+only the post neurons ``j0 <= j < j1`` (``lif_block``, ``post_events_block``), and the engine
+runs several blocks of one network on threads (the kernels release the GIL). Each block needs
+its own ``cursor``, scratch and out buffer (``block_net``); the per-post arrays ``v``, ``g``,
+``ref_until`` are shared, each block writing its own range.
 """
 
 from __future__ import annotations
@@ -114,14 +120,40 @@ def post_events(post_step, post_idx, cursor, post_now, s):
 
 
 @jit
+def post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1):
+    """``post_events`` for the post neurons ``j0 <= j < j1`` only (in the same order)."""
+    k = cursor[POST_CUR]
+    while k < post_step.shape[0] and post_step[k] < s:
+        k += 1
+    n = 0
+    while k < post_step.shape[0] and post_step[k] == s:
+        j = post_idx[k]
+        if j0 <= j < j1:
+            post_now[n] = j
+            n += 1
+        k += 1
+    cursor[POST_CUR] = k
+    return n
+
+
+@jit
 def lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt):
-    """One step of every LIF neuron; the spiking indices go into ``post_now`` (and the out
-    buffer); returns how many spiked.
+    """One step of every LIF neuron (``lif_block`` over all of them)."""
+    return lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, 0, v.shape[0])
+
+
+@jit
+def lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1):
+    """One step of the LIF neurons ``j0 <= j < j1``; the spiking indices go into ``post_now``
+    (and the out buffer), in increasing order; returns how many spiked.
 
     ``tau_m dv/dt = (v_rest - v) + g (e_syn - v)``, ``tau_syn dg/dt = -g``: ``v`` relaxes
     exactly (exponentially) towards ``(v_rest + g e_syn) / (1 + g)`` for the conductance held at
     its start-of-step value, then ``g`` decays exactly. A spike when ``v >= v_thresh``, then
     ``v = v_reset`` and no integration for ``t_ref``.
+
+    The loop runs over views of the block from index 0: indices that are provably non-negative
+    need no wraparound test, so the loop compiles as tightly as over whole arrays.
     """
     n = 0
     tau_m = lif[0]
@@ -133,19 +165,20 @@ def lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt):
     dec_g = np.exp(-dt / tau_syn)
     ref_steps = np.int64(np.rint(lif[4] / dt))
     o = cursor[OUT_N]
-    for j in range(v.shape[0]):
-        gj = g[j]
-        if s >= ref_until[j]:
+    vb, gb, rb = v[j0:j1], g[j0:j1], ref_until[j0:j1]
+    for k in range(vb.shape[0]):
+        gj = gb[k]
+        if s >= rb[k]:
             v_inf = (v_rest + gj * e_syn) / (1.0 + gj)
-            v[j] = v_inf + (v[j] - v_inf) * np.exp(-dt * (1.0 + gj) / tau_m)
-        g[j] = gj * dec_g
-        if v[j] >= v_thresh:
-            v[j] = v_reset
-            ref_until[j] = s + 1 + ref_steps
-            post_now[n] = j
+            vb[k] = v_inf + (vb[k] - v_inf) * np.exp(-dt * (1.0 + gj) / tau_m)
+        gb[k] = gj * dec_g
+        if vb[k] >= v_thresh:
+            vb[k] = v_reset
+            rb[k] = s + 1 + ref_steps
+            post_now[n] = j0 + k
             n += 1
             out_step[o] = s
-            out_idx[o] = j
+            out_idx[o] = j0 + k
             o += 1
     cursor[OUT_N] = o
     return n
@@ -173,6 +206,18 @@ def rate_output(act, y, w, xs):
         for i in range(n_pre):
             u += w[i, j] * xs[i]
         y[j] = activation(u, act)
+
+
+def block_net(net: Net) -> Net:
+    """A ``Net`` for another block of post neurons of the same network: its own cursor,
+    scratch and out buffer (the per-call state), the same event lists and neuron arrays."""
+    return net._replace(
+        cursor=net.cursor.copy(),
+        pre_now=np.zeros_like(net.pre_now),
+        post_now=np.zeros_like(net.post_now),
+        out_step=np.zeros_like(net.out_step),
+        out_idx=np.zeros_like(net.out_idx),
+    )
 
 
 def make_net(

@@ -14,6 +14,13 @@ A rule is one module in ``plastictool/rules/`` plus one line in
 ``advance(w, net, st, pr, s0, s1, blocked) -> int``
     the ``@jit`` kernel: integrates steps ``s0 <= s < s1`` in place and returns the step it
     reached (``s1``, or earlier when the post-spike buffer of ``net`` is full).
+``advance_block(w, net, st, pr, s0, s1, blocked, j0, j1) -> int`` and ``block_state(st)``
+    only for rules with ``SPEC.post_blocks``: ``advance`` for the post neurons
+    ``j0 <= j < j1`` alone, and a State for another such block (private copies of what is
+    written per pre neuron or per call, the per-post arrays shared). Post neurons do not
+    interact, so the engine may advance disjoint blocks of one network on threads, each with
+    its own ``core.net.block_net`` and ``block_state``; the results must be identical, bit for
+    bit, to one ``advance``.
 ``probe(st, pr, name, step) -> ndarray``
     the current value of a state variable, shape ``(n_pre,)``, ``(n_post,)`` or
     ``(n_pre, n_post)`` as declared in ``SPEC.state``, brought to time ``step * dt``.
@@ -77,6 +84,7 @@ class RuleSpec:
     neurons: tuple[str, ...] = ("clamped", "lif")  # neuron models the rule works with
     inputs: str = "spikes"  # "spikes" or "rates"
     weight_from_state: bool = False  # the weight is a readout of rule state (calcium, receptor)
+    post_blocks: bool = False  # the module has advance_block and block_state (threads over post neurons)
 
     def param(self, name: str) -> Param:
         for p in self.params:

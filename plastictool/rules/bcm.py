@@ -60,7 +60,7 @@ def probe(st, pr, name, step):
     return st.theta.copy()
 
 
-@jit
+@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
     x = net.x

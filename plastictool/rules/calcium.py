@@ -277,7 +277,7 @@ def readout(w, rho, w0, w1):
             w[i, j] = w0 + rho[i * n_post + j] * dw
 
 
-@jit
+@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor

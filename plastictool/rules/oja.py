@@ -49,7 +49,7 @@ def probe(st, pr, name, step):  # pragma: no cover - oja has no state
     raise KeyError(name)
 
 
-@jit
+@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
     x = net.x

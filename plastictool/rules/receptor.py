@@ -543,7 +543,7 @@ def sync(w, x, t, k, w0, bound_rest, s, dt, blocked):
             w[i, j] = w0[i, j] * x[syn, BOUND] / bound_rest
 
 
-@jit
+@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_step, next_event_step, post_events, pre_spikes, room_for_post
+from ..core.net import LIF, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -83,6 +83,7 @@ SPEC = RuleSpec(
         ),
     },
     blockable=("NMDA",),
+    post_blocks=True,
 )
 
 
@@ -150,6 +151,20 @@ def build(values, ctx):
     return pr, st
 
 
+def block_state(st: State) -> State:
+    """A State for another block of post neurons (``advance_block``): private copies of what is
+    written per pre neuron or per call (pre traces, queue), the per-post arrays shared."""
+    return st._replace(
+        x_pre=st.x_pre.copy(),
+        t_pre=st.t_pre.copy(),
+        xm_pre=st.xm_pre.copy(),
+        q_step=np.zeros_like(st.q_step),
+        q_j=np.zeros_like(st.q_j),
+        qn=st.qn.copy(),
+        qptr=st.qptr.copy(),
+    )
+
+
 def probe(st, pr, name, step):
     if name == "x_pre":
         return probe_trace(st.x_pre, st.t_pre, step, pr.dt, pr.tau_plus)
@@ -177,10 +192,13 @@ def depress(w, y, a_minus, mu_minus, additive, w_min, w_max):
 
 
 @jit
-def decayed(x, t, table, s, dt, tau, out):
-    """out[k] = x[k] exp(-(s - t[k]) dt / tau): every trace brought to step s."""
-    for k in range(x.shape[0]):
-        out[k] = x[k] * decay(table, s - t[k], dt, tau) if x[k] != 0.0 else 0.0
+def decayed(x, t, table, s, dt, tau, out, k0, k1):
+    """out[k] = x[k] exp(-(s - t[k]) dt / tau) for k0 <= k < k1: the traces brought to step s.
+
+    (Views from index 0, as in ``lif_block``: no wraparound tests in the loop.)"""
+    xb, tb, ob = x[k0:k1], t[k0:k1], out[k0:k1]
+    for k in range(xb.shape[0]):
+        ob[k] = xb[k] * decay(table, s - tb[k], dt, tau) if xb[k] != 0.0 else 0.0
 
 
 @jit
@@ -223,17 +241,29 @@ def flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus
     qn[0] = 0
 
 
-@jit
+@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
-    """Event-driven pair STDP.
+    """Event-driven pair STDP of every post neuron (``advance_block`` over all of them)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1])
+
+
+@jit(entry=True)
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
+    """Event-driven pair STDP of the post neurons ``j0 <= j < j1`` (all columns of ``w`` are
+    there; only these are read and written).
 
     A pre spike walks its row (contiguous). A post spike does not walk its column (strided,
     a cache miss per synapse): it is queued, and each row applies the queued post spikes it
     has not seen just before its next pre spike, and all rows at the end of the call. Every
     weight receives the same operations in the same order as with immediate column walks, so
     the result is identical, bit for bit, whatever the chunking.
+
+    Blocks: the post neurons of a block see only their own inputs' effects, so disjoint blocks
+    advanced separately (by threads, each with its own ``block_net``/``block_state``) give the
+    weights, neuron and post-trace values of one call over all of them, bit for bit; their
+    pre traces are identical. Post spikes are queued per block and only reach that block's
+    columns.
     """
-    n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
@@ -245,6 +275,8 @@ def advance(w, net, st, pr, s0, s1, blocked):
     w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
     is_lif = model == LIF
     plastic = blocked[0] == 0
+    gb, ydb = g[j0:j1], yd[j0:j1]  # the block's columns, indexed from 0 (no wraparound tests)
+    nb = gb.shape[0]
     s = s0
     while s < s1:
         if not is_lif:  # clamped neurons: jump to the next event
@@ -255,28 +287,29 @@ def advance(w, net, st, pr, s0, s1, blocked):
         if not room_for_post(cursor, post_now, out_step):
             break
         if is_lif:
-            npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
+            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
         else:
-            npost = post_events(post_step, post_idx, cursor, post_now, s)
+            npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         if npre:  # pre spikes walk their rows, with the post traces of this step (before increments)
             if plastic:
-                decayed(x_post, t_post, dec_minus, s, dt, tau_minus, yd)
+                decayed(x_post, t_post, dec_minus, s, dt, tau_minus, yd, j0, j1)
             for a in range(npre):
                 i = pre_now[a]
                 row = w[i]
                 if qptr[i] < qn[0]:
                     sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+                rb = row[j0:j1]
                 if is_lif:
-                    for j in range(n_post):
-                        g[j] += row[j]
+                    for k in range(nb):
+                        gb[k] += rb[k]
                 if plastic:
                     if additive:
-                        for j in range(n_post):
-                            row[j] = min(max(row[j] - a_minus * yd[j], w_min), w_max)
+                        for k in range(nb):
+                            rb[k] = min(max(rb[k] - a_minus * ydb[k], w_min), w_max)
                     else:
-                        for j in range(n_post):
-                            row[j] = depress(row[j], yd[j], a_minus, mu_minus, additive, w_min, w_max)
+                        for k in range(nb):
+                            rb[k] = depress(rb[k], ydb[k], a_minus, mu_minus, additive, w_min, w_max)
         if npost and plastic:  # queue the post spikes (their column walks)
             if qn[0] + npost > q_step.shape[0]:
                 flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_step, next_event_step, post_events, pre_spikes, room_for_post
+from ..core.net import LIF, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -156,6 +156,7 @@ SPEC = RuleSpec(
         ),
     },
     blockable=("NMDA",),
+    post_blocks=True,
 )
 
 
@@ -218,6 +219,12 @@ def build(values, ctx):
     return pr, st
 
 
+def block_state(st: State) -> State:
+    """A State for another block of post neurons (``advance_block``): private pre traces, the
+    post traces shared."""
+    return st._replace(r1=st.r1.copy(), r2=st.r2.copy(), t_pre=st.t_pre.copy())
+
+
 def probe(st, pr, name, step):
     if name == "r1":
         return probe_trace(st.r1, st.t_pre, step, pr.dt, pr.tau_plus)
@@ -230,9 +237,17 @@ def probe(st, pr, name, step):
     raise KeyError(name)
 
 
-@jit
+@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
-    n_pre, n_post = w.shape
+    """Triplet STDP of every post neuron (``advance_block`` over all of them)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1])
+
+
+@jit(entry=True)
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
+    """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
+    advanced separately give the results of one call over all of them, bit for bit."""
+    n_pre = w.shape[0]
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
@@ -244,6 +259,8 @@ def advance(w, net, st, pr, s0, s1, blocked):
     w_min, w_max, nearest = pr.w_min, pr.w_max, pr.nearest == 1
     is_lif = model == LIF
     plastic = blocked[0] == 0
+    gb, o1b, tpb = g[j0:j1], o1s[j0:j1], t_post[j0:j1]  # the block, indexed from 0 (no wraparound tests)
+    nb = gb.shape[0]
     s = s0
     while s < s1:
         if not is_lif:  # clamped neurons: jump to the next event
@@ -253,9 +270,9 @@ def advance(w, net, st, pr, s0, s1, blocked):
         if not room_for_post(cursor, post_now, out_step):
             return s
         if is_lif:
-            npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
+            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
         else:
-            npost = post_events(post_step, post_idx, cursor, post_now, s)
+            npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         for a in range(npre):  # pre spike: walk the row, depress with o1 (and r2)
             i = pre_now[a]
@@ -263,13 +280,14 @@ def advance(w, net, st, pr, s0, s1, blocked):
             if plastic:
                 r2 = r2s[i] * decay(dec_x, s - t_pre[i], dt, tau_x)
                 amp = a2_minus + a3_minus * r2
-            for j in range(n_post):
+            rb = w[i, j0:j1]
+            for k in range(nb):
                 if is_lif:
-                    g[j] += w[i, j]
-                if plastic and o1s[j] != 0.0:
-                    o1 = o1s[j] * decay(dec_minus, s - t_post[j], dt, tau_minus)
-                    wij = w[i, j] - o1 * amp
-                    w[i, j] = min(max(wij, w_min), w_max)
+                    gb[k] += rb[k]
+                if plastic and o1b[k] != 0.0:
+                    o1 = o1b[k] * decay(dec_minus, s - tpb[k], dt, tau_minus)
+                    wij = rb[k] - o1 * amp
+                    rb[k] = min(max(wij, w_min), w_max)
         if plastic:
             for b in range(npost):  # post spike: walk the column, potentiate with r1 (and o2)
                 j = post_now[b]

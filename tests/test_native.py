@@ -1,0 +1,116 @@
+"""Ahead-of-time compiled kernels (plastictool.core.native): built by ``plastic warmup``, they
+give the same files as the JIT, byte for byte, and a run that uses them never imports Numba."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import PROTOCOLS, ROOT
+
+
+def test_argument_keys_match_numba_types():
+    """The key computed from values at run time equals the key of the type Numba infers."""
+    import numba
+    from numba import typeof
+
+    from plastictool.core.native import argkey, typekey
+    from plastictool.core.net import make_net
+
+    net = make_net(3, 2, 0.1)
+    values = [np.zeros((3, 2)), np.zeros((3, 2), np.float32), np.zeros(4, np.uint8), np.zeros((4, 3))[:, 1],
+              np.asfortranarray(np.zeros((3, 2))), net, (1.0, 2.0), 3, 2.5, True, np.float32(1.5), np.int64(7)]
+    ro = np.zeros(3)
+    ro.flags.writeable = False
+    values.append(ro)
+    for v in values:
+        assert argkey(v) == typekey(typeof(v)), v
+    assert numba  # imported for typeof
+
+
+@pytest.fixture
+def native_cache(tmp_path_factory):
+    """A cache folder with ahead-of-time kernels built by ``plastic warmup`` (once per session)."""
+    cache = tmp_path_factory.mktemp("native-cache")
+    env = {**os.environ, "PLASTIC_CACHE_DIR": str(cache)}
+    r = subprocess.run([sys.executable, "-m", "plastictool.cli", "warmup"], env=env, capture_output=True, text=True, cwd=ROOT)
+    if "no ahead-of-time kernels" in r.stderr and ("CompileError" in r.stderr or "DistutilsExecError" in r.stderr or "No module named" in r.stderr):
+        pytest.skip(f"no C toolchain for numba.pycc here: {r.stderr.strip()}")  # pragma: no cover
+    assert r.returncode == 0, r.stderr
+    assert "compiled the kernels ahead of time" in r.stdout, r.stdout + r.stderr
+    return cache
+
+
+def test_example_protocols_give_the_golden_files_without_numba(native_cache, tmp_path):
+    """Every example protocol, run with PLASTIC_NATIVE=require (an entry kernel missing from the
+    module is an error), matches its golden files and never imports Numba."""
+    code = (
+        "import sys\nfrom plastictool.cli import main\n"
+        f"sys.argv = ['plastic', 'run', *sys.argv[1:], '--out', {str(tmp_path / 'out')!r}, '--quiet', '--jobs', '1']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+        "print('numba' in sys.modules)\nsys.exit(code)\n"
+    )
+    files = sorted(str(p) for p in PROTOCOLS.glob("*.yaml"))
+    env = {**os.environ, "PLASTIC_CACHE_DIR": str(native_cache), "PLASTIC_NATIVE": "require"}
+    r = subprocess.run([sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "False", "Numba was imported"
+    from plastictool.compare import compare_dirs
+
+    for f in files:
+        name = json.loads((tmp_path / "out" / _name(f) / "run.json").read_text())["protocol"]["name"]
+        assert json.loads((tmp_path / "out" / name / "run.json").read_text())["versions"]["kernels"] == "native"
+        cmp = compare_dirs(tmp_path / "out" / name, ROOT / "tests" / "golden" / name, 1e-7, 0.0)
+        assert cmp.ok, (name, cmp.as_dict())
+
+
+def _name(path: str) -> str:
+    import yaml
+
+    return yaml.safe_load(open(path))["name"]
+
+
+def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache, tmp_path, monkeypatch):
+    """Argument types the module lacks run on the JIT with the same result; no module, a module
+    switched off, or an edited kernel source (a new fingerprint) mean no module."""
+    from plastictool.core import jit, native
+    from plastictool.engine import build
+    from plastictool.protocol import validate
+    from plastictool.yamlsrc import Source
+
+    monkeypatch.setenv("PLASTIC_CACHE_DIR", str(native_cache))
+    assert "plastictool.rules.stdp.advance" in native.load()
+    jit.use_native(True)
+    import plastictool.rules.stdp  # noqa: F401  (lists its entry kernel)
+
+    advance = next(k for k in jit.ENTRIES if k.__module__ == "plastictool.rules.stdp" and k.__name__ == "advance")
+    doc = {"name": "x", "seed": 3, "duration": 200.0, "synapses": {"n_pre": 40, "n_post": 3, "w_init": 0.5},
+           "neuron": {"model": "lif"}, "stimulus": {"pre": {"poisson": {"rate": 40.0}}}, "rule": {"kind": "stdp"}}
+    p = validate(Source(doc, {}, "x"))
+    runs = []
+    for order in ("C", "F"):  # the module has C-ordered weights only: F goes to the JIT
+        b = build(p)
+        w = np.array(b.w, order=order)
+        s = 0
+        while s < p.n_steps:
+            s = advance(w, b.net, b.state, b.params, s, p.n_steps, b.phases[0][2])
+            b.net.cursor[2] = 0
+        runs.append(w)
+    assert "native" in jit.USED and "jit" in jit.USED
+    assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], build(p).w)
+    monkeypatch.setenv("PLASTIC_NATIVE", "0")
+    assert native.load() is None
+    monkeypatch.delenv("PLASTIC_NATIVE")
+    monkeypatch.setenv("PLASTIC_CACHE_DIR", str(tmp_path / "empty"))
+    assert native.load() is None
+    before = native.fingerprint()
+    edited = tmp_path / "kernel.py"
+    edited.write_text("x = 1\n")
+    monkeypatch.setattr(native, "kernel_sources", lambda: [edited])
+    assert native.fingerprint() != before
+    jit.use_native(False)
