@@ -42,7 +42,8 @@ _POW10U = np.array([10**k for k in range(20)], dtype=np.uint64)
 _U1, _U2, _U10, _U100, _U10K, _U100M = (np.uint64(v) for v in (1, 2, 10, 100, 10000, 100000000))
 _M11, _M12 = np.uint64(10**11), np.uint64(10**12)
 _U = tuple(np.uint64(v) for v in range(21))  # small uint64 constants: _U[k] is k
-_TZ4 = np.array([4] + [len(s) - len(s.rstrip("0")) for s in ("%04d" % i for i in range(1, 10000))], dtype=np.uint8)  # trailing zeros of 4 digits
+_I4 = np.arange(10000)
+_TZ4 = ((_I4 % 10 == 0) * 1 + (_I4 % 100 == 0) + (_I4 % 1000 == 0) + (_I4 == 0)).astype(np.uint8)  # trailing zeros of 4 digits
 SLACK = 64  # bytes a kernel may write past the end of its output
 
 # 10**k for k in [_KMIN, _KMAX] as a double-double (hi + lo); hi also split in two 26-bit halves

@@ -18,7 +18,8 @@ checks that on its protocols before it keeps the module.
 Where: ``$PLASTIC_CACHE_DIR`` or ``$XDG_CACHE_HOME/plastic`` or ``~/.cache/plastic``, in
 ``native/<fingerprint>/``; the fingerprint hashes the kernel sources (``plastictool/core``,
 ``plastictool/rules``), Python's and NumPy's versions and the machine, so an upgrade or an edit
-simply makes a new one. ``PLASTIC_NATIVE=0`` ignores the module.
+simply makes a new one. The CPU's model and feature flags are part of the fingerprint too (the code
+uses this CPU's instruction set). ``PLASTIC_NATIVE=0`` ignores the module.
 """
 
 from __future__ import annotations
@@ -53,8 +54,20 @@ def fingerprint() -> str:
     h = hashlib.sha256()
     for f in kernel_sources():
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    h.update(f"{sys.version}|{sys.implementation.cache_tag}|{np.__version__}|{platform.machine()}".encode())
+    h.update(f"{sys.version}|{sys.implementation.cache_tag}|{np.__version__}|{platform.machine()}|{cpu_id()}".encode())
     return h.hexdigest()[:20]
+
+
+def cpu_id() -> str:
+    """The CPU model and its feature flags: the module is compiled for this CPU's instruction set,
+    so a home folder shared by machines with different CPUs holds one module per CPU."""
+    try:
+        with open("/proc/cpuinfo", "rb") as fh:
+            info = fh.read(65536).decode("ascii", "replace")
+    except OSError:  # not Linux
+        return platform.processor() or platform.machine()
+    keep = [line for line in info.splitlines()[:64] if line.startswith(("model name", "flags", "Features", "CPU part", "vendor_id"))]
+    return hashlib.sha256("\n".join(keep).encode()).hexdigest()[:16]
 
 
 def folder() -> Path:

@@ -7,6 +7,7 @@ exact ``exp(-k dt / tau)`` for the first ~50 time constants and computes it beyo
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -17,7 +18,10 @@ TABLE_TAUS = 50.0
 TABLE_MAX = 1 << 20
 
 
+@functools.lru_cache(maxsize=32)
 def decay_table(tau: float, dt: float) -> np.ndarray:
+    """exp(-k dt / tau) for k = 0 .. 50 tau / dt. Shared between runs with the same tau and dt
+    (sweeps build hundreds of conditions): kernels only read it."""
     n = int(min(TABLE_MAX, math.ceil(TABLE_TAUS * tau / dt) + 1))
     return np.exp(-np.arange(n) * dt / tau)
 
