@@ -74,7 +74,8 @@ def run_plastic(workload: str, runs: int, tmp: Path) -> list[dict]:
         out = tmp / f"{workload}-{k}"
         wall, rss, _ = timed(plastic_cmd("run", str(protocol), "--out", str(out), "--force", "--quiet"))
         meta = json.loads((out / "run.json").read_text())
-        rows.append({"workload": workload, "tool": "plastic", "threads": meta["profile"].get("workers") or 1, "run": k + 1,
+        prof = meta["profile"]
+        rows.append({"workload": workload, "tool": "plastic", "threads": max(prof.get("workers") or 1, prof.get("threads") or 1), "run": k + 1,
                      "wall_s": wall, "max_rss_kib": rss, "detail": json.dumps(meta["profile"])})
     return rows
 

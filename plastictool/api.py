@@ -204,6 +204,7 @@ def run_file(
         build = sum(r.timings["build_s"] for r in results)
         profile = {"load_s": load_s, "build_s": build, "compile_or_load_kernels_s": first, "simulate_s": sim}
         profile["workers"] = report.workers
+        profile["threads"] = max((r.timings.get("threads", 1) for r in results), default=1)
         wall = time.perf_counter() - t0
         write_outputs(target, exp, results, wall, argv, profile, force, shard)
         report.conditions = len(results)

@@ -135,7 +135,7 @@ def merged_run_json(shards: list[Shard], argv) -> dict:
         for k, v in (s.doc.get("profile") or {}).items():
             if k == "synaptic_updates_per_s" or not isinstance(v, (int, float)):
                 continue
-            profile[k] = max(profile.get(k, 0), v) if k == "workers" else profile.get(k, 0) + v
+            profile[k] = max(profile.get(k, 0), v) if k in ("workers", "threads") else profile.get(k, 0) + v
     doc["counts"] = counts
     doc["wall_time_s"] = round(sum(s.doc.get("wall_time_s") or 0.0 for s in shards), 6)
     sim = profile.get("simulate_s", 0.0)

@@ -47,7 +47,7 @@ def _writer(fh):
     return fh.write
 
 
-def _write_ordered(fh, tasks) -> None:
+def _write_ordered(fh, tasks, threaded: bool = True) -> None:
     """Run ``tasks`` on THREADS threads and write what they give in order.
 
     A task is a callable ``task(scratch) -> (scratch, parts)``: ``scratch`` holds the buffers of
@@ -65,9 +65,12 @@ def _write_ordered(fh, tasks) -> None:
     if first is None:
         return
     second = next(tasks, None)
-    if second is None:  # one task: no threads
-        for part in first(None)[1]:
-            write(part)
+    if second is None or not threaded:  # one task, or small ones: no threads
+        scratch = None
+        for task in itertools.chain([first], [] if second is None else [second], tasks):
+            scratch, parts = task(scratch)
+            for part in parts:
+                write(part)
         return
     free: list = []
     pending: deque = deque()
@@ -159,7 +162,8 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
         labels = label_array(SUMMARY_LABELS + ((prefix,) if prefix else ()))
         return _summary_tasks(r, kinds, labels)
 
-    _write_ordered(fh, itertools.chain.from_iterable(tasks(r) for r in results))
+    big = sum(r.w_final.size for r in results) > CHUNK  # threads pay off for more than a chunk of rows
+    _write_ordered(fh, itertools.chain.from_iterable(tasks(r) for r in results), threaded=big)
 
 
 def condition_index(r: RunResult, k: int) -> int:
