@@ -392,7 +392,7 @@ def g12(buf, pos, x):
     bv = np.empty(1)
     vals = np.empty((1, 1))
     vals[0, 0] = x
-    length, nb = _rows(vals, np.zeros(1, dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8), np.empty(0), np.empty(0), 0, 1, 0.0, tmp, bp, bv)
+    length, nb = _rows(vals, np.zeros(1, dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8), np.empty(0), np.empty(0), np.int64(0), np.int64(1), 0.0, tmp, bp, bv)
     if nb:
         return -1
     for t in range(length - 1):  # without the newline
@@ -404,7 +404,9 @@ def g12(buf, pos, x):
 def format_table(values, kinds, labels, buf, badpos, badval):
     """Rows of ``values`` (n x k float64) as CSV lines into ``buf``; returns (bytes written,
     cells for Python). Kinds, labels and the cells for Python as in ``_rows``."""
-    return _rows(values, kinds, labels, np.empty(0), np.empty(0), 0, 1, 0.0, buf, badpos, badval)
+    # int64 values, not literals: the same specialisation of _rows as format_summary's (float64
+    # weights), so a first run compiles the big kernel once
+    return _rows(values, kinds, labels, np.empty(0), np.empty(0), np.int64(0), np.int64(1), 0.0, buf, badpos, badval)
 
 
 SUMMARY_ROW_BYTES = 2 * 20 + 4 * 19 + 4 + 8  # pre, post, four numbers, outcome, commas, newline
