@@ -90,7 +90,34 @@ def _write_ordered(fh, tasks, threaded: bool = True) -> None:
             write_oldest()
 
 
+# Tables (chunks) of at most this many cells are formatted with Python's own "%.12g", which
+# the kernels reproduce byte for byte: a small run then never compiles (or loads) the big
+# formatting kernel, the largest part of a first run's compilation. Set to 0 to use the kernels
+# for every table (the tests of the kernels do).
+PYTHON_CELLS = 20_000
+
+
+def _python_table(values: np.ndarray, kinds, labels=()) -> bytes:
+    """Rows of ``values`` as CSV lines with Python's ``%`` (FLOAT, INT, LABEL, FLOAT_OR_EMPTY)."""
+    from .core.fmt import FLOAT_OR_EMPTY, INT, LABEL
+
+    def cell(x, kind):
+        if kind == INT:
+            return "%d" % int(x)
+        if kind == LABEL:
+            return labels[int(x)]
+        if kind == FLOAT_OR_EMPTY and x != x:
+            return ""
+        return FLOAT % x
+
+    kinds = [int(k) for k in kinds]
+    return "".join(",".join(cell(x, k) for x, k in zip(row, kinds)) + "\n" for row in values.tolist()).encode("ascii")
+
+
 def _table_task(values: np.ndarray, kinds, labels):
+    if values.size <= PYTHON_CELLS:
+        return lambda scratch: (scratch, [_python_table(values, kinds, labels)])
+
     def task(scratch):
         from .core.fmt import format_csv_bytes
 
@@ -120,7 +147,22 @@ def _summary_chunk(w0, w1, start, n_post, thr, kinds, labels, scratch):
     return scratch, patch(buf, length, badpos, badval, nb)
 
 
-def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray):
+def _summary_python(w0, w1, start, n_post, thr, lead, scratch):
+    """Rows ``start ..`` of summary.csv with Python's ``%`` (what ``format_summary`` writes)."""
+    lines = []
+    for k, (a, b) in enumerate(zip(w0.astype(np.float64).tolist(), w1.astype(np.float64).tolist())):
+        i, j = divmod(start + k, n_post)
+        dw = b - a
+        pct = 100.0 * dw / abs(a) if a != 0.0 else float("nan")
+        if pct != pct:
+            outcome, cell = ("LTP" if dw > 0 else "LTD" if dw < 0 else "none"), ""
+        else:
+            outcome, cell = ("LTP" if pct > thr else "LTD" if pct < -thr else "none"), FLOAT % pct
+        lines.append(f"{lead}{i},{j},{FLOAT % a},{FLOAT % b},{FLOAT % dw},{cell},{outcome}\n")
+    return scratch, ["".join(lines).encode("ascii")]
+
+
+def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray, lead: str = ""):
     """The tasks that write ``r``'s rows of summary.csv, CHUNK rows each, straight from the flat
     weights. The initial weights are drawn again from the seed a block of rows at a time, as
     the iteration reaches them (no second n_pre x n_post array), or sliced from
@@ -143,7 +185,10 @@ def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray):
         for s in range(0, w0_block.size, CHUNK):
             start = a * n_post + s
             w0 = w0_block[s : s + CHUNK]
-            yield partial(_summary_chunk, w0, w1_all[start : start + w0.size], start, n_post, thr, kinds, labels)
+            if 7 * w0.size <= PYTHON_CELLS:
+                yield partial(_summary_python, w0, w1_all[start : start + w0.size], start, n_post, thr, lead)
+            else:
+                yield partial(_summary_chunk, w0, w1_all[start : start + w0.size], start, n_post, thr, kinds, labels)
 
 
 def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
@@ -160,7 +205,7 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
         prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_") for _, v in r.condition)
         kinds = np.array(([LABEL] if prefix else []) + list(SUMMARY_KINDS), dtype=np.uint8)
         labels = label_array(SUMMARY_LABELS + ((prefix,) if prefix else ()))
-        return _summary_tasks(r, kinds, labels)
+        return _summary_tasks(r, kinds, labels, prefix + "," if prefix else "")
 
     big = sum(r.w_final.size for r in results) > CHUNK  # threads pay off for more than a chunk of rows
     _write_ordered(fh, itertools.chain.from_iterable(tasks(r) for r in results), threaded=big)

@@ -37,6 +37,42 @@ def result(p, w_final, w_initial=None, condition=()):
     return RunResult(p, condition, w_initial, w_final, ["t_ms"], np.zeros((1, 1)), (none, none, none), {})
 
 
+@pytest.fixture(autouse=True)
+def kernels_only(monkeypatch):
+    """These tests are about the kernels: no table is small enough for Python's own "%"."""
+    monkeypatch.setattr(output, "PYTHON_CELLS", 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_tables_formatted_by_python_equal_the_kernels(write, monkeypatch, dtype):
+    """Small summaries, traces and spikes tables go through Python's "%" (no kernel to compile
+    on a first run): the same bytes as the kernels, sweep prefix, zeros, NaN and inf included."""
+    p = protocol(write, dtype="float32" if dtype == np.float32 else "float64")
+    rng = np.random.default_rng(5)
+    w1 = rng.normal(0.5, 0.5, (37, 13)).astype(dtype)
+    w0 = rng.normal(0.5, 0.5, (37, 13)).astype(dtype)
+    w0[0, :4] = 0.0
+    w1[1, 0], w0[2, 0], w1[3, 0] = np.nan, np.inf, -0.0
+    results = [result(p, w1, w0, condition=(("rule.a_plus", 0.015),)), result(p, w1 * 2, w0)]
+    kernel = written(results, ("rule.a_plus",))
+    monkeypatch.setattr(output, "PYTHON_CELLS", 10**9)
+    assert written(results, ("rule.a_plus",)) == kernel
+    table = np.column_stack([rng.normal(0, 1e3, 500), rng.integers(0, 2, 500), rng.integers(-9, 99, 500), np.full(500, np.nan)])
+    kinds = [output_kinds("FLOAT"), output_kinds("LABEL"), output_kinds("INT"), output_kinds("FLOAT_OR_EMPTY")]
+    fh = io.BytesIO()
+    output._write_table(fh, table, kinds, ["pre", "post"])
+    monkeypatch.setattr(output, "PYTHON_CELLS", 0)
+    fh2 = io.BytesIO()
+    output._write_table(fh2, table, kinds, ["pre", "post"])
+    assert fh.getvalue() == fh2.getvalue()
+
+
+def output_kinds(name):
+    from plastictool.core import fmt
+
+    return getattr(fmt, name)
+
+
 # ---------------------------------------------------------------------------- the Python twin
 def twin_rows(w0: np.ndarray, w1: np.ndarray, thr: float, prefix: str = "") -> str:
     """summary.csv's rows (no header) in plain Python, f-strings for the numbers."""
