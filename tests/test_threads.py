@@ -73,6 +73,19 @@ def assert_same(a, b):
         assert np.array_equal(x, y)
 
 
+def assert_threads_identical(p, thread_counts=(2, 3), min_post_spikes=100):
+    """Runs with each of ``thread_counts`` threads use that many blocks and give the arrays and
+    counts of one thread."""
+    r1, one = run(p, 1)
+    assert r1.timings["threads"] == 1
+    assert r1.counts["post_spikes"] > min_post_spikes  # the post neurons fire: queues, out buffers, traces
+    for threads in thread_counts:
+        r, got = run(p, threads)
+        assert r.timings["threads"] == threads
+        assert r.counts == r1.counts
+        assert_same(one, got)
+
+
 @pytest.mark.parametrize(
     "pairing,wdep,dtype,interval",
     [
@@ -83,34 +96,18 @@ def assert_same(a, b):
 )
 def test_lif_blocks_identical_to_one_thread(write, pairing, wdep, dtype, interval):
     p = protocol(write, "lif", LIF.format(name="lif", pairing=pairing, wdep=wdep, dtype=dtype, interval=interval))
-    r1, one = run(p, 1)
-    assert r1.timings["threads"] == 1
-    assert r1.counts["post_spikes"] > 500  # the post neurons fire: queues, out buffers, traces
-    for threads in (2, 3):  # 3: blocks of 72, 72 and 59 post neurons
-        r, got = run(p, threads)
-        assert r.timings["threads"] == threads
-        assert r.counts == r1.counts
-        assert_same(one, got)
+    assert_threads_identical(p, min_post_spikes=500)  # 3 threads: blocks of 72, 72 and 59 post neurons
 
 
 def test_full_out_buffers_identical(write):
     p = protocol(write, "busy", BUSY)
-    r1, one = run(p, 1)
-    assert r1.counts["post_spikes"] > 64 * p.synapses.n_post * 2  # more than two out buffers a chunk
-    for threads in (2, 5):
-        r, got = run(p, threads)
-        assert r.timings["threads"] == threads
-        assert_same(one, got)
+    # more than two out buffers a chunk
+    assert_threads_identical(p, thread_counts=(2, 5), min_post_spikes=64 * p.synapses.n_post * 2)
 
 
 def test_clamped_phases_identical(write):
     p = protocol(write, "clamped", CLAMPED)
-    r1, one = run(p, 1)
-    assert r1.counts["post_spikes"] > 100
-    for threads in (2, 3):
-        r, got = run(p, threads)
-        assert r.timings["threads"] == threads
-        assert_same(one, got)
+    assert_threads_identical(p)
 
 
 def test_block_bounds():
@@ -170,12 +167,7 @@ def test_triplet_blocks_identical(write, model, pairing):
     else:
         text = text.replace("neuron: {model: lif, t_ref: 2 ms}\n", "").replace("state: [r1, r2, o1, o2, v]", "state: [r1, r2, o1, o2]")
     p = protocol(write, "trip", text)
-    r1, one = run(p, 1)
-    assert r1.counts["post_spikes"] > 100
-    for threads in (2, 3):
-        r, got = run(p, threads)
-        assert r.timings["threads"] == threads
-        assert_same(one, got)
+    assert_threads_identical(p)
 
 
 def test_rules_without_blocks_ignore_threads(write):
