@@ -56,11 +56,18 @@ def _load_numba():
         # kernels call kernels imported from other modules: replace every stand-in that a
         # kernel module's globals hold with its dispatcher
         for glb in {id(k.py_func.__globals__): k.py_func.__globals__ for k in _pending}.values():
-            for name, value in list(glb.items()):
-                if isinstance(value, LazyKernel):
-                    glb[name] = value._disp
+            _patch(glb)
         _pending.clear()
     return _numba
+
+
+def _patch(glb: dict) -> None:
+    """Replace the stand-ins in a kernel module's globals with Numba's objects."""
+    for name, value in list(glb.items()):
+        if isinstance(value, LazyKernel):
+            glb[name] = value._materialize()
+        elif isinstance(value, LazyIntrinsic):
+            glb[name] = value.build()
 
 
 def native_table() -> dict:
@@ -124,6 +131,45 @@ class LazyKernel:
         return self.dispatcher(*args)
 
 
+class LazyIntrinsic:
+    """Stands in for a Numba intrinsic (built from LLVM IR) until Numba is loaded."""
+
+    def __init__(self, make):
+        self.make = make
+        self.__name__ = make.__name__
+        self._built = None
+
+    def build(self):
+        if self._built is None:
+            self._built = self.make()
+        return self._built
+
+
+@LazyIntrinsic
+def prefetch():
+    """``prefetch(a, k)``: ask the CPU to bring the cache line of ``a[k]`` (a 1-d array) into
+    its caches, for writing (``llvm.prefetch``; a hint, no effect on results)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx, a, k):
+        def codegen(context, builder, sig, args):
+            aryty = sig.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False)
+            i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+            fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+            builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.void(a, k), codegen
+
+    return prefetch
+
+
 def jit(func=None, *, entry: bool = False):
     """Decorate a kernel: plain arrays and floats in, arrays and floats out.
 
@@ -133,6 +179,7 @@ def jit(func=None, *, entry: bool = False):
         return lambda f: jit(f, entry=entry)
     options = OPTIONS
     if _numba is not None:
+        _patch(func.__globals__)
         disp = _numba.njit(**options)(func)
         if entry:  # defined after Numba was loaded: still listed for the ahead-of-time build
             ENTRIES.append(LazyKernel(func, options, entry, disp))

@@ -35,7 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .jit import jit
+from .jit import jit, prefetch
 
 CLAMPED, LIF, RATE = 0, 1, 2
 NEURON_MODELS = {"clamped": CLAMPED, "lif": LIF, "rate": RATE}
@@ -75,6 +75,23 @@ def pre_spikes(pre_step, pre_idx, cursor, pre_now, s):
     step (two spikes rounded to the same step) spikes twice.
     """
     return events_at(pre_step, pre_idx, cursor, PRE_CUR, pre_now, s)
+
+
+@jit
+def prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1):
+    """Ask the CPU to load the columns j0 <= j < j1 of the weight rows of the next step with
+    pre spikes (after ``pre_spikes``), so that their walks do not wait for memory. A hint: no
+    effect on results."""
+    k = cursor[PRE_CUR]
+    if k >= pre_step.shape[0]:
+        return
+    s = pre_step[k]
+    line = max(1, 64 // w.itemsize)
+    while k < pre_step.shape[0] and pre_step[k] == s:
+        rb = w[pre_idx[k], j0:j1]
+        for c in range(0, rb.shape[0], line):
+            prefetch(rb, c)
+        k += 1
 
 
 @jit

@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
+from ..core.net import LIF, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -209,24 +209,45 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, 
     increments: x_pre_i decayed from t_pre_i if t > t_pre_i, or xm_pre_i if t == t_pre_i (a
     row is synced at each of its pre spikes, so t < t_pre_i cannot be pending). The
     arithmetic is the column walk's, so results are identical to it bit for bit.
+
+    The queue is in time order, so its pending part splits into three runs: the post spikes
+    of step t_pre_i, those within the decay table, and those beyond it (``np.exp``). The middle
+    run, nearly all of them, is a loop without branches: x_pre_i is 0 (no pre spike yet, all
+    traces 0) or >= 1 after a spike, and the table's values are > 0, so no trace in it is 0.
     """
-    x0 = x_pre[i]
+    e0, e1 = qptr[i], qn[0]
+    qptr[i] = e1
+    qs, qj = q_step[e0:e1], q_j[e0:e1]
+    m = qs.shape[0]
     tp = t_pre[i]
+    a = 0
+    while a < m and qs[a] <= tp:
+        a += 1
+    x = xm_pre[i]
+    if x != 0.0:
+        for k in range(a):
+            j = qj[k]
+            row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+    x0 = x_pre[i]
+    if x0 == 0.0:
+        return
     n_table = dec_plus.shape[0]
-    for e in range(qptr[i], qn[0]):
-        t = q_step[e]
-        if t > tp:
-            k = t - tp
-            x = x0 * (dec_plus[k] if k < n_table else np.exp(-k * dt / tau_plus))
-        else:
-            x = xm_pre[i]
+    b = m
+    while b > a and qs[b - 1] - tp >= n_table:
+        b -= 1
+    if additive:
+        for k in range(a, b):
+            j = qj[k]
+            row[j] = min(max(row[j] + a_plus * (x0 * dec_plus[qs[k] - tp]), w_min), w_max)
+    else:
+        for k in range(a, b):
+            j = qj[k]
+            row[j] = potentiate(row[j], x0 * dec_plus[qs[k] - tp], a_plus, mu_plus, additive, w_min, w_max)
+    for k in range(b, m):
+        x = x0 * np.exp(-(qs[k] - tp) * dt / tau_plus)
         if x != 0.0:
-            j = q_j[e]
-            if additive:
-                row[j] = min(max(row[j] + a_plus * x, w_min), w_max)
-            else:
-                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
-    qptr[i] = qn[0]
+            j = qj[k]
+            row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
 
 
 @jit
@@ -291,6 +312,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
         else:
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
+        prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1)
         if npre:  # pre spikes walk their rows, with the post traces of this step (before increments)
             if plastic:
                 decayed(x_post, t_post, dec_minus, s, dt, tau_minus, yd, j0, j1)
