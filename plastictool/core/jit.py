@@ -170,6 +170,59 @@ def prefetch():
     return prefetch
 
 
+@LazyIntrinsic
+def fma():
+    """``fma(a, b, c)``: a * b + c with one rounding (``llvm.fma.f64``)."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def fma(typingctx, a, b, c):
+        def codegen(context, builder, sig, args):
+            d = ir.DoubleType()
+            fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+            return builder.call(fn, [context.cast(builder, v, t, types.float64) for v, t in zip(args, sig.args)])
+
+        return types.float64(types.float64, types.float64, types.float64), codegen
+
+    return fma
+
+
+@LazyIntrinsic
+def as_uint64():
+    """``as_uint64(x)``: the bits of a float64 as a uint64."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_uint64(typingctx, x):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], ir.IntType(64))
+
+        return types.uint64(types.float64), codegen
+
+    return as_uint64
+
+
+@LazyIntrinsic
+def as_float64():
+    """``as_float64(u)``: the float64 with the bits of a uint64."""
+    from llvmlite import ir
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def as_float64(typingctx, u):
+        def codegen(context, builder, sig, args):
+            return builder.bitcast(args[0], ir.DoubleType())
+
+        return types.float64(types.uint64), codegen
+
+    return as_float64
+
+
 def jit(func=None, *, entry: bool = False):
     """Decorate a kernel: plain arrays and floats in, arrays and floats out.
 

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .expfn import exp
 from .jit import jit, prefetch
 
 CLAMPED, LIF, RATE = 0, 1, 2
@@ -187,7 +188,7 @@ def lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, 
         gj = gb[k]
         if s >= rb[k]:
             v_inf = (v_rest + gj * e_syn) / (1.0 + gj)
-            vb[k] = v_inf + (vb[k] - v_inf) * np.exp(-dt * (1.0 + gj) / tau_m)
+            vb[k] = v_inf + (vb[k] - v_inf) * exp(-dt * (1.0 + gj) / tau_m)
         gb[k] = gj * dec_g
         if vb[k] >= v_thresh:
             vb[k] = v_reset
