@@ -257,37 +257,46 @@ WARMUP_DTYPES = ("float64", "float32")
 def warmup_runs(folder: Path) -> dict[str, str]:
     """Run every warmup protocol with float64 and float32 weights (and, for rules that split
     post neurons over threads, with two threads too), writing its result folder under
-    ``folder``; returns ``{run name: sha256 of its CSV files}``."""
-    import copy
-    import hashlib
-    import json
-
+    ``folder``; returns ``{run name: sha256 of its CSV files}``. Every table goes through the
+    formatting kernels, as a big run's do (small tables are otherwise written by Python)."""
+    from . import output
     from . import rules as registry
 
-    digests = {}
     runs = []
     for p in warmup_protocols():
         for dtype in WARMUP_DTYPES:
             runs.append((p, dtype, None))
             if registry.spec(p["rule"]["kind"]).post_blocks:  # the kernels of threaded runs too
                 runs.append((p, dtype, 2))
-    for p, dtype, threads in runs:
-        q = copy.deepcopy(p)
-        q["name"] = f"{q['name']}-{dtype}" + (f"-threads{threads}" if threads else "")
-        q["synapses"]["dtype"] = dtype
-        q["record"] = {"weights": "all", "spikes": True}
-        if threads:
-            q["synapses"]["n_post"] = 16  # two blocks of 8
-        src = folder / f"{q['name']}.yaml"
-        src.write_text(json.dumps(q))  # JSON is YAML
-        report = run_file(src, folder / q["name"], force=True, threads=threads)
-        if report.status:
-            raise PlasticError(f"warmup protocol {q['name']}: {report.message}")
-        h = hashlib.sha256()
-        for name in ("summary.csv", "traces.csv", "spikes.csv"):
-            h.update((folder / q["name"] / name).read_bytes())
-        digests[q["name"]] = h.hexdigest()
-    return digests
+    cells = output.PYTHON_CELLS
+    output.PYTHON_CELLS = 0
+    try:
+        return dict(_warmup_run(folder, p, dtype, threads) for p, dtype, threads in runs)
+    finally:
+        output.PYTHON_CELLS = cells
+
+
+def _warmup_run(folder: Path, p: dict, dtype: str, threads: int | None) -> tuple[str, str]:
+    """Run one warmup protocol; (its name, sha256 of its CSV files)."""
+    import copy
+    import hashlib
+    import json
+
+    q = copy.deepcopy(p)
+    q["name"] = f"{q['name']}-{dtype}" + (f"-threads{threads}" if threads else "")
+    q["synapses"]["dtype"] = dtype
+    q["record"] = {"weights": "all", "spikes": True}
+    if threads:
+        q["synapses"]["n_post"] = 16  # two blocks of 8
+    src = folder / f"{q['name']}.yaml"
+    src.write_text(json.dumps(q))  # JSON is YAML
+    report = run_file(src, folder / q["name"], force=True, threads=threads)
+    if report.status:
+        raise PlasticError(f"warmup protocol {q['name']}: {report.message}")
+    h = hashlib.sha256()
+    for name in ("summary.csv", "traces.csv", "spikes.csv"):
+        h.update((folder / q["name"] / name).read_bytes())
+    return q["name"], h.hexdigest()
 
 
 @dataclass

@@ -69,6 +69,27 @@ def test_example_protocols_give_the_golden_files_without_numba(native_cache, tmp
         assert cmp.ok, (name, cmp.as_dict())
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_large_tables_use_the_native_formatting_kernels(native_cache, tmp_path, dtype):
+    """A summary above output.PYTHON_CELLS goes through format_summary: the module has it (warmup
+    writes every table with the kernels), also for float32 weights and two threads."""
+    protocol = tmp_path / "big.yaml"
+    protocol.write_text(
+        "name: big\nduration: 200 ms\n"
+        f"synapses: {{n_pre: 300, n_post: 100, w_init: {{uniform: [0, 0.01]}}, w_max: 0.01, dtype: {dtype}}}\n"
+        "neuron: {model: lif}\nstimulus: {pre: {poisson: {rate: 20 Hz}}}\nrule: {kind: stdp, preset: song2000_brian2}\n"
+        "record: {interval: 50 ms, stats: [mean], spikes: post}\n"
+    )
+    env = {**os.environ, "PLASTIC_CACHE_DIR": str(native_cache), "PLASTIC_NATIVE": "require"}
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "plastictool.cli", "run", str(protocol), "--out", str(out), "--quiet", "--threads", "2"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    doc = json.loads((out / "run.json").read_text())
+    assert doc["versions"]["kernels"] == "native" and doc["profile"]["threads"] == 2
+    assert 7 * 300 * 100 > __import__("plastictool.output", fromlist=["PYTHON_CELLS"]).PYTHON_CELLS
+    assert (out / "summary.csv").read_text().count("\n") == 300 * 100 + 1
+
+
 def _name(path: str) -> str:
     import yaml
 
