@@ -380,14 +380,19 @@ class Recorder:
         self.rows = np.empty((n_rows, len(cols)))
         self.n = 0
 
-    def sample(self, step: int) -> None:
+    def sample(self, step: int, w_sum=None) -> None:
+        """Append the row of ``step``. ``w_sum``: ``np.sum(w)`` where the caller has it (the mean
+        is then that sum over the count, as ``np.mean`` computes it: no second pass)."""
         b = self.b
         w = b.w
         row = [step * b.protocol.dt]
         row += list(w[self.wi, self.wj])
         stats = b.protocol.record.stats
         for s in stats:
-            row.append(float({"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}[s](w)))
+            if s == "mean" and w_sum is not None:
+                row.append(float(w_sum.dtype.type(w_sum / np.intp(w.size))))
+            else:
+                row.append(float({"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}[s](w)))
         for name, shape, sel in self.state:
             values = self._probe(name, step)
             if sel is None:
@@ -600,16 +605,14 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
                 stepper.run(s, nxt, blocked)
                 s = nxt
                 if s % every == 0:
-                    _check_finite(b, s, rec)
-                    rec.sample(s)
+                    rec.sample(s, _check_finite(b, s, rec))
                 if progress is not None:
                     progress(s)
     finally:
         stepper.close()
     compiled_at = stepper.compiled_at
     if rec.rows[rec.n - 1, 0] != p.n_steps * p.dt:
-        _check_finite(b, p.n_steps, rec)
-        rec.sample(p.n_steps)
+        rec.sample(p.n_steps, _check_finite(b, p.n_steps, rec))
     t_sim = time.perf_counter() - t1
     post = b.post_events if b.net.model == CLAMPED else stepper.post_spikes()
     pre = b.pre_events
@@ -639,9 +642,12 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings)
 
 
-def _check_finite(b: Built, step: int, rec: Recorder) -> None:
+def _check_finite(b: Built, step: int, rec: Recorder):
+    """Raise SimulationError where a weight or neuron value is NaN or infinite; returns
+    ``np.sum(b.w)`` (the check's one pass over the weights), for the Recorder's mean."""
     p = b.protocol
-    if not np.isfinite(np.sum(b.w)) and not np.all(np.isfinite(b.w)):  # (a finite sum can overflow)
+    w_sum = np.sum(b.w)
+    if not np.isfinite(w_sum) and not np.all(np.isfinite(b.w)):  # (a finite sum can overflow)
         bad = np.argwhere(~np.isfinite(b.w))[0]
         last = rec.rows[rec.n - 1, 0] if rec.n else 0.0
         raise SimulationError(
@@ -654,6 +660,7 @@ def _check_finite(b: Built, step: int, rec: Recorder) -> None:
         var = "v" if not np.isfinite(np.sum(b.net.v)) else "y"
         bad = int(np.argwhere(~np.isfinite(getattr(b.net, var)))[0][0])
         raise SimulationError(f"{var}[{bad}] became non-finite between t = {last:g} ms and t = {step * p.dt:g} ms", step * p.dt, f"{var}[{bad}]")
+    return w_sum
 
 
 def run_condition(cond: Condition, progress=None, threads: int | None = None) -> RunResult:
