@@ -25,6 +25,7 @@ import csv
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -77,6 +78,10 @@ def run_plastic(workload: str, runs: int, tmp: Path) -> list[dict]:
         prof = meta["profile"]
         rows.append({"workload": workload, "tool": "plastic", "threads": max(prof.get("workers") or 1, prof.get("threads") or 1), "run": k + 1,
                      "wall_s": wall, "max_rss_kib": rss, "detail": json.dumps(meta["profile"])})
+        # each run finds the same system: no gigabytes of an earlier run's files (W3 writes an
+        # 800 MB summary) waiting in the page cache to be written back while it runs
+        shutil.rmtree(out)
+        time.sleep(1.0)
     return rows
 
 

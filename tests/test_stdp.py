@@ -151,3 +151,16 @@ def test_halving_dt_barely_changes_the_result(write):
     assert np.array_equal(a.w_initial, b.w_initial)
     assert np.abs(dw_a - dw_b).max() < 0.03 * 0.05
     assert abs(a.counts["post_spikes"] - b.counts["post_spikes"]) <= 0.05 * a.counts["post_spikes"] + 2
+
+
+def test_a_full_queue_is_flushed_without_changing_the_result(write, monkeypatch):
+    """Post spikes wait in a queue until each row's next pre spike; a queue of 3 steps (flushed
+    into every row whenever it is full, mid-call) gives the bits of the default one."""
+    text = SMALL_LIF.format(dt="0.1 ms", interval="2 s").replace("n_pre: 50, n_post: 2, w_init: {uniform: [0, 0.05]}, w_min: 0, w_max: 0.05", "n_pre: 100, n_post: 3, w_init: {uniform: [0.05, 0.1]}, w_min: 0, w_max: 0.1").replace("rate: 20 Hz", "rate: 40 Hz")
+    assert "n_pre: 100" in text and "rate: 40 Hz" in text
+    [a] = run_experiment(validate_file(write("queue.yaml", text)))
+    monkeypatch.setattr(stdp, "QUEUE", 3)
+    [b] = run_experiment(validate_file(write("queue.yaml", text)))
+    assert a.counts["post_spikes"] > 100
+    assert np.array_equal(a.w_final, b.w_final)
+    assert np.array_equal(a.spikes[0], b.spikes[0])

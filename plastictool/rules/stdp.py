@@ -110,10 +110,11 @@ class State(NamedTuple):
     t_post: np.ndarray
     xm_pre: np.ndarray  # x_pre just before the increment at step t_pre
     yd: np.ndarray  # scratch: x_post decayed to the current step (n_post)
-    q_step: np.ndarray  # post spikes not yet applied to every row: steps ...
-    q_j: np.ndarray  # ... and post neurons, in time order
-    qn: np.ndarray  # [number of queued post spikes]
-    qptr: np.ndarray  # per row: queued post spikes already applied to it
+    q_j: np.ndarray  # post spikes not yet applied to every row: their post neurons, in time order
+    q_step: np.ndarray  # per queued step (a step with post spikes): the step ...
+    q_end: np.ndarray  # ... and where its post neurons end in q_j
+    qn: np.ndarray  # [queued post spikes, queued steps]
+    qptr: np.ndarray  # per row: queued steps already applied to it
 
 
 QUEUE = 1 << 16
@@ -143,9 +144,10 @@ def build(values, ctx):
         t_post=np.zeros(ctx.n_post, dtype=np.int64),
         xm_pre=np.zeros(ctx.n_pre),
         yd=np.zeros(ctx.n_post),
+        q_j=np.zeros(max(QUEUE, ctx.n_post), dtype=np.int64),  # one step's post spikes always fit
         q_step=np.zeros(QUEUE, dtype=np.int64),
-        q_j=np.zeros(QUEUE, dtype=np.int64),
-        qn=np.zeros(1, dtype=np.int64),
+        q_end=np.zeros(QUEUE, dtype=np.int64),
+        qn=np.zeros(2, dtype=np.int64),
         qptr=np.zeros(ctx.n_pre, dtype=np.int64),
     )
     return pr, st
@@ -158,8 +160,9 @@ def block_state(st: State) -> State:
         x_pre=st.x_pre.copy(),
         t_pre=st.t_pre.copy(),
         xm_pre=st.xm_pre.copy(),
-        q_step=np.zeros_like(st.q_step),
         q_j=np.zeros_like(st.q_j),
+        q_step=np.zeros_like(st.q_step),
+        q_end=np.zeros_like(st.q_end),
         qn=st.qn.copy(),
         qptr=st.qptr.copy(),
     )
@@ -202,7 +205,7 @@ def decayed(x, t, table, s, dt, tau, out, k0, k1):
 
 
 @jit
-def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
     """Apply to row i the queued post spikes it has not seen, in time order.
 
     A post spike of j at step t potentiates w_ij with the pre trace at t before that step's
@@ -210,56 +213,69 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, 
     row is synced at each of its pre spikes, so t < t_pre_i cannot be pending). The
     arithmetic is the column walk's, so results are identical to it bit for bit.
 
-    The queue is in time order, so its pending part splits into three runs: the post spikes
-    of step t_pre_i, those within the decay table, and those beyond it (``np.exp``). The middle
-    run, nearly all of them, is a loop without branches: x_pre_i is 0 (no pre spike yet, all
-    traces 0) or >= 1 after a spike, and the table's values are > 0, so no trace in it is 0.
+    The queue holds the post spikes step by step, so the trace (and ``a_plus`` times it) is
+    computed once per step, not per spike. In time order the pending steps split into three
+    runs: the step of t_pre_i, those within the decay table, and those beyond it
+    (``np.exp``). In the middle run, nearly all of them, no trace is 0: x_pre_i is 0 (no pre
+    spike yet: every trace is 0) or >= 1 after a spike, and the table's values are > 0.
     """
-    e0, e1 = qptr[i], qn[0]
-    qptr[i] = e1
-    qs, qj = q_step[e0:e1], q_j[e0:e1]
-    m = qs.shape[0]
+    g0, g1 = qptr[i], qn[1]
+    qptr[i] = g1
+    gs, ge = q_step[g0:g1], q_end[g0:g1]
+    m = gs.shape[0]
+    e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
     tp = t_pre[i]
     a = 0
-    while a < m and qs[a] <= tp:
+    while a < m and gs[a] <= tp:
         a += 1
-    x = xm_pre[i]
-    if x != 0.0:
-        for k in range(a):
-            j = qj[k]
-            row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+    if a:
+        x = xm_pre[i]
+        if x != 0.0:
+            for k in range(e, ge[a - 1]):
+                j = q_j[k]
+                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+        e = ge[a - 1]
     x0 = x_pre[i]
     if x0 == 0.0:
         return
     n_table = dec_plus.shape[0]
     b = m
-    while b > a and qs[b - 1] - tp >= n_table:
+    while b > a and gs[b - 1] - tp >= n_table:
         b -= 1
-    if additive:
-        for k in range(a, b):
-            j = qj[k]
-            row[j] = min(max(row[j] + a_plus * (x0 * dec_plus[qs[k] - tp]), w_min), w_max)
-    else:
-        for k in range(a, b):
-            j = qj[k]
-            row[j] = potentiate(row[j], x0 * dec_plus[qs[k] - tp], a_plus, mu_plus, additive, w_min, w_max)
-    for k in range(b, m):
-        x = x0 * np.exp(-(qs[k] - tp) * dt / tau_plus)
+    for g in range(a, b):
+        x = x0 * dec_plus[gs[g] - tp]
+        end = ge[g]
+        if additive:
+            ax = a_plus * x
+            for k in range(e, end):
+                j = q_j[k]
+                row[j] = min(max(row[j] + ax, w_min), w_max)
+        else:
+            for k in range(e, end):
+                j = q_j[k]
+                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+        e = end
+    for g in range(b, m):
+        x = x0 * np.exp(-(gs[g] - tp) * dt / tau_plus)
+        end = ge[g]
         if x != 0.0:
-            j = qj[k]
-            row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+            for k in range(e, end):
+                j = q_j[k]
+                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+        e = end
 
 
 @jit
-def flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+def flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
     """Apply every queued post spike to every row, then empty the queue."""
-    if qn[0] == 0:
+    if qn[1] == 0:
         return
     for i in range(w.shape[0]):
-        if qptr[i] < qn[0]:
-            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+        if qptr[i] < qn[1]:
+            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
         qptr[i] = 0
     qn[0] = 0
+    qn[1] = 0
 
 
 @jit(entry=True)
@@ -290,7 +306,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
     x_pre, t_pre, x_post, t_post, xm_pre, yd = st.x_pre, st.t_pre, st.x_post, st.t_post, st.xm_pre, st.yd
-    q_step, q_j, qn, qptr = st.q_step, st.q_j, st.qn, st.qptr
+    q_j, q_step, q_end, qn, qptr = st.q_j, st.q_step, st.q_end, st.qn, st.qptr
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
     a_plus, a_minus, mu_plus, mu_minus = pr.a_plus, pr.a_minus, pr.mu_plus, pr.mu_minus
     w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
@@ -319,8 +335,8 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
             for a in range(npre):
                 i = pre_now[a]
                 row = w[i]
-                if qptr[i] < qn[0]:
-                    sync_row(i, row, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+                if qptr[i] < qn[1]:
+                    sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
                 rb = row[j0:j1]
                 if is_lif:
                     for k in range(nb):
@@ -333,12 +349,14 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
                         for k in range(nb):
                             rb[k] = depress(rb[k], ydb[k], a_minus, mu_minus, additive, w_min, w_max)
         if npost and plastic:  # queue the post spikes (their column walks)
-            if qn[0] + npost > q_step.shape[0]:
-                flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+            if qn[0] + npost > q_j.shape[0] or qn[1] == q_step.shape[0]:
+                flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
             for b in range(npost):
-                q_step[qn[0]] = s
                 q_j[qn[0]] = post_now[b]
                 qn[0] += 1
+            q_step[qn[1]] = s
+            q_end[qn[1]] = qn[0]
+            qn[1] += 1
         for a in range(npre):
             i = pre_now[a]
             x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
@@ -352,5 +370,5 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
             x_post[j] = 1.0 if nearest else y + 1.0
             t_post[j] = s
         s += 1
-    flush(w, x_pre, t_pre, xm_pre, q_step, q_j, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+    flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
     return min(s, s1)
