@@ -164,3 +164,24 @@ def test_a_full_queue_is_flushed_without_changing_the_result(write, monkeypatch)
     assert a.counts["post_spikes"] > 100
     assert np.array_equal(a.w_final, b.w_final)
     assert np.array_equal(a.spikes[0], b.spikes[0])
+
+
+def test_sync_row_does_no_reference_counting():
+    """sync_row runs at nearly every pre spike: it must compile without the atomic reference
+    count updates of its array arguments (Numba prunes them when the control flow is simple; an
+    early return or a view of an array brings them back, 2-3x slower runs in benchmark W2)."""
+    from plastictool.core import jit as jitmod
+
+    numba = jitmod._load_numba()
+    w = np.zeros((4, 3))
+    vals = {p.name: p.default for p in stdp.SPEC.params}
+    pr, st = stdp.build(vals, BuildContext(4, 3, 0.1, w, 0.0, 1.0, np.random.default_rng(0)))
+    args = (0, w[0], st.x_pre, st.t_pre, st.xm_pre, st.q_j, st.q_step, st.q_end, st.qn, st.qptr, pr.dec_plus, pr.dt, pr.tau_plus, pr.a_plus, pr.mu_plus, True, pr.w_min, pr.w_max)
+    sig = tuple(numba.typeof(a) for a in args)
+    fresh = numba.njit(**{**jitmod.OPTIONS, "cache": False})(stdp.sync_row.py_func)
+    fresh.compile(sig)
+    fresh(*args)
+    lines = fresh.inspect_llvm(sig).splitlines()
+    first = next(k for k, line in enumerate(lines) if line.startswith("define") and "sync_row" in line)
+    body = lines[first : lines.index("}", first)]
+    assert sum("NRT_incref" in line or "NRT_decref" in line for line in body) == 0

@@ -147,25 +147,27 @@ class LazyIntrinsic:
 
 @LazyIntrinsic
 def prefetch():
-    """``prefetch(a, k)``: ask the CPU to bring the cache line of ``a[k]`` (a 1-d array) into
-    its caches, for writing (``llvm.prefetch``; a hint, no effect on results)."""
+    """``prefetch(a, i, j)``: ask the CPU to bring the cache line of ``a[i, j]`` (a 2-d array)
+    into its caches, for writing (``llvm.prefetch``; a hint, no effect on results). Takes the
+    array and indices, not a row: a view of a row would update its reference count."""
     from llvmlite import ir
     from numba import types
     from numba.core import cgutils
     from numba.extending import intrinsic
 
     @intrinsic
-    def prefetch(typingctx, a, k):
+    def prefetch(typingctx, a, i, j):
         def codegen(context, builder, sig, args):
             aryty = sig.args[0]
             ary = context.make_array(aryty)(context, builder, args[0])
-            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]], wraparound=False, boundscheck=False)
+            idx = [context.cast(builder, v, t, types.intp) for v, t in zip(args[1:], sig.args[1:])]
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, idx, wraparound=False, boundscheck=False)
             i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
             fn = builder.module.declare_intrinsic("llvm.prefetch", [i8p], ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
             builder.call(fn, [builder.bitcast(ptr, i8p), i32(1), i32(3), i32(1)])
             return context.get_dummy_value()
 
-        return types.void(a, k), codegen
+        return types.void(a, i, j), codegen
 
     return prefetch
 

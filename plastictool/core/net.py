@@ -89,9 +89,9 @@ def prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1):
     s = pre_step[k]
     line = max(1, 64 // w.itemsize)
     while k < pre_step.shape[0] and pre_step[k] == s:
-        rb = w[pre_idx[k], j0:j1]
-        for c in range(0, rb.shape[0], line):
-            prefetch(rb, c)
+        i = pre_idx[k]
+        for c in range(j0, j1, line):
+            prefetch(w, i, c)
         k += 1
 
 

@@ -214,55 +214,35 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
     arithmetic is the column walk's, so results are identical to it bit for bit.
 
     The queue holds the post spikes step by step, so the trace (and ``a_plus`` times it) is
-    computed once per step, not per spike. In time order the pending steps split into three
-    runs: the step of t_pre_i, those within the decay table, and those beyond it
-    (``np.exp``). In the middle run, nearly all of them, no trace is 0: x_pre_i is 0 (no pre
-    spike yet: every trace is 0) or >= 1 after a spike, and the table's values are > 0.
+    computed once per step, then added for each post spike of that step. (Keep the control
+    flow this simple, one loop and one way out, and take no views: Numba then prunes the
+    reference counting of the array arguments, otherwise two atomic operations each per call.)
     """
     g0, g1 = qptr[i], qn[1]
-    qptr[i] = g1
-    gs, ge = q_step[g0:g1], q_end[g0:g1]
-    m = gs.shape[0]
-    e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
-    tp = t_pre[i]
-    a = 0
-    while a < m and gs[a] <= tp:
-        a += 1
-    if a:
-        x = xm_pre[i]
-        if x != 0.0:
-            for k in range(e, ge[a - 1]):
-                j = q_j[k]
-                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
-        e = ge[a - 1]
     x0 = x_pre[i]
-    if x0 == 0.0:
-        return
+    tp = t_pre[i]
     n_table = dec_plus.shape[0]
-    b = m
-    while b > a and gs[b - 1] - tp >= n_table:
-        b -= 1
-    for g in range(a, b):
-        x = x0 * dec_plus[gs[g] - tp]
-        end = ge[g]
-        if additive:
-            ax = a_plus * x
-            for k in range(e, end):
-                j = q_j[k]
-                row[j] = min(max(row[j] + ax, w_min), w_max)
+    e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
+    for g in range(g0, g1):
+        t = q_step[g]
+        end = q_end[g]
+        if t > tp:
+            k = t - tp
+            x = x0 * (dec_plus[k] if k < n_table else np.exp(-k * dt / tau_plus))
         else:
-            for k in range(e, end):
-                j = q_j[k]
-                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
-        e = end
-    for g in range(b, m):
-        x = x0 * np.exp(-(gs[g] - tp) * dt / tau_plus)
-        end = ge[g]
+            x = xm_pre[i]
         if x != 0.0:
-            for k in range(e, end):
-                j = q_j[k]
-                row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+            if additive:
+                ax = a_plus * x
+                for q in range(e, end):
+                    j = q_j[q]
+                    row[j] = min(max(row[j] + ax, w_min), w_max)
+            else:
+                for q in range(e, end):
+                    j = q_j[q]
+                    row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
         e = end
+    qptr[i] = g1
 
 
 @jit
