@@ -118,6 +118,7 @@ class State(NamedTuple):
 
 
 QUEUE = 1 << 16
+PREFETCH_MIN = 64  # post neurons in a block from which the next rows are prefetched
 
 
 def build(values, ctx):
@@ -308,7 +309,8 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
         else:
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
-        prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1)
+        if j1 - j0 >= PREFETCH_MIN:  # rows of a few cache lines at least
+            prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1)
         if npre:  # pre spikes walk their rows, with the post traces of this step (before increments)
             if plastic:
                 decayed(x_post, t_post, dec_minus, s, dt, tau_minus, yd, j0, j1)
