@@ -191,38 +191,34 @@ def fma():
     return fma
 
 
-@LazyIntrinsic
-def as_uint64():
-    """``as_uint64(x)``: the bits of a float64 as a uint64."""
+def _bitcast(to: str):
+    """An intrinsic that reads the bits of a float64 as a uint64 (``to="uint64"``) or back."""
     from llvmlite import ir
     from numba import types
     from numba.extending import intrinsic
 
+    src, dst, llvm_type = (types.float64, types.uint64, ir.IntType(64)) if to == "uint64" else (types.uint64, types.float64, ir.DoubleType())
+
     @intrinsic
-    def as_uint64(typingctx, x):
+    def bitcast(typingctx, x):
         def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], ir.IntType(64))
+            return builder.bitcast(args[0], llvm_type)
 
-        return types.uint64(types.float64), codegen
+        return dst(src), codegen
 
-    return as_uint64
+    return bitcast
+
+
+@LazyIntrinsic
+def as_uint64():
+    """``as_uint64(x)``: the bits of a float64 as a uint64."""
+    return _bitcast("uint64")
 
 
 @LazyIntrinsic
 def as_float64():
     """``as_float64(u)``: the float64 with the bits of a uint64."""
-    from llvmlite import ir
-    from numba import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def as_float64(typingctx, u):
-        def codegen(context, builder, sig, args):
-            return builder.bitcast(args[0], ir.DoubleType())
-
-        return types.float64(types.uint64), codegen
-
-    return as_float64
+    return _bitcast("float64")
 
 
 def jit(func=None, *, entry: bool = False):
