@@ -117,11 +117,14 @@ class State(NamedTuple):
     qptr: np.ndarray  # per row: queued steps already applied to it
 
 
-QUEUE = 1 << 16
+QUEUE = 1 << 16  # queued steps at most (a full queue is flushed into every row) ...
+QUEUE_MIN = 1 << 10  # ... and at least: small networks, whose flushes are cheap, get small ones
 PREFETCH_MIN = 64  # post neurons in a block from which the next rows are prefetched
 
 
 def build(values, ctx):
+    # a flush walks every row: size the queue by the network (sweeps build hundreds of tiny ones)
+    queue = min(QUEUE, max(QUEUE_MIN, ctx.n_pre * ctx.n_post))
     wdep = WEIGHT_DEPENDENCE[values["weight_dependence"]]
     pr = Params(
         dt=ctx.dt,
@@ -145,9 +148,9 @@ def build(values, ctx):
         t_post=np.zeros(ctx.n_post, dtype=np.int64),
         xm_pre=np.zeros(ctx.n_pre),
         yd=np.zeros(ctx.n_post),
-        q_j=np.zeros(max(QUEUE, ctx.n_post), dtype=np.int64),  # one step's post spikes always fit
-        q_step=np.zeros(QUEUE, dtype=np.int64),
-        q_end=np.zeros(QUEUE, dtype=np.int64),
+        q_j=np.zeros(max(queue, ctx.n_post), dtype=np.int64),  # one step's post spikes always fit
+        q_step=np.zeros(queue, dtype=np.int64),
+        q_end=np.zeros(queue, dtype=np.int64),
         qn=np.zeros(2, dtype=np.int64),
         qptr=np.zeros(ctx.n_pre, dtype=np.int64),
     )
