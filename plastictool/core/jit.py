@@ -11,6 +11,9 @@ first look for an ahead-of-time compiled twin built by ``plastic warmup``
 (:mod:`plastictool.core.native`): when it has the call's argument types, no Numba is
 imported at all; otherwise the call goes to the JIT.
 
+The few LLVM intrinsics the kernels use (``prefetch``, ``fma`` and the bit casts of
+:mod:`plastictool.core.expfn`) live here too, as stand-ins that are built when Numba loads.
+
 Options: ``cache=True`` (compiled code is kept on disk; when the package folder is not
 writable the cache goes to a per-user folder), ``nogil=True``, ``error_model="numpy"``
 (division by zero gives inf/nan, which the run then reports), no ``fastmath``: results must
