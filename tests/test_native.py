@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import pytest
 
+from plastictool.output import PYTHON_CELLS
+
 from conftest import PROTOCOLS, ROOT
 
 
@@ -86,7 +88,7 @@ def test_large_tables_use_the_native_formatting_kernels(native_cache, tmp_path, 
     assert r.returncode == 0, r.stdout + r.stderr
     doc = json.loads((out / "run.json").read_text())
     assert doc["versions"]["kernels"] == "native" and doc["profile"]["threads"] == 2
-    assert 7 * 300 * 100 > __import__("plastictool.output", fromlist=["PYTHON_CELLS"]).PYTHON_CELLS
+    assert 7 * 300 * 100 > PYTHON_CELLS
     assert (out / "summary.csv").read_text().count("\n") == 300 * 100 + 1
 
 
