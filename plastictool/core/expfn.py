@@ -112,9 +112,21 @@ TOP_BIG = np.uint64(0x408)  # the exponent bits of 512
 @jit
 def exp(x):
     """exp(x), identical to glibc's (see the module)."""
-    top = (as_uint64(x) >> EXP_SHIFT) & EXP_MASK
-    if top < TOP_TINY or top >= TOP_BIG:
+    if not exp_core_ok(x):
         return np.exp(x)
+    return exp_core(x)
+
+
+@jit
+def exp_core_ok(x):
+    """True where ``exp_core`` gives glibc's ``exp``: 2^-54 <= |x| < 512 (not NaN)."""
+    top = (as_uint64(x) >> EXP_SHIFT) & EXP_MASK
+    return top >= TOP_TINY and top < TOP_BIG
+
+
+@jit
+def exp_core(x):
+    """glibc's ``exp`` where ``exp_core_ok(x)``; no branch, so a loop of it can be vectorized."""
     kd = fma(x, INVLN2N, SHIFT)  # k = round(x N / ln2), in the low bits of kd
     ki = as_uint64(kd)
     kd = kd - SHIFT
