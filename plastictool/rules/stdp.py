@@ -220,30 +220,32 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
     The queue holds the post spikes step by step, so the trace (and ``a_plus`` times it) is
     computed once per step, then added for each post spike of that step. (Keep the control
     flow this simple, one loop and one way out, and take no views: Numba then prunes the
-    reference counting of the array arguments, otherwise two atomic operations each per call.)
+    reference counting of the array arguments, otherwise two atomic operations each per call.
+    The loops index with unsigned integers: Numba tests every signed index for a negative value,
+    three instructions per array access, which made this loop about 15 % slower.)
     """
     g0, g1 = qptr[i], qn[1]
     x0 = x_pre[i]
     tp = t_pre[i]
     n_table = dec_plus.shape[0]
     e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
-    for g in range(g0, g1):
+    for g in range(np.uint64(g0), np.uint64(g1)):
         t = q_step[g]
         end = q_end[g]
         if t > tp:
             k = t - tp
-            x = x0 * (dec_plus[k] if k < n_table else np.exp(-k * dt / tau_plus))
+            x = x0 * (dec_plus[np.uint64(k)] if k < n_table else np.exp(-k * dt / tau_plus))
         else:
             x = xm_pre[i]
         if x != 0.0:
             if additive:
                 ax = a_plus * x
-                for q in range(e, end):
-                    j = q_j[q]
+                for q in range(np.uint64(e), np.uint64(end)):
+                    j = np.uint64(q_j[q])
                     row[j] = min(max(row[j] + ax, w_min), w_max)
             else:
-                for q in range(e, end):
-                    j = q_j[q]
+                for q in range(np.uint64(e), np.uint64(end)):
+                    j = np.uint64(q_j[q])
                     row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
         e = end
     qptr[i] = g1
