@@ -456,8 +456,7 @@ def block_bounds(n_post: int, blocks: int) -> list[tuple[int, int]]:
 
 
 def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
-    """The blocks of post neurons that threads advance separately (one block: one thread, the
-    rule's plain ``advance``).
+    """The blocks of post neurons that threads advance separately (one block: one thread).
 
     Only rules with ``SPEC.post_blocks`` and spiking neurons (clamped, LIF) are split. With an
     explicit thread count (``threads`` or ``$PLASTIC_THREADS``) always, into that many blocks
@@ -484,9 +483,11 @@ def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
 
 
 class Stepper:
-    """Advances a built network over chunks of steps: one call of the rule's ``advance``, or
-    blocks of post neurons (``plan_blocks``) by threads, each with its own ``block_net`` and
-    ``block_state`` and each draining its own out buffer of LIF post spikes. Block 0 runs on the
+    """Advances a built network over chunks of steps: one call of the rule's kernel (for rules
+    with blocks, ``advance_block`` over all post neurons: the kernel that threads call too, so a
+    first run compiles one entry kernel, not two), or blocks of post neurons (``plan_blocks``) by
+    threads, each with its own ``block_net`` and ``block_state`` and each draining its own out
+    buffer of LIF post spikes. Block 0 runs on the
     calling thread with ``b.net`` and ``b.state`` themselves; every block computes the same pre
     traces, so ``b.state`` is complete for the Recorder after each chunk. The weights, neuron
     arrays and post traces are shared, each block writing its own columns."""
@@ -539,14 +540,15 @@ class Stepper:
         j0, j1 = self.bounds[k]
         steps, idx = self.spikes[k]
         whole = self.pool is None
-        advance = b.module.advance if whole else b.module.advance_block
+        # a rule with blocks runs one block like many: one kernel (and signature) to compile
+        blocks = b.module.SPEC.post_blocks
         while s < nxt:
-            if whole:
-                reached = advance(b.w, net, st, b.params, s, nxt, blocked)
-                if self.compiled_at is None:
-                    self.compiled_at = time.perf_counter()
+            if blocks:
+                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1)
             else:
-                reached = advance(b.w, net, st, b.params, s, nxt, blocked, j0, j1)
+                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked)
+            if whole and self.compiled_at is None:
+                self.compiled_at = time.perf_counter()
             n = net.cursor[OUT_N]
             if n:
                 steps.append(net.out_step[:n].copy())

@@ -107,11 +107,11 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     from plastictool.yamlsrc import Source
 
     monkeypatch.setenv("PLASTIC_CACHE_DIR", str(native_cache))
-    assert "plastictool.rules.stdp.advance" in native.load()
+    assert "plastictool.rules.stdp.advance_block" in native.load()  # what the engine calls
     jit.use_native(True)
     import plastictool.rules.stdp  # noqa: F401  (lists its entry kernel)
 
-    advance = next(k for k in jit.ENTRIES if k.__module__ == "plastictool.rules.stdp" and k.__name__ == "advance")
+    advance = next(k for k in jit.ENTRIES if k.__module__ == "plastictool.rules.stdp" and k.__name__ == "advance_block")
     doc = {"name": "x", "seed": 3, "duration": 200.0, "synapses": {"n_pre": 40, "n_post": 3, "w_init": 0.5},
            "neuron": {"model": "lif"}, "stimulus": {"pre": {"poisson": {"rate": 40.0}}}, "rule": {"kind": "stdp"}}
     p = validate(Source(doc, {}, "x"))
@@ -121,7 +121,7 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
         w = np.array(b.w, order=order)
         s = 0
         while s < p.n_steps:
-            s = advance(w, b.net, b.state, b.params, s, p.n_steps, b.phases[0][2])
+            s = advance(w, b.net, b.state, b.params, s, p.n_steps, b.phases[0][2], 0, 3)
             b.net.cursor[2] = 0
         runs.append(w)
     assert "native" in jit.USED and "jit" in jit.USED

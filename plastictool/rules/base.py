@@ -20,7 +20,9 @@ A rule is one module in ``plastictool/rules/`` plus one line in
     written per pre neuron or per call, the per-post arrays shared). Post neurons do not
     interact, so the engine may advance disjoint blocks of one network on threads, each with
     its own ``core.net.block_net`` and ``block_state``; the results must be identical, bit for
-    bit, to one ``advance``.
+    bit, to one ``advance``. The engine then calls ``advance_block`` over all post neurons
+    instead of ``advance`` too (one entry kernel to compile); ``advance`` stays, for tests and
+    callers of the rule alone.
 ``probe(st, pr, name, step) -> ndarray``
     the current value of a state variable, shape ``(n_pre,)``, ``(n_post,)`` or
     ``(n_pre, n_post)`` as declared in ``SPEC.state``, brought to time ``step * dt``.
