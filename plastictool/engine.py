@@ -255,8 +255,10 @@ def build(p: Protocol, values: tuple = ()) -> Built:
     ss = condition_seed(p.seed, values)
     s_weights, s_stim, s_rule, s_rates = ss.spawn(4)
     n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
-    w = _initial(p, spec, s_weights)
+    # the spike trains first: their temporaries are freed before the weight matrix exists
+    # (independent seeds: the order changes no value)
     pre, post = spike_events(p, np.random.default_rng(s_stim))
+    w = _initial(p, spec, s_weights)
     model = NEURON_MODELS[p.neuron.model]
     q = p.neuron.params
     lif = np.array([q["tau_m"], q["v_rest"], q["v_thresh"], q["v_reset"], q["t_ref"], q["tau_syn"], q["e_syn"]]) if model == LIF else None
