@@ -117,14 +117,14 @@ def exp(x):
     return exp_core(x)
 
 
-@jit
+@jit(inline=True)
 def exp_core_ok(x):
     """True where ``exp_core`` gives glibc's ``exp``: 2^-54 <= |x| < 512 (not NaN)."""
     top = (as_uint64(x) >> EXP_SHIFT) & EXP_MASK
     return top >= TOP_TINY and top < TOP_BIG
 
 
-@jit
+@jit(inline=True)
 def exp_core(x):
     """glibc's ``exp`` where ``exp_core_ok(x)``; no branch, so a loop of it can be vectorized."""
     kd = fma(x, INVLN2N, SHIFT)  # k = round(x N / ln2), in the low bits of kd

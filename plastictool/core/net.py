@@ -70,7 +70,7 @@ class Net(NamedTuple):
     act: np.ndarray  # float64[3]: activation id, gain, threshold
 
 
-@jit
+@jit(inline=True)
 def pre_spikes(pre_step, pre_idx, cursor, pre_now, s):
     """Put the presynaptic neurons spiking at step ``s`` into ``pre_now``; return how many.
 
@@ -80,7 +80,7 @@ def pre_spikes(pre_step, pre_idx, cursor, pre_now, s):
     return events_at(pre_step, pre_idx, cursor, PRE_CUR, pre_now, s)
 
 
-@jit
+@jit(inline=True)
 def prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1):
     """Ask the CPU to load the columns j0 <= j < j1 of the weight rows of the next step with
     pre spikes (after ``pre_spikes``), so that their walks do not wait for memory. A hint: no
@@ -97,7 +97,7 @@ def prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1):
         k += 1
 
 
-@jit
+@jit(inline=True)
 def events_at(steps, idx, cursor, which, now, s):
     """Copy the events of step ``s`` into ``now``, advancing ``cursor[which]``; return how many."""
     k = cursor[which]
@@ -112,13 +112,13 @@ def events_at(steps, idx, cursor, which, now, s):
     return n
 
 
-@jit
+@jit(inline=True)
 def next_event_step(pre_step, post_step, cursor, s):
     """The first step >= s with a pre or an imposed post event (2**62 when there is none)."""
     return max(s, min(next_step(pre_step, cursor[PRE_CUR], s), next_step(post_step, cursor[POST_CUR], s)))
 
 
-@jit
+@jit(inline=True)
 def next_step(steps, k, s):
     while k < steps.shape[0] and steps[k] < s:
         k += 1
@@ -127,19 +127,19 @@ def next_step(steps, k, s):
     return np.int64(1) << 62
 
 
-@jit
+@jit(inline=True)
 def room_for_post(cursor, post_now, out_step):
     """False when the out buffer cannot take one more step of post spikes."""
     return cursor[OUT_N] + post_now.shape[0] <= out_step.shape[0]
 
 
-@jit
+@jit(inline=True)
 def post_events(post_step, post_idx, cursor, post_now, s):
     """Clamped neurons: the imposed post spikes of step ``s`` into ``post_now``; how many."""
     return events_at(post_step, post_idx, cursor, POST_CUR, post_now, s)
 
 
-@jit
+@jit(inline=True)
 def post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1):
     """``post_events`` for the post neurons ``j0 <= j < j1`` only (in the same order)."""
     k = cursor[POST_CUR]
@@ -228,7 +228,7 @@ def lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, 
     return n
 
 
-@jit
+@jit(inline=True)
 def activation(u, act):
     """Rate-neuron activation: linear, relu, sigmoid (gain, threshold) or tanh (gain)."""
     kind = int(act[0])

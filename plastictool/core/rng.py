@@ -60,7 +60,7 @@ def new_generator(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return seed_generator(int(rng.integers(0, 1 << 63)))
 
 
-@jit
+@jit(inline=True)
 def next_u64(state):
     """The next 64-bit output of xoroshiro128+ (state updated in place)."""
     s0 = state[0]
@@ -72,13 +72,13 @@ def next_u64(state):
     return result
 
 
-@jit
+@jit(inline=True)
 def uniform(state):
     """A double in [0, 1): the top 53 bits of the next output times 2**-53."""
     return np.float64(next_u64(state) >> _U11) * _TWO_M53
 
 
-@jit
+@jit(inline=True)
 def normal(state, spare):
     """A standard normal deviate (Box-Muller, the second deviate of a pair kept in ``spare``)."""
     if spare[0] != 0.0:

@@ -321,7 +321,7 @@ def probe(st, pr, name, step):
 # kernels
 
 
-@jit
+@jit(inline=True)
 def hill(x, k, n):
     """x^n / (x^n + k^n), 0 for x <= 0."""
     if x <= 0.0:
@@ -332,7 +332,7 @@ def hill(x, k, n):
     return a / (1.0 + a)
 
 
-@jit
+@jit(inline=True)
 def log1p_pow(c, k, n):
     """ln(1 + (c/k)^n), also where (c/k)^n overflows."""
     a = (c / k) ** n
@@ -341,7 +341,7 @@ def log1p_pow(c, k, n):
     return n * math.log(c / k) + math.log1p(1.0 / a)
 
 
-@jit
+@jit(inline=True)
 def hill_integral(c0, c1, k, n, tau):
     """Integral over time of hill(c(t), k, n) while c decays exponentially (tau) from c0 to c1:
     ``tau / n * ln((c0^n + k^n) / (c1^n + k^n))``."""
@@ -354,7 +354,7 @@ def hill_integral(c0, c1, k, n, tau):
     return tau / n * (log1p_pow(c0, k, n) - log1p_pow(c1, k, n))
 
 
-@jit
+@jit(inline=True)
 def phi1(z):
     """(1 - exp(-z)) / z for z >= 0 (1 at z = 0), accurate for small z."""
     if z < 1e-3:
@@ -362,7 +362,7 @@ def phi1(z):
     return -math.expm1(-z) / z
 
 
-@jit
+@jit(inline=True)
 def relax(x0, a, tau, h):
     """dx/dt = a (1 - x) - x / tau over h with constant a, exactly: (x(h), mean of x over h)."""
     if a == 0.0 and x0 == 0.0:
@@ -374,7 +374,7 @@ def relax(x0, a, tau, h):
     return xi + (x0 - xi) * (1.0 - z * f), xi + (x0 - xi) * f
 
 
-@jit
+@jit(inline=True)
 def langmuir(f, b, s, k_on, k_off, h):
     """db/dt = k_on f (s - b) - k_off b with f + b conserved, exactly over h: (f, b).
 
@@ -396,7 +396,7 @@ def langmuir(f, b, s, k_on, k_off, h):
     return tot - b1, b1
 
 
-@jit
+@jit(inline=True)
 def pool_step(p, f, sg, k_deg, e_deg, e, n, e_ex):
     """Synthesis and degradation of the pool, then the exchange pool <-> free surface
     (exocytosis e, endocytosis n), each exact over a step h: (pool, free).

@@ -178,7 +178,7 @@ def probe(st, pr, name, step):
     return probe_trace(st.x_post, st.t_post, step, pr.dt, pr.tau_minus)
 
 
-@jit
+@jit(inline=True)
 def potentiate(w, x, a_plus, mu_plus, additive, w_min, w_max):
     """w after a post spike, given the pre trace x."""
     if additive:
@@ -188,7 +188,7 @@ def potentiate(w, x, a_plus, mu_plus, additive, w_min, w_max):
     return min(max(w, w_min), w_max)
 
 
-@jit
+@jit(inline=True)
 def depress(w, y, a_minus, mu_minus, additive, w_min, w_max):
     """w after a pre spike, given the post trace y."""
     if additive:

@@ -26,7 +26,7 @@ def decay_table(tau: float, dt: float) -> np.ndarray:
     return np.exp(-np.arange(n) * dt / tau)
 
 
-@jit
+@jit(inline=True)
 def decay(table, k, dt, tau):
     """exp(-k dt / tau) for an integer number of steps k >= 0."""
     if k < table.shape[0]:
