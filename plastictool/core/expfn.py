@@ -12,7 +12,8 @@ optimized-routines: ``sysdeps/ieee754/dbl-64/e_exp.c``), inlined into the loop::
 Its results are those of that ``exp`` (``tests/test_expfn.py`` compares it with ``math.exp`` on
 millions of arguments where the C library is glibc on a CPU with FMA, and everywhere bounds its
 error by 0.52 ulp against a correctly rounded exp). Arguments outside 2^-54 <= |x| < 512, and
-NaN, go to the C library's ``exp``.
+NaN, go to the C library's ``exp``. ``exp_core`` is the part without that branch, so that a
+loop of it vectorises (``core.net.lif_block``), and ``exp_core_ok`` says where it applies.
 """
 
 from __future__ import annotations
