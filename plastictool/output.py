@@ -33,7 +33,7 @@ def csv_field(name: str) -> str:
     return f'"{name}"' if "," in name or '"' in name else name
 
 
-CHUNK = 32_768  # rows formatted at a time: memory stays bounded for huge tables (and in cache)
+CHUNK = 16_384  # rows formatted at a time: memory stays bounded for huge tables (and in cache)
 THREADS = 2  # formatting threads (the kernels release the GIL)
 
 
