@@ -541,8 +541,10 @@ class Stepper:
             self._run(0, s, nxt, blocked)
             return
         if self.compiled_at is None:  # compile (or load) on this thread, before the others call it
+            from .core.net import lif_arg
+
             b = self.b
-            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0)
+            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net))
             self.compiled_at = time.perf_counter()
         from concurrent.futures import wait
 
@@ -555,7 +557,7 @@ class Stepper:
             f.result()
 
     def _run(self, k: int, s: int, nxt: int, blocked) -> None:
-        from .core.net import OUT_N
+        from .core.net import OUT_N, lif_arg
 
         b = self.b
         net, st = self.nets[k], self.states[k]
@@ -566,7 +568,7 @@ class Stepper:
         blocks = b.module.SPEC.post_blocks
         while s < nxt:
             if blocks:
-                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1)
+                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net))
             else:
                 reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked)
             if whole and self.compiled_at is None:

@@ -95,6 +95,8 @@ def argkey(x):
         return "float64"
     if isinstance(x, np.generic):
         return x.dtype.name
+    if x is None:
+        return "none"
     return "?"
 
 
@@ -113,6 +115,8 @@ def typekey(t):
         return "bool"
     if isinstance(t, (types.Integer, types.Float)):
         return str(t)
+    if isinstance(t, types.NoneType):
+        return "none"
     return "?" + str(t)
 
 

@@ -70,6 +70,15 @@ class Net(NamedTuple):
     act: np.ndarray  # float64[3]: activation id, gain, threshold
 
 
+def lif_arg(net: Net):
+    """What a rule's ``advance_block`` takes as its ``lif`` argument: the LIF parameters
+    (``net.lif``), or None for other neuron models. The kernel tests ``lif is None`` to choose
+    between ``lif_block`` and the imposed post spikes; Numba drops the branch that an argument of
+    that type cannot take before it compiles, so a run compiles only its neuron model's code
+    (a first run of clamped neurons about 1 s shorter)."""
+    return net.lif if net.model == LIF else None
+
+
 @jit(inline=True)
 def pre_spikes(pre_step, pre_idx, cursor, pre_now, s):
     """Put the presynaptic neurons spiking at step ``s`` into ``pre_now``; return how many.

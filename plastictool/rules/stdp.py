@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
+from ..core.net import LIF, lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -264,14 +264,16 @@ def flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, t
     qn[1] = 0
 
 
-@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
-    """Event-driven pair STDP of every post neuron (``advance_block`` over all of them)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1])
+    """Event-driven pair STDP of every post neuron (``advance_block`` over all of them).
+
+    Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
+    model, and Numba compiles each kind apart (``core.net.lif_arg``)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net))
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     """Event-driven pair STDP of the post neurons ``j0 <= j < j1`` (all columns of ``w`` are
     there; only these are read and written).
 
@@ -290,7 +292,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
-    v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
+    v, g, ref_until, out_step, out_idx = net.v, net.g, net.ref_until, net.out_step, net.out_idx
     x_pre, t_pre, x_post, t_post, xm_pre, yd = st.x_pre, st.t_pre, st.x_post, st.t_post, st.xm_pre, st.yd
     q_j, q_step, q_end, qn, qptr = st.q_j, st.q_step, st.q_end, st.qn, st.qptr
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
@@ -309,10 +311,10 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
                 break
         if not room_for_post(cursor, post_now, out_step):
             break
-        if is_lif:
-            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
-        else:
+        if lif is None:  # (a test of the argument's type: Numba compiles only one branch)
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
+        else:
+            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         if j1 - j0 >= PREFETCH_MIN:  # rows of a few cache lines at least
             prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1)

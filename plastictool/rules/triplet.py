@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
+from ..core.net import LIF, lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -237,21 +237,23 @@ def probe(st, pr, name, step):
     raise KeyError(name)
 
 
-@jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked):
-    """Triplet STDP of every post neuron (``advance_block`` over all of them)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1])
+    """Triplet STDP of every post neuron (``advance_block`` over all of them).
+
+    Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
+    model, and Numba compiles each kind apart (``core.net.lif_arg``)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net))
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
     advanced separately give the results of one call over all of them, bit for bit."""
     n_pre = w.shape[0]
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
-    v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
+    v, g, ref_until, out_step, out_idx = net.v, net.g, net.ref_until, net.out_step, net.out_idx
     r1s, r2s, t_pre, o1s, o2s, t_post = st.r1, st.r2, st.t_pre, st.o1, st.o2, st.t_post
     dec_plus, dec_minus, dec_x, dec_y = pr.dec_plus, pr.dec_minus, pr.dec_x, pr.dec_y
     tau_plus, tau_minus, tau_x, tau_y = pr.tau_plus, pr.tau_minus, pr.tau_x, pr.tau_y
@@ -269,10 +271,10 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1):
                 return s1
         if not room_for_post(cursor, post_now, out_step):
             return s
-        if is_lif:
-            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
-        else:
+        if lif is None:  # (a test of the argument's type: Numba compiles only one branch)
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
+        else:
+            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         for a in range(npre):  # pre spike: walk the row, depress with o1 (and r2)
             i = pre_now[a]
