@@ -162,8 +162,9 @@ def phase_steps(p: Protocol) -> list[tuple[int, int]]:
 def spike_events(p: Protocol, rng: np.random.Generator):
     """All pre and post events as sorted (steps, indices) arrays; spikes past a phase's end are dropped.
 
-    Each train becomes steps right after it is drawn, in place where it can: a run with
-    millions of input spikes holds about 24 bytes per spike at the peak, not 60."""
+    Each train becomes steps right after it is drawn, in place where it can, so that runs with
+    millions of input spikes need less memory at the peak (benchmark W2, 1.5 million spikes:
+    97 instead of 132 MiB for the whole process)."""
     pre_s, pre_i, post_s, post_i = [], [], [], []
 
     def add(pop, times, idx, a, b):
@@ -509,10 +510,10 @@ class Stepper:
     with blocks, ``advance_block`` over all post neurons: the kernel that threads call too, so a
     first run compiles one entry kernel, not two), or blocks of post neurons (``plan_blocks``) by
     threads, each with its own ``block_net`` and ``block_state`` and each draining its own out
-    buffer of LIF post spikes. Block 0 runs on the
-    calling thread with ``b.net`` and ``b.state`` themselves; every block computes the same pre
-    traces, so ``b.state`` is complete for the Recorder after each chunk. The weights, neuron
-    arrays and post traces are shared, each block writing its own columns."""
+    buffer of LIF post spikes. Block 0 runs on the calling thread with ``b.net`` and ``b.state``
+    themselves; every block computes the same pre traces, so ``b.state`` is complete for the
+    Recorder after each chunk. The weights, neuron arrays and post traces are shared, each block
+    writing its own columns."""
 
     def __init__(self, b: Built, bounds: list[tuple[int, int]]):
         from .core.net import block_net

@@ -233,7 +233,7 @@ def jit(func=None, *, entry: bool = False, inline: bool = False):
     ``inline=True``, for small helpers: Numba inlines the function into its callers' IR
     (``inline="always"``) instead of compiling it on its own. Every function compiled on its
     own costs a first run 0.1-0.2 s (typing, lowering, and an LLVM optimisation of its module);
-    inlining the dozen helpers of the step loop saved about 1 s of a first STDP run's 5-8 s,
+    inlining the dozen helpers of the step loops saved about 1 s of a first STDP run,
     with the same code speed and the same results."""
     if func is None:
         return lambda f: jit(f, entry=entry, inline=inline)
