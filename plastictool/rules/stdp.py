@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
+from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -289,7 +289,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     pre traces are identical. Post spikes are queued per block and only reach that block's
     columns.
     """
-    model, dt, cursor = net.model, net.dt, net.cursor
+    dt, cursor = net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, out_step, out_idx = net.v, net.g, net.ref_until, net.out_step, net.out_idx
@@ -298,7 +298,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
     a_plus, a_minus, mu_plus, mu_minus = pr.a_plus, pr.a_minus, pr.mu_plus, pr.mu_minus
     w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
-    is_lif = model == LIF
+    is_lif = lif is not None  # the neuron model, from the one place that decides it (lif_arg)
     plastic = blocked[0] == 0
     gb, ydb = g[j0:j1], yd[j0:j1]  # the block's columns, indexed from 0 (no wraparound tests)
     nb = gb.shape[0]

@@ -39,7 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.jit import jit
-from ..core.net import LIF, lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
+from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -250,7 +250,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
     advanced separately give the results of one call over all of them, bit for bit."""
     n_pre = w.shape[0]
-    model, dt, cursor = net.model, net.dt, net.cursor
+    dt, cursor = net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, out_step, out_idx = net.v, net.g, net.ref_until, net.out_step, net.out_idx
@@ -259,7 +259,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     tau_plus, tau_minus, tau_x, tau_y = pr.tau_plus, pr.tau_minus, pr.tau_x, pr.tau_y
     a2_plus, a3_plus, a2_minus, a3_minus = pr.a2_plus, pr.a3_plus, pr.a2_minus, pr.a3_minus
     w_min, w_max, nearest = pr.w_min, pr.w_max, pr.nearest == 1
-    is_lif = model == LIF
+    is_lif = lif is not None  # the neuron model, from the one place that decides it (lif_arg)
     plastic = blocked[0] == 0
     gb, o1b, tpb = g[j0:j1], o1s[j0:j1], t_post[j0:j1]  # the block, indexed from 0 (no wraparound tests)
     nb = gb.shape[0]
