@@ -287,3 +287,31 @@ def test_checks_find_a_changed_default_and_range(doc):
 def test_checks_find_a_missing_option(doc):
     broken = doc.replace("`--fail-fast`", "`--stop-early`")
     assert any("--fail-fast" in p for p in missing_cli(broken))
+
+
+# ---------------------------------------------------------------------------- table rows for editors
+UNIT = {"time": "ms", "rate": "Hz", "voltage": "mV"}
+
+
+def table_row(f) -> str:
+    """The doc's table row of a field (``protocol.F``) or rule parameter (``rules.base.Param``),
+    with the code's own description as its meaning: paste it into docs/protocol.md and edit the
+    meaning where it helps (the test checks the name, the default and the allowed cell)."""
+    dim = getattr(f, "type", None) or f.dim
+    want = _default(f)
+    if dim in UNIT and want not in ("-", "required"):
+        want = f"{want} {UNIT[dim]}"
+    elif dim == "choice":
+        want = f"`{want}`"
+    allowed = ", ".join(f"`{c}`" for c in f.choices) if f.choices else range_text(f.lo, f.hi, f.lo_open)
+    kind = UNIT.get(dim) or {"1": "number", "int": "whole number", "str": "text", "bool": "true / false"}.get(dim, dim)
+    return f"| `{f.name}` | {kind} | {want} | {allowed} | {f.doc} |"
+
+
+if __name__ == "__main__":  # python tests/test_docs_protocol.py [GROUP]: the rows of a table
+    import sys
+
+    for group, fields in field_groups():
+        if len(sys.argv) < 2 or sys.argv[1] == str(group):
+            print(f"{group or 'top level'}:")
+            print("\n".join(table_row(f) for f in fields) + "\n")
