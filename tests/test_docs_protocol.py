@@ -11,7 +11,8 @@ the same or a higher level) and ask:
   variable, blockable component and preset of its ``SPEC``;
 * the field tables of the doc give the defaults and allowed ranges of the code's field tables
   (``plastictool.protocol``) and of the rules' ``SPEC`` parameters;
-* every command and option of the command line appears in the "Command line" section.
+* every command of the command line appears in the "Command line" section, and each of its options
+  there or in a section headed with the command's name.
 
 The checks return lists of problems; the last tests show that they do find a key removed from the
 doc, a changed default, and a missing option.
@@ -200,20 +201,22 @@ def missing_cli(text: str) -> list[str]:
 
     from plastictool.cli import app
 
-    bodies = [body for title, body in sections(text) if title.lower() == "command line"]
+    secs = sections(text)
+    bodies = [body for title, body in secs if title.lower() == "command line"]
     if not bodies:
         return ["no section headed Command line"]
-    body = bodies[0]
     problems = []
     for name, cmd in typer.main.get_command(app).commands.items():
-        if f"plastic {name}" not in body:
+        # the Command line section, and a section of the command's own (`plastic fit`)
+        body = "\n".join([bodies[0]] + sections_of(secs, name))
+        if f"plastic {name}" not in bodies[0]:
             problems.append(f"command `plastic {name}` is not named in the Command line section")
         for param in cmd.params:
             for opt in param.opts:
                 if opt.startswith("--") and not re.search(r"`" + re.escape(opt) + r"[ `=,]", body):
-                    problems.append(f"option {opt} of plastic {name} is not named in the Command line section")
+                    problems.append(f"option {opt} of plastic {name} is not named in the Command line section or a section headed with `{name}`")
     for code in ("0", "1", "2", "3", "4", "130"):
-        if not re.search(rf"^\| {code} \|", body, re.M):
+        if not re.search(rf"^\| {code} \|", bodies[0], re.M):
             problems.append(f"exit code {code} has no row in the Command line section")
     return problems
 
