@@ -226,6 +226,13 @@ def run_file(
         report.status = exc.exit_code
         report.message = str(exc)
         report.workers = info.get("workers", 0)
+    except OSError as exc:  # an environment failure outside the writing (which maps its own)
+        from .folders import environment_error
+
+        err = environment_error(exc, exc.filename or report.out or path, "use")
+        report.status = err.exit_code
+        report.message = str(err)
+        report.workers = info.get("workers", 0)
     report.wall_s = time.perf_counter() - t0
     return report
 
@@ -292,7 +299,9 @@ def _warmup_run(folder: Path, p: dict, dtype: str, threads: int | None) -> tuple
     src.write_text(json.dumps(q))  # JSON is YAML
     report = run_file(src, folder / q["name"], force=True, threads=threads)
     if report.status:
-        raise PlasticError(f"warmup protocol {q['name']}: {report.message}")
+        err = PlasticError(f"warmup protocol {q['name']}: {report.message}")
+        err.exit_code = report.status  # exit 4 when the disk is full, 3 for a failed run
+        raise err
     h = hashlib.sha256()
     for name in ("summary.csv", "traces.csv", "spikes.csv"):
         h.update((folder / q["name"] / name).read_bytes())

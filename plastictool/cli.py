@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from .errors import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_INTERRUPTED, EXIT_OK, PlasticError
+from .errors import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, PlasticError
 
 # the defaults of plastictool.compare (repeated here so that start-up imports nothing more;
 # tests/test_compare.py checks that they agree)
@@ -92,7 +92,8 @@ def run(
     """Run protocols and write summary.csv, traces.csv, spikes.csv and run.json.
 
     The exit status is the worst of the runs: 0 ok, 1 differs from the --check baseline,
-    2 bad input, 3 simulation failed, 130 interrupted.
+    2 bad input, 3 simulation failed, 4 the environment failed (disk full, read-only or
+    unwritable folder), 130 interrupted.
     """
     import json
 
@@ -382,8 +383,14 @@ def warmup(
     warmup after an upgrade. PLASTIC_NATIVE=0 ignores it.
     """
     from . import api
+    from .folders import environment_error
 
-    report = api.warmup(native=not jit_only)
+    try:
+        report = api.warmup(native=not jit_only)
+    except PlasticError as exc:
+        _fail(exc)
+    except OSError as exc:  # the temporary folder of the warmup runs, the cache folder
+        _fail(environment_error(exc, exc.filename or "the temporary or cache folder", "write"))
     typer.echo(f"compiled or loaded the kernels of {report.runs} warmup runs (every rule, neuron model and weight dtype) in {report.jit_s:.1f} s")
     if report.native:
         typer.echo(f"compiled the kernels ahead of time in {report.native_s:.1f} s: {report.native}")
@@ -401,12 +408,66 @@ def schema() -> None:
     typer.echo(json.dumps(docs.json_schema(), indent=2))
 
 
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"plastic {_version()}")
+        raise typer.Exit(EXIT_OK)
+
+
+def _version() -> str:
+    """The installed distribution's version (package metadata), else the source's."""
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return version("plastictool")
+        except PackageNotFoundError:
+            pass
+    except ImportError:  # pragma: no cover
+        pass
+    from . import __version__
+
+    return __version__
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", help="print the version and exit", is_eager=True, callback=_version_callback),
+) -> None:
+    pass
+
+
+INTERNAL_HINT = "please report this; PLASTIC_DEBUG=1 shows the traceback"
+
+
+def internal_error_message(exc: BaseException) -> str:
+    """One line for an exception nothing else handled."""
+    text = " ".join(str(exc).split())
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"internal error: {type(exc).__name__}: {text} ({INTERNAL_HINT})"
+
+
 def main() -> None:  # console script entry point
+    """Run the CLI. The net under every command: an exception that no command turned into its
+    own message (a bug) becomes one line and exit 4; ``PLASTIC_DEBUG=1`` shows the traceback."""
+    import os
+
     try:
         app()
     except KeyboardInterrupt:
         _err("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except SystemExit:
+        raise
+    except (Exception, RecursionError, MemoryError) as exc:
+        if os.environ.get("PLASTIC_DEBUG", "") not in ("", "0"):
+            raise
+        try:
+            _err(internal_error_message(exc))
+        except Exception:  # stderr itself failed
+            pass
+        sys.exit(EXIT_ENVIRONMENT)
 
 
 if __name__ == "__main__":  # pragma: no cover

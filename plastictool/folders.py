@@ -1,54 +1,463 @@
-"""Result folders that appear complete or not at all (spec section 9).
+"""Result folders that appear complete or not at all (spec sections 9-10).
+
+The one module that writes results to disk (``plastic run``, ``merge``, ``plot``, the warmup's
+runs): every ``OSError`` of writing becomes an :class:`~plastictool.errors.OutputError` (exit 4)
+that names the path and the cause (no space left, permission denied, read-only or immutable
+folder, I/O error, a name too long, a file where a folder should be).
+
+Writing a folder ``out``:
+
+1. ``check_target`` (before the run, and again just before the rename): ``out`` must not exist,
+   or, with ``--force``, be a folder that ``plastic`` wrote (a ``run.json`` whose ``tool`` is
+   ``plastic``, or a ``fit.json``) or an empty folder. Any other folder, a file, a symbolic
+   link, the current folder and its parents are refused (exit 2) and left untouched.
+2. The files are written into a temporary sibling ``.NAME.tmp-XXXXXXXX`` (NAME cut to 64
+   characters), which holds the marker ``.plastic-partial`` while it is incomplete and is
+   locked (``flock`` on the folder) for as long as this process lives.
+3. A new ``out`` is renamed into place. An existing one is exchanged atomically with the
+   temporary folder (Linux ``renameat2(RENAME_EXCHANGE)``, macOS ``renamex_np(RENAME_SWAP)``),
+   so that at every instant ``out`` holds the complete old or the complete new result; the
+   old one, now at the temporary name, is then deleted. Where the platform or file system has
+   no exchange, the old folder is renamed to ``.NAME.old-XXXXXXXX`` and the new one into place
+   (``out`` is missing between these two renames; after a crash there, the next write into the
+   same parent folder renames the old result back).
+
+Stale temporaries of earlier killed runs are cleaned whenever a folder is written into the
+same parent folder: a ``.NAME.tmp-XXXXXXXX`` or ``.NAME.old-XXXXXXXX`` folder is deleted only
+when (a) it is a real folder, (b) it was last modified more than :data:`STALE_S` seconds ago,
+(c) no process holds its lock (a live run always does, so a folder in use is never touched;
+the lock dies with its process, even with ``kill -9``), and (d) it is ``plastic``'s: empty,
+marked ``.plastic-partial``, or a result of ``plastic``. Anything else is left alone. Without
+``fcntl`` (Windows) nothing is cleaned.
 
 Plain standard library (no NumPy): ``plastic merge`` writes folders without loading the engine.
 """
 
 from __future__ import annotations
 
+import errno
+import json
 import os
+import re
 import shutil
+import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-from .errors import ProtocolError
+from .errors import OutputError, ProtocolError
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no locks, no cleaning
+    fcntl = None
+
+MARKER = ".plastic-partial"  # in a temporary folder while it is incomplete
+STALE_S = 60.0  # a temporary folder untouched this long and unlocked is an earlier run's
+NAME_CHARS = 64  # of NAME in the temporary folders' names (a long name still fits NAME_MAX)
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-[A-Za-z0-9_]{8}$")
+RESULT_MARKERS = ("run.json", "fit.json")
 
 
-def check_target(out: Path, force: bool, file: str) -> None:
-    if out.exists() and not force:
-        raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it, or --out", "", file, None)
-    if out.exists() and not out.is_dir():
-        raise ProtocolError(f"{str(out)!r} exists and is not a folder", "", file, None)
+# ------------------------------------------------------------------------------ errors
+
+
+def environment_error(exc: OSError, path, doing: str = "write") -> OutputError:
+    """``OSError`` -> exit 4: ``cannot DOING 'PATH': CAUSE (ERRNO)``."""
+    cause = exc.strerror or str(exc) or type(exc).__name__
+    code = errno.errorcode.get(exc.errno) if exc.errno else None
+    return OutputError(f"cannot {doing} {str(path)!r}: {cause}" + (f" ({code})" if code else ""))
+
+
+def _lstat(path: Path):
+    """``os.lstat`` or None when nothing is there; other failures are exit 4 (the name too
+    long, a file where a folder should be, no permission to look)."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        raise _not_a_folder(path) from None
+    except OSError as exc:
+        raise environment_error(exc, path, "use the output folder") from None
+
+
+def _not_a_folder(path: Path, what: str = "the output folder") -> OutputError:
+    """``path`` lies below something that is not a folder: name it."""
+    for up in Path(path).parents:
+        try:
+            st = os.stat(up)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            return OutputError(f"cannot create {what} {str(path)!r}: {str(up)!r} is a file, not a folder (ENOTDIR)")
+    return OutputError(f"cannot create {what} {str(path)!r}: a part of the path is not a folder (ENOTDIR)")
+
+
+def _check_writable(folder: Path) -> None:
+    """The nearest existing folder at or above ``folder`` must take new entries (exit 4 if not;
+    checked before a run so that a long run does not end in an unwritable folder)."""
+    up = Path(folder)
+    while True:
+        st = _lstat(up) if str(up) not in ("", ".") else os.stat(".")
+        if st is not None:
+            break
+        if up.parent == up:
+            return
+        up = up.parent
+    if not stat.S_ISDIR(os.stat(up).st_mode):
+        raise _not_a_folder(Path(folder) / "x")
+    if os.access(up, os.W_OK | os.X_OK):
+        return
+    try:
+        read_only = bool(os.statvfs(up).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        read_only = False
+    err = errno.EROFS if read_only else errno.EACCES
+    raise environment_error(OSError(err, os.strerror(err)), up, "write into")
+
+
+# ------------------------------------------------------------------------------ targets
+
+
+def is_plastic_result(folder: Path) -> bool:
+    """A folder that ``plastic`` wrote: its ``run.json`` is a JSON object with ``"tool":
+    "plastic"``, or it holds a ``fit.json`` that is a JSON object."""
+    for name in RESULT_MARKERS:
+        f = Path(folder) / name
+        try:
+            if not f.is_file() or f.is_symlink():
+                continue
+            doc = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(doc, dict) and (name == "fit.json" or doc.get("tool") == "plastic"):
+            return True
+    return False
+
+
+def _is_empty(folder: Path) -> bool:
+    try:
+        with os.scandir(folder) as it:
+            return next(it, None) is None
+    except OSError:
+        return False
+
+
+def _check_replaceable(out: Path, st, file) -> None:
+    """``--force`` rules (spec section 10): exit 2 for anything but an empty folder or one that
+    ``plastic`` wrote, and for the current folder and its parents."""
+    if stat.S_ISLNK(st.st_mode):
+        raise ProtocolError(f"{str(out)!r} is a symbolic link; --force replaces only a folder that plastic wrote", "", file, None)
+    if not stat.S_ISDIR(st.st_mode):
+        raise ProtocolError(f"{str(out)!r} exists and is not a folder; --force replaces only a folder that plastic wrote", "", file, None)
+    try:
+        here = Path.cwd().resolve()
+    except OSError:
+        here = None
+    real = Path(out).resolve()
+    if here is not None and (real == here or real in here.parents):
+        what = "the current folder" if real == here else "a parent of the current folder"
+        raise ProtocolError(f"--force: {str(out)!r} is {what}; it is never replaced (use another --out)", "", file, None)
+    if _is_empty(out) or is_plastic_result(out):
+        return
+    raise ProtocolError(
+        f"--force: {str(out)!r} is not a folder that plastic wrote (no run.json of plastic, no fit.json) and not empty; "
+        "it is left untouched: choose another --out, or move it away yourself",
+        "",
+        file,
+        None,
+    )
+
+
+def check_target(out: Path, force: bool, file: str | None = None) -> None:
+    """May ``out`` be written? Exit 2 if it exists (without ``force``) or ``force`` may not
+    replace it; exit 4 if the file system will not take it (a file on the way, a name too long,
+    a read-only or unwritable folder)."""
+    out = Path(out)
+    st = _lstat(out)
+    if st is not None:
+        if not force:
+            if stat.S_ISDIR(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+                raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it, or --out", "", file, None)
+            raise ProtocolError(f"{str(out)!r} exists and is not a folder", "", file, None)
+        _check_replaceable(out, st, file)
+    _check_writable(out.parent)
+
+
+# ------------------------------------------------------------------------------ locks
+
+
+def _lock(folder: Path, blocking: bool = True) -> int | None:
+    """An open descriptor of ``folder`` holding an exclusive ``flock``; None when another
+    process holds it (``blocking=False``) or locks are unavailable."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _unlock(fd: int | None) -> None:
+    if fd is not None:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _make_temp(parent: Path, name: str, kind: str) -> Path:
+    try:
+        return Path(tempfile.mkdtemp(prefix=f".{name[:NAME_CHARS]}.{kind}-", dir=parent))
+    except OSError as exc:
+        raise environment_error(exc, parent, "write into") from None
+
+
+def _discard(folder: Path) -> None:
+    """Delete a temporary folder of ours so that, at every instant until it is gone, it is
+    recognisably plastic's (marker first, the marker last)."""
+    try:
+        (folder / MARKER).touch()
+    except OSError:
+        pass
+    try:
+        with os.scandir(folder) as it:
+            entries = [e for e in it if e.name != MARKER]
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                shutil.rmtree(e.path, ignore_errors=True)
+            else:
+                os.unlink(e.path)
+    except OSError:
+        pass
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def clean_stale(parent: Path, now: float | None = None) -> list[str]:
+    """Delete the stale temporary folders of earlier killed runs in ``parent`` (see the module
+    docstring for when a folder counts as one); an old result left by a crash between the two
+    renames of the fallback replacement is renamed back into place. Returns what was done
+    (names), for tests. Never raises."""
+    done: list[str] = []
+    if fcntl is None:
+        return done
+    now = time.time() if now is None else now
+    try:
+        with os.scandir(parent) as it:
+            candidates = [e for e in it if TEMP_NAME.match(e.name)]
+    except OSError:
+        return done
+    for e in candidates:
+        try:
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(st.st_mode) or now - st.st_mtime < STALE_S:
+            continue
+        path = Path(e.path)
+        fd = _lock(path, blocking=False)
+        if fd is None:
+            continue  # in use by a live run (or not lockable): leave it
+        try:
+            if not (_is_empty(path) or (path / MARKER).exists() or is_plastic_result(path)):
+                continue
+            m = TEMP_NAME.match(e.name)
+            target = path.parent / m["name"]
+            if m["kind"] == "old" and len(m["name"]) < NAME_CHARS and is_plastic_result(path) and not os.path.lexists(target):
+                try:
+                    os.rename(path, target)
+                    done.append(f"restored {target.name}")
+                    continue
+                except OSError:
+                    pass
+            _discard(path)
+            done.append(f"removed {e.name}")
+        finally:
+            _unlock(fd)
+    return done
+
+
+# ------------------------------------------------------------------------------ exchange
+
+
+def _exchange_function():
+    """A function ``(a, b) -> bool`` that swaps two paths atomically (False: not supported
+    here), or None."""
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover
+        return None
+    if sys.platform.startswith("linux"):
+        at_fdcwd, rename_exchange = -100, 2
+        fn = getattr(libc, "renameat2", None)
+        if fn is not None:
+            fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+
+            def call(a, b):
+                return fn(at_fdcwd, a, at_fdcwd, b, rename_exchange)
+
+        else:  # glibc < 2.28: the system call itself
+            nr = {"x86_64": 316, "aarch64": 276, "ppc64le": 357, "s390x": 347}.get(os.uname().machine)
+            if nr is None:
+                return None
+
+            def call(a, b):
+                return libc.syscall(ctypes.c_long(nr), ctypes.c_int(at_fdcwd), ctypes.c_char_p(a), ctypes.c_int(at_fdcwd), ctypes.c_char_p(b), ctypes.c_uint(rename_exchange))
+
+    elif sys.platform == "darwin":  # pragma: no cover - not tested here
+        fn = getattr(libc, "renamex_np", None)
+        if fn is None:
+            return None
+        fn.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_uint]
+
+        def call(a, b):
+            return fn(a, b, 0x2)  # RENAME_SWAP
+
+    else:  # pragma: no cover
+        return None
+
+    def exchange(a: Path, b: Path) -> bool:
+        if call(os.fsencode(a), os.fsencode(b)) == 0:
+            return True
+        err = ctypes.get_errno()
+        if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+            return False
+        raise OSError(err, os.strerror(err), str(b))
+
+    return exchange
+
+
+_EXCHANGE: list = []
+
+
+def exchange(a: Path, b: Path) -> bool:
+    """Swap the folders ``a`` and ``b`` atomically; False where the platform cannot."""
+    if not _EXCHANGE:
+        _EXCHANGE.append(_exchange_function())
+    fn = _EXCHANGE[0]
+    return fn(a, b) if fn is not None else False
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Put the complete folder ``tmp`` at ``out``, which holds an older result; the old one is
+    deleted. Atomic where :func:`exchange` works."""
+    if exchange(tmp, out):
+        _discard(tmp)  # the old result, now at the temporary name
+        return
+    old = _make_temp(out.parent, out.name, "old")
+    os.rename(out, old)  # onto the empty folder: allowed
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    _discard(old)
+
+
+# ------------------------------------------------------------------------------ writing
 
 
 def write_folder(out: Path, writers, force: bool, file: str | None = None) -> Path:
     """Write ``writers`` (``(name, mode, fill)``: ``fill(fh)`` writes the file opened with
     ``mode``, ``"w"`` for ASCII text with ``\\n`` line ends or ``"wb"``), in order, into a
-    temporary sibling folder, then rename it to ``out``; an existing ``out`` is replaced only
-    with ``force``. A crash or Ctrl-C leaves neither a half-written folder nor the temporary one."""
+    temporary sibling folder, then put it at ``out`` (see the module docstring); an existing
+    ``out`` is replaced only with ``force`` and only where :func:`check_target` allows. A crash
+    or Ctrl-C leaves neither a half-written folder nor (after the next write there) the
+    temporary one. ``OSError`` -> :class:`OutputError` (exit 4)."""
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result folder gets the usual mode
+    check_target(out, force, file)
+    parent = out.parent
     try:
-        for name, mode, fill in writers:
-            if "b" in mode:
-                with open(tmp / name, mode) as fh:
-                    fill(fh)
+        parent.mkdir(parents=True, exist_ok=True)
+    except NotADirectoryError:
+        raise _not_a_folder(out) from None
+    except FileExistsError:  # a file at parent (or a dangling link)
+        raise _not_a_folder(out) from None
+    except OSError as exc:
+        raise environment_error(exc, exc.filename or parent, "create the folder") from None
+    clean_stale(parent)
+    tmp = _make_temp(parent, out.name, "tmp")
+    lock = _lock(tmp)
+    placed = False
+    try:
+        name = MARKER
+        try:
+            (tmp / MARKER).touch()
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result folder gets the usual mode
+            for name, mode, fill in writers:
+                if "b" in mode:
+                    with open(tmp / name, mode) as fh:
+                        fill(fh)
+                else:
+                    with open(tmp / name, mode, encoding="ascii", newline="\n") as fh:
+                        fill(fh)
+            name = MARKER
+            os.unlink(tmp / MARKER)
+        except OSError as exc:
+            where = exc.filename if exc.filename and not str(exc.filename).startswith(str(tmp)) else out / name
+            raise environment_error(exc, where, "write") from None
+        st = _lstat(out)
+        try:
+            if st is not None:
+                if not force:
+                    raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it", "", file, None)
+                _check_replaceable(out, st, file)  # again: it may have changed during the run
+                _replace(tmp, out)
             else:
-                with open(tmp / name, mode, encoding="ascii", newline="\n") as fh:
-                    fill(fh)
-        if out.exists():
-            if not force:
-                raise ProtocolError(f"output folder {str(out)!r} exists; use --force to replace it", "", file, None)
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / out.name)
-            os.rename(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
+                try:
+                    os.rename(tmp, out)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+                        raise ProtocolError(f"output folder {str(out)!r} appeared during the run; use --force to replace it, or --out", "", file, None) from None
+                    raise
+        except OSError as exc:
+            raise environment_error(exc, out, "put the result at") from None
+        placed = True
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not placed:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        _unlock(lock)
     return out
+
+
+def write_file(path: Path, fill, binary: bool = True) -> Path:
+    """Write one file atomically (a temporary sibling, then ``os.replace``): ``fill(fh)``
+    writes it. ``OSError`` -> :class:`OutputError` (exit 4)."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:NAME_CHARS]}.tmp-", dir=path.parent if str(path.parent) else ".")
+    except NotADirectoryError:
+        raise _not_a_folder(path, "the file") from None
+    except OSError as exc:
+        raise environment_error(exc, path, "write") from None
+    try:
+        try:
+            with os.fdopen(fd, "wb" if binary else "w") as fh:
+                fill(fh)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise environment_error(exc, path, "write") from None
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path

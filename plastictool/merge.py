@@ -23,7 +23,7 @@ from itertools import islice
 from pathlib import Path
 
 from .errors import PlasticError
-from .folders import write_folder
+from .folders import check_target, write_folder
 
 CSV_FILES = ("summary.csv", "traces.csv", "spikes.csv")
 SAME = ("seed", "resolved_sha256", "sweep")  # run.json keys that shards of one run share
@@ -211,8 +211,7 @@ def merge_shards(folders, out=None, force: bool = False, argv=()) -> MergeReport
     for s in shards:
         if target.resolve() == s.folder.resolve():
             raise PlasticError(f"{str(target)!r} is one of the shards; merge into another folder (--out)")
-    if target.exists() and (not force or not target.is_dir()):
-        raise PlasticError(f"output folder {str(target)!r} exists; use --force to replace it, or --out" if target.is_dir() else f"{str(target)!r} exists and is not a folder")
+    check_target(target, force, "plastic merge")
     total = first.info["total_conditions"]
     files = [f for f in CSV_FILES if any(f in s.info["rows"] and s.info["conditions"] for s in shards)]
     doc = merged_run_json(shards, argv)

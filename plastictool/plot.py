@@ -329,9 +329,20 @@ def plot_run(run_dir, out_file=None) -> Path:
     run = read_run(run_dir)
     with _style_context(mpl):
         fig = draw(run)
-        out.parent.mkdir(parents=True, exist_ok=True)
+        _make_parent(out)
         _save(fig, out)
     return out
+
+
+def _make_parent(out: Path) -> None:
+    from .folders import _not_a_folder, environment_error
+
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except (NotADirectoryError, FileExistsError):
+        raise _not_a_folder(out, "the image") from None
+    except OSError as exc:
+        raise environment_error(exc, exc.filename or out.parent, "create the folder") from None
 
 
 def figure(run_dir):
@@ -407,11 +418,11 @@ def _save(fig, out: Path) -> None:
         "svg": {"Date": None, "Creator": None},
         "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
     }[fmt]
-    try:
-        extra = {"pil_kwargs": {"compress_level": 9}} if fmt == "png" else {}
-        fig.savefig(out, format=fmt, dpi=DPI, metadata=metadata, **extra)
-    except OSError as exc:
-        raise PlotError(f"cannot write {str(out)!r}: {exc}") from None
+    from .folders import write_file
+
+    extra = {"pil_kwargs": {"compress_level": 9}} if fmt == "png" else {}
+    # atomic, and an OSError (no space, read-only...) is exit 4 with the path and the cause
+    write_file(out, lambda fh: fig.savefig(fh, format=fmt, dpi=DPI, metadata=metadata, **extra))
 
 
 def _style(k: int, n_points: int = 0) -> dict:
