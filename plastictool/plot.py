@@ -116,7 +116,8 @@ class Run:
 
     @property
     def protocol(self) -> dict:
-        return (self.meta or {}).get("protocol") or {}
+        p = (self.meta or {}).get("protocol")
+        return p if isinstance(p, dict) else {}
 
 
 def read_run(run_dir) -> Run:
@@ -137,12 +138,15 @@ def read_run(run_dir) -> Run:
             raise PlotError(f"{path / 'run.json'}: not valid JSON ({exc})") from None
         if not isinstance(meta, dict):
             raise PlotError(f"{path / 'run.json'}: expected a JSON object")
-    name = str(((meta or {}).get("protocol") or {}).get("name") or path.resolve().name)
-    run = Run(path, meta, name)
+    run = Run(path, meta, "")
+    run.name = str(run.protocol.get("name") or path.resolve().name)
     if (path / "summary.csv").is_file():
         rows = _read_csv(path / "summary.csv")
         if rows:
             run.summary_cols, run.summary = rows[0], rows[1:]
+            for k, row in enumerate(run.summary):
+                if len(row) != len(run.summary_cols):
+                    raise PlotError(f"{path / 'summary.csv'}: row {k + 1}: {len(row)} values for {len(run.summary_cols)} columns")
             if "pre" in run.summary_cols:
                 run.sweep_keys = run.summary_cols[: run.summary_cols.index("pre")]
     if meta is not None and isinstance(meta.get("sweep"), dict):
@@ -150,13 +154,21 @@ def read_run(run_dir) -> Run:
         if keys:
             run.sweep_keys = keys
     if (path / "traces.csv").is_file():
-        with open(path / "traces.csv", encoding="utf-8") as fh:
-            header = fh.readline().strip()
-            run.trace_cols = split_header(header)
-            try:
-                data = np.loadtxt(fh, delimiter=",", ndmin=2)
-            except ValueError as exc:
-                raise PlotError(f"{path / 'traces.csv'}: cannot read the numbers ({exc})") from None
+        import warnings
+
+        file = path / "traces.csv"
+        _check_complete(file)
+        try:
+            with open(file, encoding="utf-8") as fh:
+                header = fh.readline().strip()
+                run.trace_cols = split_header(header)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # "input contained no data": a header only is fine
+                    data = np.loadtxt(fh, delimiter=",", ndmin=2)
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise PlotError(f"{file}: cannot read ({exc})") from None
+        except ValueError as exc:  # NumPy's message, without its advice on `usecols`
+            raise PlotError(f"{file}: cannot read the numbers ({str(exc).split(';')[0].strip()})") from None
         if run.trace_cols and data.size and data.shape[1] != len(run.trace_cols):
             raise PlotError(f"{path / 'traces.csv'}: {data.shape[1]} values per row for {len(run.trace_cols)} columns")
         run.traces = data.reshape(-1, len(run.trace_cols)) if run.trace_cols else None
@@ -182,7 +194,24 @@ def split_header(line: str) -> list:
     return cols
 
 
+def _check_complete(file: Path) -> None:
+    """The tables of ``plastic run`` have a header and end with a line break: an empty file or
+    one cut in the middle of a line (a copy that stopped, a full disk) is bad input."""
+    try:
+        with open(file, "rb") as fh:
+            fh.seek(0, 2)
+            if fh.tell() == 0:
+                raise PlotError(f"{file}: empty (no header line); is the run folder complete?")
+            fh.seek(-1, 2)
+            last = fh.read(1)
+    except OSError as exc:
+        raise PlotError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    if last != b"\n":
+        raise PlotError(f"{file}: truncated: its last line is incomplete (the tables of `plastic run` end with a line break)")
+
+
 def _read_csv(file: Path) -> list:
+    _check_complete(file)
     try:
         with open(file, newline="", encoding="utf-8") as fh:
             return [row for row in csv.reader(fh) if row]
@@ -197,20 +226,30 @@ def _read_spikes(file: Path) -> dict:
 
     times: dict = {}
     index: dict = {}
-    with open(file, encoding="utf-8") as fh:
-        fh.readline()
-        for lineno, line in enumerate(fh, start=2):
-            parts = line.split(",")
-            if len(parts) < 3:
-                continue
-            pop = parts[1]
-            if pop not in times:
-                times[pop], index[pop] = array("d"), array("q")
-            try:
-                times[pop].append(float(parts[0]))
-                index[pop].append(int(parts[2]))
-            except ValueError:
-                raise PlotError(f"{file}:{lineno}: cannot read {line.strip()!r}") from None
+    _check_complete(file)
+    try:
+        with open(file, encoding="utf-8") as fh:
+            header = fh.readline().rstrip("\n").split(",")
+            if header[:3] != ["t_ms", "population", "index"]:
+                raise PlotError(f"{file}:1: expected the header t_ms,population,index[,condition], got {','.join(header)[:80]!r}")
+            n = len(header)
+            for lineno, line in enumerate(fh, start=2):
+                parts = line.rstrip("\n").split(",")
+                pop = parts[1] if len(parts) == n else ""
+                if pop not in times:
+                    if pop not in ("pre", "post"):
+                        raise PlotError(f"{file}:{lineno}: cannot read {line.strip()[:80]!r} (expected {n} values, population pre or post)")
+                    times[pop], index[pop] = array("d"), array("q")
+                try:
+                    t, i = float(parts[0]), int(parts[2])
+                except ValueError:
+                    i = -1
+                if i < 0:
+                    raise PlotError(f"{file}:{lineno}: cannot read {line.strip()[:80]!r} (expected a time and an index >= 0)")
+                times[pop].append(t)
+                index[pop].append(i)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlotError(f"{file}: cannot read ({exc})") from None
     return {p: (np.frombuffer(times[p], dtype=float), np.frombuffer(index[p], dtype=np.int64)) for p in sorted(times, key=_pop_order)}
 
 
@@ -328,7 +367,7 @@ def plot_run(run_dir, out_file=None) -> Path:
     mpl = require_matplotlib()
     run = read_run(run_dir)
     with _style_context(mpl):
-        fig = draw(run)
+        fig = _draw_checked(run)
         _make_parent(out)
         _save(fig, out)
     return out
@@ -343,6 +382,19 @@ def _make_parent(out: Path) -> None:
         raise _not_a_folder(out, "the image") from None
     except OSError as exc:
         raise environment_error(exc, exc.filename or out.parent, "create the folder") from None
+
+
+def _draw_checked(run: Run):
+    """``draw``, with files that read well but do not fit together (hand-edited, mixed from
+    several runs) as bad input naming the folder rather than a traceback."""
+    try:
+        return draw(run)
+    except PlotError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise PlotError(
+            f"{str(run.path)!r}: cannot draw its files; they do not fit together (edited, or from several runs?): {type(exc).__name__}: {exc}"
+        ) from None
 
 
 def figure(run_dir):
