@@ -170,7 +170,10 @@ def _print_warnings(result) -> None:
 
 
 def _print_comparison(result) -> None:
-    """The largest deviations as a rich table, then the count (stdout)."""
+    """The deviations per file and column (count, max absolute and relative deviation, the
+    worst row), then the largest single deviations, as rich tables, then the count (stdout).
+    The per-column table comes first because the largest deviations rank cells across columns
+    of different scale (a drifted w_final could hide behind spike times)."""
     from rich.console import Console
     from rich.table import Table
 
@@ -182,6 +185,20 @@ def _print_comparison(result) -> None:
             markup=False,
         )
         return
+    per_column = Table(title="deviations per file and column", title_justify="left")
+    for name, justify in (
+        ("file", "left"), ("column", "left"), ("differences", "right"), ("max |got - expected|", "right"), ("max relative", "right"),
+        ("worst row", "right"), ("got", "right"), ("expected", "right"),
+    ):
+        per_column.add_column(name, justify=justify, overflow="fold")
+    for c in result.columns:
+        structural = "; ".join(k for k in c.kinds if k not in ("value", "text"))
+        per_column.add_row(
+            c.file, c.column, str(c.count), "" if c.max_abs is None else f"{c.max_abs:.3g}",
+            "" if c.max_rel is None else f"{c.max_rel:.3g}", structural or ("" if c.worst_row is None else str(c.worst_row)),
+            c.worst_got, c.worst_expected,
+        )
+    console.print(per_column)
     table = Table(title=f"largest deviations (rtol={result.rtol:g}, atol={result.atol:g})", title_justify="left")
     for name, justify in (("file", "left"), ("column", "left"), ("row", "right"), ("got", "right"), ("expected", "right"), ("|got - expected|", "right")):
         table.add_column(name, justify=justify, overflow="fold")
@@ -295,11 +312,14 @@ def compare(
     baseline_dir: str = typer.Argument(..., help="output folder with the expected results", metavar="BASELINE_DIR"),
     rtol: float = typer.Option(DEFAULT_RTOL, "--rtol", min=0.0, help="relative tolerance: |got - expected| <= atol + rtol |expected|"),
     atol: float = typer.Option(DEFAULT_ATOL, "--atol", min=0.0, help="absolute tolerance"),
-    limit: int = typer.Option(20, "--limit", min=0, help="rows in the table of largest deviations"),
+    limit: int = typer.Option(20, "--limit", min=0, help="rows in the table of largest single deviations (the table per column is complete)"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="only warnings, errors and the exit code"),
     json_: bool = typer.Option(False, "--json", help="print a machine-readable report on stdout"),
 ) -> None:
     """Compare summary.csv, traces.csv and spikes.csv of two output folders, column by column.
+
+    Prints, per file and column, the number of differing values, the largest absolute and
+    relative deviation and the worst row; then the --limit largest single deviations.
 
     Numbers are equal when |got - expected| <= atol + rtol |expected| (defaults rtol 1e-9,
     atol 1e-12: results are deterministic); other cells must match exactly. A missing file or

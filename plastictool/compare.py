@@ -14,6 +14,11 @@ A file or column present on one side only, or a different number of rows, is a d
 changed protocol (``run.json`` ``protocol_sha256`` / ``resolved_sha256``), seed or package
 version (``run.json`` ``versions``) is only a warning: the numbers decide.
 
+The report counts the differences per file and column, with the largest absolute and relative
+deviation and the worst row of each (:class:`ColumnDeviation`, shown first: a drifted
+``w_final`` is not hidden behind spike times of a larger scale), and keeps the ``limit`` single
+cells that are furthest outside the tolerance.
+
 Results are deterministic (the same protocol, seed and versions give byte-identical files), so
 the default tolerances are tight: ``rtol = 1e-9``, ``atol = 1e-12``. Loosen them to compare
 across machines or library versions.
@@ -70,6 +75,56 @@ class Difference:
 
 
 @dataclass
+class ColumnDeviation:
+    """The differences of one column of one file: how many, the largest absolute and relative
+    deviation (``|got - expected| / |expected|``; None where no numeric difference, ``inf`` where
+    ``expected`` is 0), and the row of the largest absolute deviation (else the first
+    difference) with its values. Structural differences (a missing column...) have ``kind``."""
+
+    file: str
+    column: str
+    count: int = 0
+    max_abs: float | None = None
+    max_rel: float | None = None
+    worst_row: int | None = None
+    worst_got: str = ""
+    worst_expected: str = ""
+    kinds: list = field(default_factory=list)
+
+    def add(self, d: Difference) -> None:
+        self.count += 1
+        if d.kind not in self.kinds:
+            self.kinds.append(d.kind)
+        first = self.count == 1
+        if d.abs_diff is not None:
+            e = _number(d.expected)
+            rel = d.abs_diff / abs(e) if e not in (None, 0.0) and math.isfinite(e) else math.inf
+            if self.max_rel is None or rel > self.max_rel:
+                self.max_rel = rel
+            if self.max_abs is None or d.abs_diff > self.max_abs:
+                self.max_abs = d.abs_diff
+                first = True
+        if first:
+            self.worst_row, self.worst_got, self.worst_expected = d.row, d.got, d.expected
+
+    def as_dict(self) -> dict:
+        def num(x):  # JSON has no infinity
+            return "inf" if x is not None and math.isinf(x) else x
+
+        return {
+            "file": self.file,
+            "column": self.column,
+            "count": self.count,
+            "max_abs": num(self.max_abs),
+            "max_rel": num(self.max_rel),
+            "worst_row": self.worst_row,
+            "worst_got": self.worst_got,
+            "worst_expected": self.worst_expected,
+            "kinds": list(self.kinds),
+        }
+
+
+@dataclass
 class Comparison:
     """The outcome of comparing ``run_dir`` against ``baseline_dir``."""
 
@@ -80,6 +135,7 @@ class Comparison:
     count: int = 0  # differences found
     largest: list[Difference] = field(default_factory=list)  # the largest, at most ``limit``
     by_column: dict = field(default_factory=dict)  # (file, column) -> number of differences
+    columns: list[ColumnDeviation] = field(default_factory=list)  # per file and column, in file order
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # tables present on both sides
     cells: int = 0  # cells compared
@@ -103,6 +159,7 @@ class Comparison:
             "atol": self.atol,
             "differences": self.count,
             "by_file": self.by_file(),
+            "columns": [c.as_dict() for c in self.columns],
             "largest": [d.as_dict() for d in self.largest],
             "warnings": list(self.warnings),
             "files": list(self.files),
@@ -120,11 +177,15 @@ class _Sink:
         self.seq = 0
         self.count = 0
         self.by_column: dict = {}
+        self.columns: dict = {}  # (file, column) -> ColumnDeviation, in the order found
 
     def add(self, d: Difference) -> None:
         self.count += 1
         key = (d.file, d.column)
         self.by_column[key] = self.by_column.get(key, 0) + 1
+        if key not in self.columns:
+            self.columns[key] = ColumnDeviation(d.file, d.column)
+        self.columns[key].add(d)
         self.seq += 1
         item = (d.excess, -self.seq, d)
         if len(self.heap) < self.limit:
@@ -293,4 +354,5 @@ def compare_dirs(
     result.count = sink.count
     result.largest = sink.largest()
     result.by_column = dict(sink.by_column)
+    result.columns = list(sink.columns.values())
     return result

@@ -179,6 +179,58 @@ def test_largest_deviations_come_first_and_the_count_is_complete(dirs):
     assert [d.row for d in res.largest] == [len(rows), len(rows) - 1, len(rows) - 2]
 
 
+def test_per_column_summary_counts_max_abs_max_rel_and_worst_row(dirs):
+    run, base, _ = dirs
+    header, rows = read(base / "traces.csv")
+    c = header.index("w[0,0]")
+    got = [float(r[c]) for r in rows]
+    shifts = {1: 1e-6, 3: 4e-6, 5: 2e-6}  # row -> shift of the expected value
+    for row, d in shifts.items():
+        rows[row - 1][c] = repr(got[row - 1] + d)
+    write(base / "traces.csv", header, rows)
+    edit_cell(base / "summary.csv", 1, "outcome", lambda s: "none" if s != "none" else "LTP")
+    res = cmp.compare_dirs(run, base, limit=1)
+    cols = {(x.file, x.column): x for x in res.columns}
+    w = cols[("traces.csv", "w[0,0]")]
+    assert w.count == 3 and w.max_abs == pytest.approx(4e-6) and w.worst_row == 3
+    assert w.max_rel == pytest.approx(max(d / abs(got[r - 1] + d) for r, d in shifts.items()))
+    assert float(w.worst_got) == got[2] and float(w.worst_expected) == pytest.approx(got[2] + 4e-6, abs=1e-15)
+    o = cols[("summary.csv", "outcome")]
+    assert o.count == 1 and o.max_abs is None and o.max_rel is None and o.worst_row == 1 and o.kinds == ["text"]
+    assert [x.file for x in res.columns] == ["summary.csv", "traces.csv"]  # file order
+    assert sum(x.count for x in res.columns) == res.count == 4
+
+
+def test_a_drifted_w_final_is_shown_per_column_before_larger_cells(cli, dirs):
+    """Spike times far off outrank a small drift of w_final among the largest cells; the table
+    per file and column shows both first."""
+    run, base, _ = dirs
+    header, rows = read(base / "spikes.csv")
+    t = header.index("t_ms")
+    for r in rows:
+        r[t] = repr(float(r[t]) + 5.0)
+    write(base / "spikes.csv", header, rows)
+    old, new = edit_cell(base / "summary.csv", 2, "w_final", lambda s: repr(float(s) + 1e-3))
+    r = cli("compare", run, base, "--limit", "3")
+    assert r.exit_code == 1, r.output
+    out = r.stdout
+    assert out.index("deviations per file and column") < out.index("largest deviations")
+    per_column, largest = out.split("largest deviations")
+    assert "w_final" in per_column and old in per_column and new in per_column and "0.001" in per_column
+    cells = [x for x in largest.splitlines() if x.startswith("\u2502")]  # the table's rows
+    assert len(cells) == 3 and not [x for x in cells if "w_final" in x]  # not among the largest cells
+    line = next(x for x in per_column.splitlines() if "w_final" in x)
+    assert " 1 " in line and " 2 " in line  # one difference, in row 2
+    doc = json.loads(cli("compare", run, base, "--limit", "3", "--json").stdout)
+    col = next(c for c in doc["columns"] if c["column"] == "w_final")
+    assert col == {
+        "file": "summary.csv", "column": "w_final", "count": 1, "max_abs": pytest.approx(1e-3), "max_rel": pytest.approx(1e-3 / abs(float(new))),
+        "worst_row": 2, "worst_got": old, "worst_expected": new, "kinds": ["value"],
+    }
+    spikes = next(c for c in doc["columns"] if c["file"] == "spikes.csv")
+    assert spikes["count"] == len(rows) and spikes["max_abs"] == pytest.approx(5.0)
+
+
 def test_changed_protocol_hash_and_versions_only_warn(cli, dirs):
     run, base, _ = dirs
     meta = json.loads((base / "run.json").read_text())
@@ -221,6 +273,8 @@ def test_compare_json_report(cli, dirs):
     doc = json.loads(r.stdout)
     assert doc["ok"] is False and doc["differences"] == 1 and doc["by_file"] == {"summary.csv": 1}
     assert doc["largest"][0]["column"] == "dw" and doc["largest"][0]["row"] == 3
+    assert [(c["file"], c["column"], c["count"], c["worst_row"]) for c in doc["columns"]] == [("summary.csv", "dw", 1, 3)]
+    assert doc["columns"][0]["max_abs"] == pytest.approx(1.0)
     assert doc["rtol"] == 1e-9 and doc["atol"] == 1e-12
 
 
