@@ -71,14 +71,14 @@ def run(
     atol: float = typer.Option(DEFAULT_ATOL, "--atol", min=0.0, help="absolute tolerance for --check"),
     fail_fast: bool = typer.Option(False, "--fail-fast", help="stop after the first protocol that fails (or differs from its baseline)"),
     plot_: bool = typer.Option(
-        False, "--plot", help="also draw each written output folder into RUN_DIR/plot.png (as `plastic plot RUN_DIR`; needs matplotlib: pip install 'plastictool[plot]')"
+        False, "--plot", help="also draw each written output folder into RUN_DIR/plot.png (as `plastic plot RUN_DIR`; needs matplotlib: pip install '.[plot]' in the clone)"
     ),
     scheduler: Optional[str] = typer.Option(
         None,
         "--scheduler",
         help="run the conditions as tasks on a Dask cluster: tcp://HOST:PORT of a running scheduler, or `local` for a "
         "LocalCluster of --jobs worker processes on 127.0.0.1; the files are identical to --jobs 1. "
-        "Needs pip install 'plastictool[dask]'",
+        "Needs pip install '.[dask]' in the clone",
         metavar="tcp://HOST:PORT|local",
     ),
     shard: Optional[str] = typer.Option(
@@ -351,7 +351,7 @@ def plot(
     """Draw a run folder from its files (nothing is re-run): weights, state and spikes over time
     with the phases shaded, or a sweep's dw_percent against the swept value(s), with published
     points from PROTOCOL.reference.csv when the protocol ships them. Needs matplotlib
-    (pip install 'plastictool[plot]'); exit 2 without it.
+    (pip install '.[plot]' in the clone); exit 2 without it.
     """
     raise typer.Exit(_plot_folder(run_dir, out, quiet))
 

@@ -1,6 +1,6 @@
 """Sweep conditions on a Dask cluster (``plastic run --scheduler tcp://HOST:PORT | local``).
 
-Dask is optional (``pip install 'plastictool[dask]'``) and imported only here, inside the
+Dask is optional (``pip install '.[dask]'`` from the clone) and imported only here, inside the
 functions. Every condition draws its random numbers from its own stream
 (:func:`plastictool.engine.condition_seed`), so where it runs does not change its result: the
 files are byte-identical to ``--jobs 1``. Results are gathered in condition order.
@@ -33,7 +33,7 @@ RETRIES = 2  # retries of a task that raised an unexpected error (worker deaths:
 TASK_S = 1.0  # estimated seconds of simulation per task
 TASKS_PER_WORKER = 4  # at least this many tasks per worker, to balance conditions of different lengths
 CONNECT_TIMEOUT = "20s"
-INSTALL = "pip install 'plastictool[dask]'"
+INSTALL = "pip install '.[dask]' in the clone of plastic (pip install -e '.[dask]' for an editable install)"
 
 
 def dask_setup(worker=None) -> None:

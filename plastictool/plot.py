@@ -40,7 +40,7 @@ date or software version, SVG ids use a fixed salt, matplotlib's defaults replac
 ``matplotlibrc``). Figures are 8 in wide at 100 dpi (800 px); 5 in high, plus 1.3 in for each
 time axis beyond three. ``plastic run --plot`` writes ``RUN_DIR/plot.png``.
 
-Matplotlib is an optional dependency (``pip install 'plastictool[plot]'``) imported only here,
+Matplotlib is an optional dependency (``pip install '.[plot]'`` from the clone) imported only here,
 inside the functions.
 """
 
@@ -73,7 +73,8 @@ MAX_CURVES = 12  # curves in a family; more are left out with a note
 HIST_MIN_SYNAPSES = 20
 HIST_WIDTH = 0.16  # of the weights axes' width
 
-INSTALL_HINT = "pip install 'plastictool[plot]'  (or: pip install 'matplotlib>=3.7')"
+# plastic is installed from a clone (it is not on the package index): the extra from there
+INSTALL_HINT = "pip install '.[plot]' in the clone of plastic (pip install -e '.[plot]' for an editable install), or: pip install 'matplotlib>=3.7'"
 
 # Greyscale-readable series: colour-blind-safe colours (Okabe & Ito) with distinct line styles
 # and markers, so that no series is told apart by its colour alone.

@@ -269,7 +269,7 @@ def test_missing_matplotlib_is_a_clear_error_exit_2(runs, cli, write, tmp_path, 
     _, folder = runs["win"]
     r = cli("plot", folder, "-o", tmp_path / "x.png")
     assert r.exit_code == 2
-    assert "needs matplotlib" in r.output and "pip install 'plastictool[plot]'" in r.output and "Traceback" not in r.output
+    assert "needs matplotlib" in r.output and "pip install '.[plot]'" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "x.png").exists()
     # run --plot refuses before running anything
     p = write("w.yaml", WINDOW)

@@ -121,5 +121,5 @@ def test_scheduler_without_dask_says_what_to_install(cli, write, tmp_path, monke
     monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
     r = cli("run", write("p.yaml", PAIR), "--scheduler", "local", "--out", tmp_path / "o")
     assert r.exit_code == 2
-    assert "pip install 'plastictool[dask]'" in r.stderr
+    assert "pip install '.[dask]'" in r.stderr
     assert not (tmp_path / "o").exists()
