@@ -121,11 +121,16 @@ def run(
         _fail(exc)
     try:
         for k, path in enumerate(protocols):
-            with _progress(quiet or json_) as progress:
-                report = api.run_file(
-                    path, out, set_, seed, force, several, progress, argv, jobs=jobs, check=check, rtol=rtol, atol=atol, shard=shard_kn, scheduler=session,
-                    threads=threads,
-                )
+            try:
+                with _progress(quiet or json_) as progress:
+                    report = api.run_file(
+                        path, out, set_, seed, force, several, progress, argv, jobs=jobs, check=check, rtol=rtol, atol=atol, shard=shard_kn, scheduler=session,
+                        threads=threads,
+                    )
+            except (Exception, RecursionError, MemoryError) as exc:  # the net, per protocol: --json still reports
+                if _debug():
+                    raise
+                report = api.RunReport(file=str(path), status=EXIT_ENVIRONMENT, message=internal_error_message(exc))
             reports.append(report)
             worst = max(worst, report.status)
             if report.check is not None:
@@ -460,6 +465,12 @@ def _options(
 INTERNAL_HINT = "please report this; PLASTIC_DEBUG=1 shows the traceback"
 
 
+def _debug() -> bool:
+    import os
+
+    return os.environ.get("PLASTIC_DEBUG", "") not in ("", "0")
+
+
 def internal_error_message(exc: BaseException) -> str:
     """One line for an exception nothing else handled."""
     text = " ".join(str(exc).split())
@@ -471,8 +482,6 @@ def internal_error_message(exc: BaseException) -> str:
 def main() -> None:  # console script entry point
     """Run the CLI. The net under every command: an exception that no command turned into its
     own message (a bug) becomes one line and exit 4; ``PLASTIC_DEBUG=1`` shows the traceback."""
-    import os
-
     try:
         app()
     except KeyboardInterrupt:
@@ -481,7 +490,7 @@ def main() -> None:  # console script entry point
     except SystemExit:
         raise
     except (Exception, RecursionError, MemoryError) as exc:
-        if os.environ.get("PLASTIC_DEBUG", "") not in ("", "0"):
+        if _debug():
             raise
         try:
             _err(internal_error_message(exc))

@@ -406,8 +406,9 @@ def write_folder(out: Path, writers, force: bool, file: str | None = None) -> Pa
             name = MARKER
             os.unlink(tmp / MARKER)
         except OSError as exc:
-            where = exc.filename if exc.filename and not str(exc.filename).startswith(str(tmp)) else out / name
-            raise environment_error(exc, where, "write") from None
+            if exc.filename and not str(exc.filename).startswith(str(tmp)):  # an input a writer reads (merge)
+                raise environment_error(exc, exc.filename, "read") from None
+            raise environment_error(exc, out / name, "write") from None
         st = _lstat(out)
         try:
             if st is not None:

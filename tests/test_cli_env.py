@@ -186,3 +186,24 @@ def test_plot_writes_atomically_and_leaves_no_temporary(cli, tmp_path, run_dir):
     r = cli("plot", run_dir, "--out", out)
     assert r.exit_code == 0, r.output
     assert out.read_bytes().lstrip().startswith(b"<?xml") and [p.name for p in tmp_path.iterdir()] == ["fig.svg"]
+
+
+def test_run_json_reports_an_unexpected_exception_and_goes_on(cli, write, tmp_path, monkeypatch):
+    from plastictool import api
+
+    real = api.run_file
+
+    def flaky(path, *a, **k):
+        if "bad" in str(path):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(api, "run_file", flaky)
+    monkeypatch.delenv("PLASTIC_DEBUG", raising=False)
+    bad, good = write("bad.yaml", SMALL), write("good.yaml", SMALL.replace("name: small", "name: good"))
+    r = cli("run", bad, good, "--out", tmp_path / "o", "--json")
+    assert r.exit_code == 4, r.output
+    doc = json.loads(r.stdout)
+    assert [x["status"] for x in doc["runs"]] == [4, 0] and doc["status"] == 4
+    assert doc["runs"][0]["message"].startswith("internal error: RecursionError: maximum recursion depth exceeded (please report this")
+    assert (tmp_path / "o" / "good" / "summary.csv").is_file()

@@ -285,6 +285,25 @@ def test_force_is_checked_again_when_writing(tmp_path):
     assert [x.name for x in out.iterdir()] == ["notes.txt"] and _hidden(tmp_path) == []
 
 
+def test_merge_and_warmup_map_environment_failures_to_exit_4(cli, tmp_path, monkeypatch):
+    from plastictool import api, merge
+
+    def full(folder, out=None, force=False, argv=()):
+        folders.write_folder(tmp_path / "m", [("run.json", "w", lambda fh: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))], force)
+
+    monkeypatch.setattr(merge, "merge_shards", full)
+    r = cli("merge", tmp_path / "s1", tmp_path / "s2")
+    assert r.exit_code == 4 and "No space left on device" in r.stderr and str(tmp_path / "m" / "run.json") in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+    def warm(native=True):
+        raise OSError(errno.ENOSPC, "No space left on device", "/tmp/plastic-warmup-x")
+
+    monkeypatch.setattr(api, "warmup", warm)
+    r = cli("warmup")
+    assert r.exit_code == 4 and "cannot write '/tmp/plastic-warmup-x': No space left on device" in r.stderr and _one_line(r.stderr)
+
+
 def test_merge_follows_the_force_rules(cli, tmp_path):
     mine = tmp_path / "mine"
     mine.mkdir()
