@@ -63,11 +63,19 @@ RESULT_MARKERS = ("run.json", "fit.json")
 # ------------------------------------------------------------------------------ errors
 
 
+def shown(path, limit: int = 160) -> str:
+    """``repr`` of a path, its middle cut out when it is longer than ``limit`` characters."""
+    text = str(path)
+    if len(text) > limit:
+        text = f"{text[: limit // 2]}...({len(text)} characters)...{text[-limit // 2 :]}"
+    return repr(text)
+
+
 def environment_error(exc: OSError, path, doing: str = "write") -> OutputError:
     """``OSError`` -> exit 4: ``cannot DOING 'PATH': CAUSE (ERRNO)``."""
     cause = exc.strerror or str(exc) or type(exc).__name__
     code = errno.errorcode.get(exc.errno) if exc.errno else None
-    return OutputError(f"cannot {doing} {str(path)!r}: {cause}" + (f" ({code})" if code else ""))
+    return OutputError(f"cannot {doing} {shown(path)}: {cause}" + (f" ({code})" if code else ""))
 
 
 def _lstat(path: Path):
@@ -91,8 +99,8 @@ def _not_a_folder(path: Path, what: str = "the output folder") -> OutputError:
         except OSError:
             continue
         if not stat.S_ISDIR(st.st_mode):
-            return OutputError(f"cannot create {what} {str(path)!r}: {str(up)!r} is a file, not a folder (ENOTDIR)")
-    return OutputError(f"cannot create {what} {str(path)!r}: a part of the path is not a folder (ENOTDIR)")
+            return OutputError(f"cannot create {what} {shown(path)}: {shown(up)} is a file, not a folder (ENOTDIR)")
+    return OutputError(f"cannot create {what} {shown(path)}: a part of the path is not a folder (ENOTDIR)")
 
 
 def _check_writable(folder: Path) -> None:
@@ -106,7 +114,11 @@ def _check_writable(folder: Path) -> None:
         if up.parent == up:
             return
         up = up.parent
-    if not stat.S_ISDIR(os.stat(up).st_mode):
+    try:
+        target = os.stat(up)
+    except OSError as exc:  # a symbolic link to nothing, a loop
+        raise environment_error(exc, up, "create a folder in") from None
+    if not stat.S_ISDIR(target.st_mode):
         raise _not_a_folder(Path(folder) / "x")
     if os.access(up, os.W_OK | os.X_OK):
         return

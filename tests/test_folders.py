@@ -183,6 +183,10 @@ def test_out_below_a_file_is_exit_4_naming_the_file(cli, write, tmp_path):
         assert r.exit_code == 4, r.output
         assert f"{str(f)!r} is a file, not a folder" in r.stderr and "ENOTDIR" in r.stderr and _one_line(r.stderr)
     assert f.read_text() == "x"
+    dangling = tmp_path / "dangling"
+    dangling.symlink_to(tmp_path / "nowhere")
+    r = cli("run", p, "--out", dangling / "out")
+    assert r.exit_code == 4 and str(dangling) in r.stderr and "No such file or directory" in r.stderr and _one_line(r.stderr)
 
 
 def test_a_300_character_name_is_exit_4(cli, write, tmp_path, monkeypatch):
