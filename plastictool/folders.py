@@ -300,9 +300,10 @@ def clean_stale(parent: Path, now: float | None = None) -> list[str]:
 # ------------------------------------------------------------------------------ exchange
 
 
-def _exchange_function():
+def _exchange_function(syscall: bool = False):
     """A function ``(a, b) -> bool`` that swaps two paths atomically (False: not supported
-    here), or None."""
+    here), or None. ``syscall``: Linux's system call even where libc has ``renameat2`` (as with
+    glibc < 2.28; for tests)."""
     import ctypes
 
     try:
@@ -311,7 +312,7 @@ def _exchange_function():
         return None
     if sys.platform.startswith("linux"):
         at_fdcwd, rename_exchange = -100, 2
-        fn = getattr(libc, "renameat2", None)
+        fn = None if syscall else getattr(libc, "renameat2", None)
         if fn is not None:
             fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
 

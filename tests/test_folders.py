@@ -331,6 +331,14 @@ def test_replacement_uses_an_atomic_exchange_on_linux(tmp_path):
     (a / "x").write_text("a")
     assert folders.exchange(a, b) is True
     assert (b / "x").read_text() == "a" and list(a.iterdir()) == []
+    raw = folders._exchange_function(syscall=True)  # the system call itself (glibc < 2.28)
+    if raw is None:
+        pytest.skip(f"no renameat2 system call number known for {os.uname().machine}")
+    assert raw(a, b) is True
+    assert (a / "x").read_text() == "a" and list(b.iterdir()) == []
+    with pytest.raises(OSError) as e:  # a missing path is an error, not "unsupported"
+        raw(a, tmp_path / "missing")
+    assert e.value.errno == errno.ENOENT
 
 
 CHILD = textwrap.dedent(
