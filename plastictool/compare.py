@@ -349,7 +349,12 @@ def compare_dirs(
             sink.add(Difference(name, "", None, PRESENT, MISSING, "extra file"))
             continue
         result.files.append(name)
-        _compare_table(name, g, e, rtol, atol, sink, result)
+        try:
+            _compare_table(name, g, e, rtol, atol, sink, result)
+        except OSError as exc:  # an I/O error, a file that vanished: the environment (exit 4)
+            from .folders import environment_error
+
+            raise environment_error(exc, exc.filename or g, "read") from None
     result.warnings[:0] = _metadata_warnings(run, base)
     result.count = sink.count
     result.largest = sink.largest()

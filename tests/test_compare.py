@@ -316,3 +316,22 @@ def test_help_does_not_import_numpy():
     code = "import sys, plastictool.cli; print('numpy' in sys.modules, 'numba' in sys.modules, 'plastictool.compare' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"]
+
+
+def test_an_unreadable_table_is_exit_4_naming_it(cli, dirs, monkeypatch):
+    import errno
+    import os
+    from pathlib import Path
+
+    run, base, _ = dirs
+    real = Path.read_bytes
+
+    def failing(self):
+        if self.name == "traces.csv" and self.parent == run:
+            raise OSError(errno.EIO, os.strerror(errno.EIO), str(self))
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", failing)
+    r = cli("compare", run, base)
+    assert r.exit_code == 4 and str(run / "traces.csv") in r.stderr and "Input/output error" in r.stderr
+    assert "Traceback" not in r.output
