@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_BAD_INPUT, EXIT_SIM_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_ENVIRONMENT = 4
 
 
 class PlasticError(Exception):
     exit_code = EXIT_BAD_INPUT
+
+
+class OutputError(PlasticError):
+    """The environment failed: no space left, permission denied, read-only or missing file system, I/O error (exit 4)."""
+
+    exit_code = EXIT_ENVIRONMENT
 
 
 class ProtocolError(PlasticError):
