@@ -40,15 +40,14 @@ class Table:
         self.name = name
         self.empty_nan = tuple(c for c in empty_nan if c in self._cols)
         if rows is None:
-            rows = 0
-            for k, c in self._cols.items():
-                if not callable(c):
-                    rows = len(self[k])
-                    break
+            given = [len(np.asarray(c)) for c in self._cols.values() if not callable(c)]
+            if len(given) < len(self._cols):
+                raise ValueError("Table: give rows= when a column is a function")
+            rows = given[0] if given else 0
         self._rows = int(rows)
         for k, c in self._cols.items():
-            if not callable(c) and len(self[k]) != self._rows:
-                raise ValueError(f"column {k!r} has {len(self[k])} rows, expected {self._rows}")
+            if not callable(c):
+                self[k]  # checks the length now
 
     # ------------------------------------------------------------------ access
     @property
@@ -80,7 +79,8 @@ class Table:
             got = np.asarray(c() if callable(c) else c)
             if got.ndim != 1 or len(got) != self._rows:
                 raise ValueError(f"column {name!r}: expected {self._rows} values, got shape {got.shape}")
-            if got.flags.writeable and got.base is None:
+            if got.flags.writeable:  # a read-only view: the table's numbers stay those of the run
+                got = got.view()
                 got.flags.writeable = False
             self._done[name] = got
         return got

@@ -275,6 +275,13 @@ def test_table(monkeypatch):
     assert res.spikes.columns == ["t_ms", "population", "index", "condition"]
     assert set(res.spikes["population"]) == {"pre", "post"}
     assert res.traces.columns[0] == "t_ms" and res.traces.columns[-1] == "condition"
+    with pytest.raises(ValueError, match="read-only"):
+        s["w_final"][0] = 1.0
+    # a Table of your own: CSV as the result files are written
+    t = pt.Table({"x": np.array([0.5, 1 / 3, np.nan]), "n": np.array([1, 2, 3]), "label": np.array(["a", "b", "a"])}, empty_nan=["x"])
+    assert t.to_csv_bytes() == b"x,n,label\n0.5,1,a\n0.333333333333,2,b\n,3,a\n"
+    with pytest.raises(ValueError, match="expected 3 values"):
+        pt.Table({"x": np.zeros(3), "y": np.zeros(2)})
     monkeypatch.setitem(sys.modules, "pandas", None)
     with pytest.raises(ImportError, match="pip install pandas"):
         s.to_pandas()
@@ -292,3 +299,30 @@ def test_progress_prints_only_when_asked(capsys):
     pt.run(SMALL, progress=True)
     err = capsys.readouterr().err
     assert "small: condition 2/2" in err and "100.0 %" in err
+
+
+def test_big_tables_and_text_sweep_values_through_the_formatting_kernels(tmp_path):
+    """Tables above output.PYTHON_CELLS are formatted by the kernels, chunk by chunk (as
+    ``plastic run`` writes big files); a sweep over names gives a text column."""
+    protocol = {
+        "synapses": {"n_pre": 150, "n_post": 100, "w_init": {"uniform": [0.2, 0.6]}},
+        "neuron": {"model": "clamped"},
+        "stimulus": {"pairing": {"pairs": 3, "frequency": "10 Hz", "delta_t": "10 ms"}},
+        "rule": {"kind": "stdp"},
+        "sweep": {"rule.preset": ["bi_poo_1998", "song2000_brian2"]},
+    }
+    res = pt.run(protocol)
+    s = res.summary
+    assert len(s) == 30_000 and s["rule.preset"].dtype.kind == "U"
+    assert list(s["rule.preset"][[0, -1]]) == ["bi_poo_1998", "song2000_brian2"]
+    out = res.write(tmp_path / "big")
+    for name, table in res.tables.items():
+        assert table.to_csv_bytes() == (out / f"{name}.csv").read_bytes(), name
+    back = pt.read(out)
+    assert back == res
+    assert list(back.summary["rule.preset"][[0, -1]]) == ["bi_poo_1998", "song2000_brian2"]
+    np.testing.assert_allclose(back.summary["w_final"], s["w_final"], rtol=5e-12, atol=0)
+    assert not np.array_equal(back.summary["w_initial"], s["w_initial"])  # 12 digits: the files' rounding
+    # another run (a_plus changed in the 9th digit) is a difference
+    other = pt.run(protocol, set={"rule.a_plus": 0.0050000001})
+    assert other != res and other.summary != s
