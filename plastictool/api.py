@@ -203,7 +203,10 @@ class _TextProgress:
             return
         self.last = now
         n = len(self.exp.conditions)
-        where = f"condition {condition + 1}/{n}, " if n > 1 else ""
+        if isinstance(condition, str):  # worker processes report "done/total" conditions
+            where = f"conditions {condition}, "
+        else:
+            where = f"condition {condition + 1}/{n}, " if n > 1 else ""
         sys.stderr.write(f"\r{self.exp.name}: {where}{100.0 * step / max(1, total):5.1f} %")
         sys.stderr.flush()
         self.shown = True

@@ -299,6 +299,11 @@ def test_progress_prints_only_when_asked(capsys):
     pt.run(SMALL, progress=True)
     err = capsys.readouterr().err
     assert "small: condition 2/2" in err and "100.0 %" in err
+    from plastictool.api import _TextProgress
+
+    with _TextProgress(pt.load(SMALL), True) as cb:  # worker processes report "done/total" conditions
+        cb("1/2", 1, 2)
+    assert "small: conditions 1/2,  50.0 %" in capsys.readouterr().err
 
 
 def test_big_tables_and_text_sweep_values_through_the_formatting_kernels(tmp_path):
