@@ -268,8 +268,10 @@ class Result:
             writers.append(("run.json", "w", lambda fh: fh.write(text)))
             return write_folder(target, writers, force)
         except OSError as exc:
-            where = exc.filename or target
-            raise OutputError(f"{where}: cannot write the results: {exc.strerror or exc}") from exc
+            why = exc.strerror or str(exc)
+            if exc.filename and str(exc.filename) != str(target):
+                why = f"{exc.filename}: {why}"
+            raise OutputError(f"{target}: cannot write the results ({why})") from exc
 
     # ------------------------------------------------------------------ comparing, display
     def __eq__(self, other) -> bool:
