@@ -11,9 +11,13 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import EXIT_DIFFERENT, EXIT_OK, PlasticError, ProtocolError
 from .protocol import Experiment, load_experiment
+
+if TYPE_CHECKING:
+    from .result import Result
 
 DEFAULT_OUT = Path("outputs")
 
@@ -136,7 +140,7 @@ def run(
     jobs: int | None = 1,
     threads: int | None = None,
     progress: bool = False,
-):
+) -> Result:
     """Run a protocol in memory and return its :class:`~plastictool.result.Result`; nothing is
     written (``result.write(folder)`` writes the files of ``plastic run --out folder``).
 
@@ -160,7 +164,7 @@ def run(
         return run_validated(exp, t0, load_s, cb, jobs, threads)
 
 
-def run_validated(exp: Experiment, t0: float, load_s: float, progress=None, jobs: int | None = 1, threads: int | None = None, *, shard=None, scheduler=None, notify=None, whole: Experiment | None = None, info: dict | None = None):
+def run_validated(exp: Experiment, t0: float, load_s: float, progress=None, jobs: int | None = 1, threads: int | None = None, *, shard=None, scheduler=None, notify=None, whole: Experiment | None = None, info: dict | None = None) -> Result:
     """Run the conditions of a validated ``exp`` into a Result (nothing written), with the
     profile ``plastic run`` records. ``t0``: when the run began (``time.perf_counter()``; the
     wall time runs from it); ``load_s``: the seconds loading took. ``shard``/``whole``: ``exp``
