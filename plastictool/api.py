@@ -1,4 +1,9 @@
-"""Plain functions behind the commands: load, validate, run, write. Results are typed values."""
+"""Plain functions behind the commands, and the public Python API (:func:`load`, :func:`run`).
+
+``plastic run`` is :func:`run_file`: validate (:func:`validate_file`), run in memory
+(:func:`run_validated`, which :func:`run` uses too) into a :class:`~plastictool.result.Result`,
+then ``Result._write``: one code path for the command line and for Python.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,13 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .errors import EXIT_DIFFERENT, EXIT_OK, PlasticError
+from .errors import EXIT_DIFFERENT, EXIT_OK, PlasticError, ProtocolError
 from .protocol import Experiment, load_experiment
+
+if TYPE_CHECKING:
+    from .result import Result
 
 DEFAULT_OUT = Path("outputs")
 
@@ -61,6 +70,158 @@ def validate_file(path, overrides=(), seed=None) -> Experiment:
     for cond in exp.conditions:
         check_memory(cond.protocol)
     return exp
+
+
+def load(source, set: dict | None = None, seed: int | None = None) -> Experiment:
+    """A protocol, validated: ``source`` is a file path, a YAML string or a dict.
+
+    ``set``: ``{dotted path: value}``, applied in order, as ``plastic run --set PATH=VALUE``
+    (``set={"rule.a_plus": 0.02, "stimulus.pairing.delta_t": "10 ms"}``); ``seed`` replaces the
+    protocol's seed (``--seed``). The validation is the command line's, including the memory
+    estimate; errors raise :class:`~plastictool.errors.ProtocolError` with ``.file`` (the path,
+    ``"<string>"`` or ``"<dict>"``), ``.line`` (None for a dict or an override), ``.field`` and
+    the command line's message as ``str()``. Nothing is written and Numba is not loaded.
+    Returns an :class:`~plastictool.protocol.Experiment` (``.conditions``, ``.base.resolved``)."""
+    from .engine import check_memory
+
+    overrides = _overrides(set)
+    exp = load_experiment(_source(source), overrides, seed)
+    for cond in exp.conditions:
+        check_memory(cond.protocol)
+    return exp
+
+
+def _overrides(set_: dict | None) -> tuple:
+    if set_ is None:
+        return ()
+    if not isinstance(set_, dict):
+        raise ProtocolError(f"set= expects a dict of dotted paths to values, got {type(set_).__name__}", "", "set=", None)
+    for key in set_:
+        if not isinstance(key, str) or not key.strip() or any(not part for part in key.split(".")):
+            raise ProtocolError(f"set= keys are dotted paths such as 'rule.a_plus', got {key!r}", "", "set=", None)
+    return tuple((key.strip(), value) for key, value in set_.items())
+
+
+def _source(source):
+    """A path, a YAML string or a dict -> a :class:`~plastictool.yamlsrc.Source`.
+
+    A ``str`` is YAML text when it holds a line break, or when no such file exists and it reads
+    as a YAML mapping (``"{rule: {kind: stdp}}"``); otherwise it is a path."""
+    import os
+
+    from .yamlsrc import load_data, load_file, load_text
+
+    if isinstance(source, dict):
+        return load_data(source)
+    if isinstance(source, os.PathLike):
+        return load_file(source)
+    if isinstance(source, bytes):
+        source = source.decode("utf-8")
+    if not isinstance(source, str):
+        raise ProtocolError(f"expected a file path, a YAML string or a dict, got {type(source).__name__}", "", "<protocol>", None)
+    if "\n" in source:
+        return load_text(source, "<string>")
+    if not Path(source).exists():
+        import yaml
+
+        try:
+            looks = isinstance(yaml.safe_load(source), dict)
+        except yaml.YAMLError:
+            looks = False
+        if looks:
+            return load_text(source, "<string>")
+    return load_file(source)
+
+
+def run(
+    source,
+    set: dict | None = None,
+    seed: int | None = None,
+    jobs: int | None = 1,
+    threads: int | None = None,
+    progress: bool = False,
+) -> Result:
+    """Run a protocol in memory and return its :class:`~plastictool.result.Result`; nothing is
+    written (``result.write(folder)`` writes the files of ``plastic run --out folder``).
+
+    ``source``: an :class:`~plastictool.protocol.Experiment` from :func:`load`, or what
+    :func:`load` takes (a path, a YAML string, a dict; with ``set`` and ``seed``). The same
+    kernels, seeds and numbers as ``plastic run``. ``jobs``: worker processes for the
+    conditions of a sweep (1, the default: in this process; None: all cores; a script that
+    passes ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard); ``threads``: threads
+    per run (``plastic run --threads``). ``progress=True`` prints the progress on stderr;
+    otherwise nothing is printed. Raises :class:`~plastictool.errors.ProtocolError` (bad
+    input) or :class:`~plastictool.errors.SimulationError` (a value became NaN or infinite)."""
+    t0 = time.perf_counter()
+    if isinstance(source, Experiment):
+        if set or seed is not None:
+            raise ProtocolError("set= and seed= apply when a protocol is loaded: pass them to load(), or give run() the file, string or dict", "", "<protocol>", None)
+        exp = source
+    else:
+        exp = load(source, set, seed)
+    load_s = time.perf_counter() - t0
+    with _TextProgress(exp, progress) as cb:
+        return run_validated(exp, t0, load_s, cb, jobs, threads)
+
+
+def run_validated(exp: Experiment, t0: float, load_s: float, progress=None, jobs: int | None = 1, threads: int | None = None, *, shard=None, scheduler=None, notify=None, whole: Experiment | None = None, info: dict | None = None) -> Result:
+    """Run the conditions of a validated ``exp`` into a Result (nothing written), with the
+    profile ``plastic run`` records. ``t0``: when the run began (``time.perf_counter()``; the
+    wall time runs from it); ``load_s``: the seconds loading took. ``shard``/``whole``: ``exp``
+    holds shard ``(K, N)`` of the experiment ``whole`` (``run.json`` records it); ``info``
+    receives ``workers`` (see :func:`run_experiment`)."""
+    from .result import Result
+
+    info = {} if info is None else info
+    results = run_experiment(exp, progress, jobs, info, scheduler, notify, threads)
+    workers = info.get("workers", 0)
+    profile = {
+        "load_s": load_s,
+        "build_s": sum(r.timings["build_s"] for r in results),
+        "compile_or_load_kernels_s": max((r.timings["first_call_s"] for r in results), default=0.0),
+        "simulate_s": sum(r.timings["simulate_s"] for r in results),
+        "workers": workers,
+        "threads": max((r.timings.get("threads", 1) for r in results), default=1),
+    }
+    wall = time.perf_counter() - t0
+    return Result(experiment=whole if whole is not None else exp, results=results, wall_s=wall, profile=profile, shard=shard)
+
+
+class _TextProgress:
+    """``progress=True`` of :func:`run`: one line on stderr, rewritten at most 5 times a second."""
+
+    def __init__(self, exp: Experiment, on: bool):
+        self.on = on
+        self.exp = exp
+        self.last = 0.0
+        self.shown = False
+
+    def __enter__(self):
+        return self if self.on else None
+
+    def __call__(self, condition, step, total):
+        import sys
+
+        now = time.perf_counter()
+        if now - self.last < 0.2 and step < total:
+            return
+        self.last = now
+        n = len(self.exp.conditions)
+        if isinstance(condition, str):  # worker processes report "done/total" conditions
+            where = f"conditions {condition}, "
+        else:
+            where = f"condition {condition + 1}/{n}, " if n > 1 else ""
+        sys.stderr.write(f"\r{self.exp.name}: {where}{100.0 * step / max(1, total):5.1f} %")
+        sys.stderr.flush()
+        self.shown = True
+
+    def __exit__(self, *exc):
+        if self.shown:
+            import sys
+
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+        return False
 
 
 def baseline_dir(exp: Experiment, check: str | Path, several: bool) -> Path:
@@ -172,7 +333,6 @@ def run_file(
     with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
     the status is 1 when they differ."""
     from .folders import check_target
-    from .output import write_outputs
 
     t0 = time.perf_counter()
     report = RunReport(file=str(path))
@@ -197,16 +357,11 @@ def run_file(
         if shard is not None:
             report.shard = f"{shard[0]}/{shard[1]}"
             run_exp = dataclasses.replace(exp, conditions=tuple(shard_conditions(exp.conditions, shard)))
-        results = run_experiment(run_exp, progress, jobs, info, scheduler, notify, threads)
-        report.workers = info.get("workers", 0)
-        sim = sum(r.timings["simulate_s"] for r in results)
-        first = max((r.timings["first_call_s"] for r in results), default=0.0)
-        build = sum(r.timings["build_s"] for r in results)
-        profile = {"load_s": load_s, "build_s": build, "compile_or_load_kernels_s": first, "simulate_s": sim}
-        profile["workers"] = report.workers
-        profile["threads"] = max((r.timings.get("threads", 1) for r in results), default=1)
-        wall = time.perf_counter() - t0
-        write_outputs(target, exp, results, wall, argv, profile, force, shard)
+        result = run_validated(run_exp, t0, load_s, progress, jobs, threads, shard=shard, scheduler=scheduler, notify=notify, whole=exp, info=info)
+        results = result._results
+        report.workers = result._profile["workers"]
+        profile = result._profile
+        result._write(target, force, argv)
         report.conditions = len(results)
         for r in results:
             for k, v in r.counts.items():

@@ -43,3 +43,6 @@ class SimulationError(PlasticError):
         super().__init__(message)
         self.t_ms = t_ms
         self.variable = variable
+
+
+PlasticError.__doc__ = """Every error plastic reports (the Python API's base class); ``exit_code`` is the command line's exit status."""

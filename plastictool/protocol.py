@@ -943,7 +943,11 @@ def lookup(resolved: dict, path: tuple):
 
 
 def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Experiment:
-    """Load, apply ``--set`` overrides, expand the sweep and validate every condition."""
+    """Load, apply ``--set`` overrides, expand the sweep and validate every condition.
+
+    ``path_or_src``: a file path or a :class:`~plastictool.yamlsrc.Source`; ``overrides``:
+    ``"PATH=VALUE"`` strings (``--set``, VALUE read as YAML) or ``(PATH, value)`` pairs (the
+    Python API's ``set=``, the value as it is), applied in order with the same validation."""
     from .yamlsrc import load_file
 
     src = path_or_src if isinstance(path_or_src, Source) else load_file(path_or_src)
@@ -951,8 +955,13 @@ def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Exper
     origin = {}
     file = src.file
     stem = _stem(file)
-    for expr in overrides:
-        p, value = parse_set(expr)
+    for item in overrides:
+        if isinstance(item, tuple):  # (dotted path, value) from the Python API: set={path: value}
+            key, value = item
+            p, expr = split_path(str(key)), f"{key}={_show(value)}"
+        else:
+            p, value = parse_set(item)
+            expr = item
 
         def fail(msg, expr=expr):
             raise ProtocolError(msg, "", "--set", None)
@@ -1020,12 +1029,28 @@ def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Exper
                 vals.append((key, got if isinstance(got, (int, float)) else value))
             conditions.append(Condition(index, tuple(vals), proto))
     raw_all = copy.deepcopy(src.data)
-    return Experiment(file, base.name, base, keys, mode, tuple(conditions), tuple(overrides), raw_all)
+    shown = tuple(x if isinstance(x, str) else f"{x[0]}={_show(x[1])}" for x in overrides)
+    return Experiment(file, base.name, base, keys, mode, tuple(conditions), shown, raw_all)
 
 
-def _stem(file: str) -> str:
+def _show(value) -> str:
+    """A ``set=`` value as ``--set`` would spell it (strings as they are, the rest as JSON,
+    which is YAML)."""
+    import json
+
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _stem(file: str) -> str | None:
     from pathlib import Path
 
+    if file.startswith("<"):  # "<string>", "<dict>" (the Python API): the name defaults to "protocol"
+        return None
     name = Path(file).name
     for ext in (".yaml", ".yml"):
         if name.endswith(ext):

@@ -125,3 +125,33 @@ def _build(node, path, lines, ctor, file, seen):
 
 def _d(path) -> str:
     return dotted(path)
+
+
+def load_data(data, file: str = "<dict>") -> Source:
+    """A protocol given as Python data (the Python API's dict source): plain YAML types only
+    (mappings with string or integer keys, lists or tuples, strings, numbers, booleans, None;
+    NumPy scalars and arrays become numbers and lists). No lines are known: errors name the
+    field, with ``line`` None."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"a protocol must be a mapping of keys (name:, rule:, ...), got {type(data).__name__}", "", file, None)
+    return Source(_plain(data, (), file), {}, file)
+
+
+def _plain(x, path, file):
+    if isinstance(x, dict):
+        out = {}
+        for k, v in x.items():
+            if isinstance(k, bool) or not isinstance(k, (str, int)):
+                raise ProtocolError(f"keys must be strings (or integer indices), got {k!r}", _d(path), file, None)
+            out[k] = _plain(v, path + (k,), file)
+        return out
+    if isinstance(x, (list, tuple)):
+        return [_plain(v, path + (k,), file) for k, v in enumerate(x)]
+    if type(x).__module__.split(".")[0] == "numpy" and callable(getattr(x, "tolist", None)):
+        return _plain(x.tolist(), path, file)  # NumPy scalars and arrays
+    if x is None:
+        return None
+    for kind in (bool, str, int, float):
+        if isinstance(x, kind):
+            return kind(x)
+    raise ProtocolError(f"unsupported value of type {type(x).__name__}: use numbers, strings, lists and mappings", _d(path), file, None)
