@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import OutputError, ProtocolError
+from .errors import ProtocolError
 from .table import Table
 
 
@@ -255,23 +255,19 @@ class Result:
         return self._write(target, force)
 
     def _write(self, target: Path, force: bool, argv=(), wall_s: float | None = None) -> Path:
-        try:
-            if self._results is not None:
-                from .output import write_outputs
+        # folders.write_folder (the one module that writes) turns file-system failures into
+        # OutputError naming the path and the cause
+        if self._results is not None:
+            from .output import write_outputs
 
-                wall = self._wall_s if wall_s is None else wall_s
-                return write_outputs(target, self.experiment, self._results, wall, argv, self._profile, force, self._shard)
-            from .folders import write_folder
+            wall = self._wall_s if wall_s is None else wall_s
+            return write_outputs(target, self.experiment, self._results, wall, argv, self._profile, force, self._shard)
+        from .folders import write_folder
 
-            writers = [(s.file, "wb", t.write_csv) for s in TABLES if (t := self.table(s.attr)) is not None]
-            text = json.dumps(self.info, indent=2, sort_keys=False) + "\n"
-            writers.append(("run.json", "w", lambda fh: fh.write(text)))
-            return write_folder(target, writers, force)
-        except OSError as exc:
-            why = exc.strerror or str(exc)
-            if exc.filename and str(exc.filename) != str(target):
-                why = f"{exc.filename}: {why}"
-            raise OutputError(f"{target}: cannot write the results ({why})") from exc
+        writers = [(s.file, "wb", t.write_csv) for s in TABLES if (t := self.table(s.attr)) is not None]
+        text = json.dumps(self.info, indent=2, sort_keys=False) + "\n"
+        writers.append(("run.json", "w", lambda fh: fh.write(text)))
+        return write_folder(target, writers, force)
 
     # ------------------------------------------------------------------ comparing, display
     def __eq__(self, other) -> bool:

@@ -245,7 +245,7 @@ def test_write_refuses_an_existing_folder_and_reports_the_file_system(tmp_path):
     (tmp_path / "file").write_text("not a folder")
     with pytest.raises(pt.OutputError) as e:
         res.write(tmp_path / "file" / "x")
-    assert e.value.exit_code == 4 and str(e.value).startswith(f"{tmp_path / 'file' / 'x'}: cannot write the results (")
+    assert e.value.exit_code == 4 and str(tmp_path / "file" / "x") in str(e.value) and "(ENOTDIR)" in str(e.value)
     # a Result read from a folder writes the same files again, byte for byte
     back = pt.read(out)
     again = back.write(tmp_path / "again")
@@ -336,5 +336,5 @@ def test_big_tables_and_text_sweep_values_through_the_formatting_kernels(tmp_pat
 def test_plastic_run_reports_a_failing_file_system_with_exit_4(tmp_path, cli):
     (tmp_path / "file").write_text("not a folder")
     r = cli("run", PROTOCOLS / "hebb_growth.yaml", "--out", tmp_path / "file" / "x", "--quiet")
-    assert r.exit_code == 4 and "cannot write the results" in r.output
+    assert r.exit_code == 4 and "not a folder (ENOTDIR)" in r.output
     assert (tmp_path / "file").read_text() == "not a folder"
