@@ -150,14 +150,14 @@ SPEC = RuleSpec(
         _pos("n_pi3k", 8.0, "Hill exponent of PI3K activation by calcium (coincidence detection)"),
         _t("tau_pi3k", 20 * MIN, "decay of PI3K/PIP3 activity: early-LTP memory (Sanna et al. 2002; Arendt et al. 2010)"),
         # Akt
-        Param("k_akt", RATE, 0.035, "Akt activation rate at saturating PI3K (Sanna et al. 2002)", lo=0.0),
-        _pos("pi3k_akt", 0.5, "PI3K activity at half-activation of Akt (threshold)"),
-        _pos("n_akt", 4.0, "Hill exponent of Akt activation by PI3K"),
+        Param("k_akt", RATE, 0.001, "Akt activation rate at saturating PI3K: Akt integrates how long PI3K stays high (about 17 min), so late LTP needs repeated spaced tetani (Sanna et al. 2002; Frey & Morris 1997)", lo=0.0),
+        _pos("pi3k_akt", 0.6, "PI3K activity at half-activation of Akt (threshold: a weak tetanus stays below it)"),
+        _pos("n_akt", 8.0, "Hill exponent of Akt activation by PI3K"),
         _t("tau_akt", 45 * MIN, "decay of Akt activity"),
         # mTOR
         Param("k_mtor", RATE, 0.0025, "mTOR activation rate at saturating Akt (Cammalleri et al. 2003)", lo=0.0),
         _pos("akt_mtor", 0.5, "Akt activity at half-activation of mTOR (threshold: 1-3 Hz does not recruit mTOR)"),
-        _pos("n_mtor", 4.0, "Hill exponent of mTOR activation by Akt"),
+        _pos("n_mtor", 6.0, "Hill exponent of mTOR activation by Akt (one tetanus recruits little mTOR, three spaced ones recruit it)"),
         _t("tau_mtor", 90 * MIN, "decay of mTOR activity (rapamycin-sensitive synthesis for hours; Tang et al. 2002)"),
         # phosphatase
         Param("k_pp", RATE, 0.15, "phosphatase (calcineurin/PP1) activation rate at saturating calcium (Mulkey et al. 1994)", lo=0.0),
@@ -168,7 +168,7 @@ SPEC = RuleSpec(
         _pos("n_pp_effect", 6.0, "Hill exponent of the phosphatase effect E (test pulses stay below it)"),
         # receptors
         Param("synthesis", RATE, 100.0 / (14 * 3600.0), "basal GluA2 synthesis into the pool, receptors per second (turnover ~1 day)", lo=0.0),
-        Param("syn_gain", ONE, 4.0, "mTOR-driven increase of synthesis: synthesis (1 + syn_gain mtor) (Tang et al. 2002)", lo=0.0),
+        Param("syn_gain", ONE, 4.0, "captured mTOR-driven receptor synthesis: synthesis syn_gain prp tag on top of the basal synthesis (Tang et al. 2002)", lo=0.0),
         _t("tau_deg", 14 * HOUR, "degradation time of pool receptors (receptor half-life ~1 day)"),
         _t("tau_exo", 20 * MIN, "basal exocytosis time of pool receptors (constitutive cycling 10-30 min)"),
         Param("exo_gain", ONE, 50.0, "PI3K-driven speed-up of exocytosis: (1 + exo_gain pi3k) (Man et al. 2003)", lo=0.0),
@@ -179,8 +179,14 @@ SPEC = RuleSpec(
         # slots
         _pos("slots_rest", 100.0, "scaffold slots (PSD-95/Homer) at rest (tens to hundreds of receptors; Nusser et al. 1998)"),
         _t("tau_slots", 36 * HOUR, "relaxation of slots to slots_rest (spine structure lasts days)"),
-        Param("slot_growth", RATE, 0.13 / 3600.0, "mTOR-driven slot synthesis, fraction of slots_rest per second (Bosch et al. 2014)", lo=0.0),
+        Param("slot_growth", RATE, 0.75 / 3600.0, "capture of new slot proteins, fraction of slots_rest per second at prp = tag = 1 (Bosch et al. 2014)", lo=0.0),
         Param("slot_removal", RATE, 1.15 / 3600.0, "phosphatase-driven slot removal per second at E = 1 (Colledge et al. 2003; Zhou et al. 2004)", lo=0.0),
+        # tagging and capture (Frey & Morris 1997; Redondo & Morris 2011)
+        Param("k_tag", RATE, 0.05, "tag setting rate at saturating PI3K: a tetanus sets the tag within a minute (Frey & Morris 1997: the tag is set by the weak tetanus itself)", lo=0.0),
+        _pos("pi3k_tag", 0.1, "PI3K activity at half-setting of the tag (assumption: below the Akt threshold, so a weak tetanus tags without recruiting mTOR)"),
+        _pos("n_tag", 4.0, "Hill exponent of tag setting by PI3K (assumption: test pulses set no tag)"),
+        _t("tau_tag", 90 * MIN, "decay of the tag: it lasts about 1-2 h (Frey & Morris 1998; Redondo & Morris 2011)"),
+        _t("tau_prp", 60 * MIN, "lifetime of the plasticity-related products of the cell (tau_p 60 min: Li et al. 2016, Luboeinski & Tetzlaff 2021)"),
         # numerics
         _t("substep", 1000.0, "longest internal step of the slow variables (exact exponentials; results change < 0.01 % up to 5 s)"),
     ),
@@ -194,6 +200,8 @@ SPEC = RuleSpec(
         StateVar("bound", "syn", "receptors bound to PSD slots; w = w_init * bound / bound_rest"),
         StateVar("slots", "syn", "PSD scaffold slots (PSD-95/Homer)"),
         StateVar("pp", "syn", "phosphatase (calcineurin/PP1) activity (0..1)"),
+        StateVar("tag", "syn", "synaptic tag (0..1): set by the synapse's own PI3K signalling, needed to capture products"),
+        StateVar("prp", "post", "plasticity-related products of the post neuron (mTOR-driven synthesis of all its synapses)"),
     ),
     blockable=("NMDA", "PI3K", "Akt", "mTOR", "synthesis", "exocytosis", "endocytosis", "phosphatase"),
     neurons=("clamped", "lif"),
@@ -209,6 +217,7 @@ _K = (
     "k_pp", "ca_pp", "n_pp", "tau_pp", "pp_half", "n_pp_effect",
     "syn0", "syn_gain", "k_deg", "k_exo", "exo_gain", "k_endo", "endo_gain", "k_on", "k_off",
     "slots_rest", "k_slots", "slot_growth", "slot_removal", "h_max", "ca_small",
+    "k_tag", "pi3k_tag", "n_tag", "tau_tag", "k_prp",
 )
 (TAU_CA, C_PRE, C_POST, NMDA_GAIN, TAU_NMDA, NMDA_HALF,
  K_PI3K, CA_PI3K, N_PI3K, TAU_PI3K,
@@ -216,11 +225,13 @@ _K = (
  K_MTOR, AKT_MTOR, N_MTOR, TAU_MTOR,
  K_PP, CA_PP, N_PP, TAU_PP, PP_HALF, N_PP_EFFECT,
  SYN0, SYN_GAIN, K_DEG, K_EXO, EXO_GAIN, K_ENDO, ENDO_GAIN, K_ON, K_OFF,
- SLOTS_REST, K_SLOTS, SLOT_GROWTH, SLOT_REMOVAL, H_MAX, CA_SMALL) = range(len(_K))
+ SLOTS_REST, K_SLOTS, SLOT_GROWTH, SLOT_REMOVAL, H_MAX, CA_SMALL,
+ K_TAG, PI3K_TAG, N_TAG, TAU_TAG, K_PRP) = range(len(_K))
 
-# columns of State.x, in SPEC.state order
-CA, PI3K_X, AKT_X, MTOR_X, POOL, FREE, BOUND, SLOTS, PP = range(9)
-STATE_NAMES = tuple(sv.name for sv in SPEC.state)
+# columns of State.x, in SPEC.state order (the per-synapse variables)
+CA, PI3K_X, AKT_X, MTOR_X, POOL, FREE, BOUND, SLOTS, PP, TAG = range(10)
+N_X = 10
+STATE_NAMES = tuple(sv.name for sv in SPEC.state if sv.shape == "syn")
 
 
 class Params(NamedTuple):
@@ -232,13 +243,18 @@ class Params(NamedTuple):
     free_rest: float
     slots_rest: float
     tau_ca: float
+    grid: int  # steps between the updates of the cell-wide products (substep / dt, at least 1)
 
 
 class State(NamedTuple):
-    x: np.ndarray  # float64[n_pre * n_post, 9]: ca, pi3k, akt, mtor, pool, free, bound, slots, pp
+    x: np.ndarray  # float64[n_pre * n_post, 10]: ca, pi3k, akt, mtor, pool, free, bound, slots, pp, tag
     t: np.ndarray  # int64[n_pre * n_post]: the step each synapse was brought to (row-major)
     u: np.ndarray  # float64[n_pre] depolarisation trace right after the last pre spike ...
     t_u: np.ndarray  # int64[n_pre] ... at this step
+    prp: np.ndarray  # float64[n_post] products of each post neuron (held between grid steps)
+    prod: np.ndarray  # float64[n_post] integral of sum_i mtor_ij (ms) since the last grid step
+    prp_use: np.ndarray  # float64[n_post] prp the synapses see until the next grid step (see grid_step)
+    g_last: np.ndarray  # int64[1] the last grid step at which prp was updated
 
 
 def _values(values):
@@ -279,6 +295,8 @@ def coefficients(values) -> np.ndarray:
         "slot_growth": v["slot_growth"] * 1e-3, "slot_removal": v["slot_removal"] * 1e-3,
         "h_max": v["substep"],
         "ca_small": CA_SMALL_FRACTION * min(v["ca_pi3k"], v["ca_pp"]),
+        "k_tag": v["k_tag"] * 1e-3, "pi3k_tag": v["pi3k_tag"], "n_tag": v["n_tag"], "tau_tag": v["tau_tag"],
+        "k_prp": 1.0 / v["tau_prp"],
     }
     return np.array([c[name] for name in _K], dtype=np.float64)
 
@@ -295,21 +313,26 @@ def build(values, ctx):
         free_rest=free,
         slots_rest=slots,
         tau_ca=v["tau_ca"],
+        grid=max(1, int(round(v["substep"] / float(ctx.dt)))),
     )
     n_syn = ctx.n_pre * ctx.n_post
-    x = np.zeros((n_syn, 9))
+    x = np.zeros((n_syn, N_X))
     x[:, POOL] = pool
     x[:, FREE] = free
     x[:, BOUND] = bound
     x[:, SLOTS] = slots
-    st = State(x=x, t=np.zeros(n_syn, dtype=np.int64), u=np.zeros(ctx.n_pre), t_u=np.zeros(ctx.n_pre, dtype=np.int64))
+    st = State(x=x, t=np.zeros(n_syn, dtype=np.int64), u=np.zeros(ctx.n_pre), t_u=np.zeros(ctx.n_pre, dtype=np.int64),
+               prp=np.zeros(ctx.n_post), prod=np.zeros(ctx.n_post), prp_use=np.zeros(ctx.n_post), g_last=np.zeros(1, dtype=np.int64))
     return pr, st
 
 
 def probe(st, pr, name, step):
-    """A state variable, shape (n_pre, n_post). ``advance`` leaves every synapse at the step it
-    reached, so the slow variables are read as they are; calcium is decayed to ``step``."""
+    """A state variable, shape (n_pre, n_post) (``prp``: (n_post,)). ``advance`` leaves every
+    synapse at the step it reached, so the slow variables are read as they are; calcium is
+    decayed to ``step``; ``prp`` is its value at the last grid step (at most ``substep`` old)."""
     n_pre, n_post = pr.w0.shape
+    if name == "prp":
+        return st.prp.copy()
     col = STATE_NAMES.index(name)
     out = st.x[:, col].copy()
     if col == CA:
@@ -416,8 +439,11 @@ def pool_step(p, f, sg, k_deg, e_deg, e, n, e_ex):
 
 
 @jit
-def bring(x, t, k, syn, s, dt, blocked):
-    """Integrate synapse ``syn`` (row of x) from step t[syn] to step s.
+def bring(x, t, k, syn, s, dt, blocked, prp, prod, j):
+    """Integrate synapse ``syn`` (row of x, on post neuron ``j``) from step t[syn] to step s.
+
+    The products ``prp[j]`` of the cell are held constant (the grid step updates them);
+    the synapse's mTOR-driven synthesis over the interval is added to ``prod[j]``.
 
     The interval is cut into pieces of at most ``substep``: one for the calcium transient (until
     calcium falls below 1e-3 of the lower of its two thresholds), then equal ones. In a piece,
@@ -463,6 +489,9 @@ def bring(x, t, k, syn, s, dt, blocked):
     bound = x[syn, BOUND]
     slots = x[syn, SLOTS]
     xn = x[syn, PP]
+    xt = x[syn, TAG]
+    p_j = prp[j]
+    made = 0.0
     slots_rest = k[SLOTS_REST]
     k_slots = k[K_SLOTS]
     for piece in range(npieces):
@@ -498,12 +527,15 @@ def bring(x, t, k, syn, s, dt, blocked):
             mm = 0.0
         else:
             xm, mm = relax(xm, k[K_MTOR] * hill(ma, k[AKT_MTOR], k[N_MTOR]), k[TAU_MTOR], h)
+        # tag: set by the synapse's own PI3K signalling, decays with tau_tag
+        xt, mt = relax(xt, k[K_TAG] * hill(mp, k[PI3K_TAG], k[N_TAG]), k[TAU_TAG], h)
+        if not b_syn:  # mTOR-driven synthesis feeds the products of the cell
+            made += mm * h
+        cap = p_j * mt  # products captured by the tag
         c = c1
         effect = 0.0 if b_pp else hill(mn, k[PP_HALF], k[N_PP_EFFECT])
-        # slots: relaxation to slots_rest, mTOR-driven synthesis, phosphatase-driven removal
-        grow = k_slots * slots_rest
-        if not b_syn:
-            grow += k[SLOT_GROWTH] * slots_rest * mm
+        # slots: relaxation to slots_rest, captured slot proteins, phosphatase-driven removal
+        grow = k_slots * slots_rest + k[SLOT_GROWTH] * slots_rest * cap
         loss = k_slots + k[SLOT_REMOVAL] * effect
         s_inf = grow / loss
         z = loss * h
@@ -511,7 +543,9 @@ def bring(x, t, k, syn, s, dt, blocked):
         s_mean = s_inf + (slots - s_inf) * f
         slots = s_inf + (slots - s_inf) * (1.0 - z * f)
         # receptors
-        sg = 0.0 if b_syn else k[SYN0] * (1.0 + k[SYN_GAIN] * mm)
+        sg = k[SYN0] * k[SYN_GAIN] * cap
+        if not b_syn:
+            sg += k[SYN0]
         e = 0.0 if b_exo else k[K_EXO] * (1.0 + k[EXO_GAIN] * mp)
         n = 0.0 if b_endo else k[K_ENDO] * (1.0 + k[ENDO_GAIN] * effect)
         k_deg = k[K_DEG]
@@ -529,18 +563,37 @@ def bring(x, t, k, syn, s, dt, blocked):
     x[syn, BOUND] = bound
     x[syn, SLOTS] = slots
     x[syn, PP] = xn
+    x[syn, TAG] = xt
+    prod[j] += made
     t[syn] = s
 
 
 @jit
-def sync(w, x, t, k, w0, bound_rest, s, dt, blocked):
+def sync(w, x, t, k, w0, bound_rest, s, dt, blocked, prp, prod):
     """Bring every synapse to step s and write its weight."""
     n_pre, n_post = w.shape
     for i in range(n_pre):
         for j in range(n_post):
             syn = i * n_post + j
-            bring(x, t, k, syn, s, dt, blocked)
+            bring(x, t, k, syn, s, dt, blocked, prp, prod, j)
             w[i, j] = w0[i, j] * x[syn, BOUND] / bound_rest
+
+
+@jit
+def grid_step(w, x, t, k, w0, bound_rest, g, dt, blocked, prp, prod, prp_use, span):
+    """Bring every synapse to the grid step g, then update the products of each post neuron
+    exactly over the grid interval (``span`` ms) under its mean production:
+    ``tau_prp dprp/dt = sum_i mtor_ij - prp``. Until the next grid step the synapses see
+    ``prp_use``, the mean of prp over the next interval if the production stays as it was
+    (a predictor: the error is second order in ``span / tau``)."""
+    sync(w, x, t, k, w0, bound_rest, g, dt, blocked, prp_use, prod)
+    z = k[K_PRP] * span
+    f = phi1(z)
+    for j in range(prp.shape[0]):
+        drive = prod[j] / span
+        prp[j] = drive + (prp[j] - drive) * (1.0 - z * f)
+        prp_use[j] = drive + (prp[j] - drive) * f
+        prod[j] = 0.0
 
 
 @jit(entry=True)
@@ -551,19 +604,30 @@ def advance(w, net, st, pr, s0, s1, blocked):
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, lif, out_step, out_idx = net.v, net.g, net.ref_until, net.lif, net.out_step, net.out_idx
     x, t, u_pre, t_u = st.x, st.t, st.u, st.t_u
+    prp, prod, prp_use, g_last = st.prp, st.prod, st.prp_use, st.g_last
     k, w0, bound_rest = pr.k, pr.w0, pr.bound_rest
+    grid = pr.grid
+    span = grid * dt
     is_lif = model == LIF
     ca_on = blocked[NMDA] == 0
     c_pre, c_post = k[C_PRE], k[C_POST]
     gain, half, tau_u = k[NMDA_GAIN], k[NMDA_HALF], k[TAU_NMDA]
     s = s0
     while s < s1:
+        s_ev = s
         if not is_lif:  # clamped neurons: jump to the next event
-            s = next_event_step(pre_step, post_step, cursor, s)
+            s_ev = next_event_step(pre_step, post_step, cursor, s)
+        # grid steps (multiples of grid) up to this event: the cell-wide products are updated
+        # there, before the events of that step
+        while g_last[0] + grid <= s_ev and g_last[0] + grid < s1:
+            g_last[0] += grid
+            grid_step(w, x, t, k, w0, bound_rest, g_last[0], dt, blocked, prp, prod, prp_use, span)
+        if not is_lif:
+            s = s_ev
             if s >= s1:
                 break
         if not room_for_post(cursor, post_now, out_step):
-            sync(w, x, t, k, w0, bound_rest, s, dt, blocked)
+            sync(w, x, t, k, w0, bound_rest, s, dt, blocked, prp_use, prod)
             return s
         if is_lif:
             npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
@@ -576,7 +640,7 @@ def advance(w, net, st, pr, s0, s1, blocked):
             dc = c_pre * (1.0 + gain * u / (u + half)) if ca_on else 0.0
             for j in range(n_post):
                 syn = i * n_post + j
-                bring(x, t, k, syn, s, dt, blocked)
+                bring(x, t, k, syn, s, dt, blocked, prp_use, prod, j)
                 w[i, j] = w0[i, j] * x[syn, BOUND] / bound_rest
                 if is_lif:
                     g[j] += w[i, j]
@@ -588,8 +652,8 @@ def advance(w, net, st, pr, s0, s1, blocked):
                 j = post_now[b]
                 for i in range(n_pre):
                     syn = i * n_post + j
-                    bring(x, t, k, syn, s, dt, blocked)
+                    bring(x, t, k, syn, s, dt, blocked, prp_use, prod, j)
                     x[syn, CA] += c_post
         s += 1
-    sync(w, x, t, k, w0, bound_rest, s1, dt, blocked)
+    sync(w, x, t, k, w0, bound_rest, s1, dt, blocked, prp_use, prod)
     return s1
