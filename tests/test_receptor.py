@@ -29,7 +29,7 @@ HOUR = 3600e3
 BASE = 10 * MIN
 TEST_HZ = 0.05
 SWEEP = (0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0)
-STATE = ("ca", "pi3k", "akt", "mtor", "pool", "free", "bound", "slots", "pp")
+STATE = ("ca", "pi3k", "akt", "mtor", "pool", "free", "bound", "slots", "pp", "tag")
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -177,7 +177,8 @@ def test_spec_and_registry():
     assert spec.kind == "receptor" and spec.weight_from_state and spec.neurons == ("clamped", "lif")
     assert spec.blockable == ("NMDA", "PI3K", "Akt", "mTOR", "synthesis", "exocytosis", "endocytosis", "phosphatase")
     assert tuple(s.name for s in spec.state)[:8] == ("ca", "pi3k", "akt", "mtor", "pool", "free", "bound", "slots")
-    assert all(s.shape == "syn" for s in spec.state)
+    assert all(s.shape == ("post" if s.name == "prp" else "syn") for s in spec.state)
+    assert [s.name for s in spec.state][-2:] == ["tag", "prp"]
     assert all(p.doc for p in spec.params)
     assert R.__doc__.isascii() and "Man et al. 2003" in R.__doc__
 
@@ -186,6 +187,7 @@ def test_probe_shapes_and_weight_readout():
     pr, st, w = build(n_pre=3, n_post=2)
     for name in STATE:
         assert R.probe(st, pr, name, 0).shape == (3, 2)
+    assert R.probe(st, pr, "prp", 0).shape == (2,)
     assert np.allclose(R.probe(st, pr, "bound", 0), pr.bound_rest)
     assert np.array_equal(w, np.full((3, 2), 0.5))
 
@@ -391,7 +393,7 @@ FAST = {  # every pathway moves within two minutes, so a short Euler run checks 
     "tau_pi3k": 30e3, "k_akt": 0.5, "tau_akt": 20e3, "k_mtor": 0.5, "tau_mtor": 20e3,
     "k_pp": 2.0, "tau_pp": 20e3, "pp_half": 0.2, "tau_exo": 30e3, "tau_endo": 20e3,
     "tau_off": 5e3, "synthesis": 1.0, "tau_deg": 60e3, "slot_growth": 0.02, "slot_removal": 0.02,
-    "tau_slots": 60e3, "c_post": 1.5,
+    "tau_slots": 60e3, "c_post": 1.5, "k_tag": 0.5, "tau_tag": 20e3, "tau_prp": 20e3,
 }
 
 
@@ -424,29 +426,37 @@ def test_matches_the_slow_reference_twin():
             assert fast == pytest.approx(slow, abs=5e-3 * scale, rel=5e-3), (t, name)
             if abs(slow - REF.rest(REF.params(FAST))[name]) > 0.05 * scale:
                 moved.add(name)
+        scale = max(ref[x]["prp"] for x in samples)
+        assert float(R.probe(st, pr, "prp", c)[0]) == pytest.approx(ref[t]["prp"], abs=5e-3 * scale, rel=5e-3), t
         assert w[0, 0] == pytest.approx(0.5 * ref[t]["bound"] / pr.bound_rest, rel=5e-3)
     assert moved >= set(STATE) - {"ca"}
 
 
-def test_several_synapses_are_independent():
+def test_post_neurons_are_independent_and_synapses_share_only_products():
+    """Different post neurons never interact; synapses of one post neuron interact only
+    through its products (with mTOR blocked there are none: every synapse is on its own)."""
     dt = 0.5
     trains = [tetanus(1000.0, trains=1), regular(0.0, 1.0, 60), regular(0.0, 20.0, 100)]
     ev = [(int(round(t / dt)), i) for i, tr in enumerate(trains) for t in tr]
     steps, idx = (np.array(x, np.int64) for x in zip(*sorted(ev)))
-    net = make_net(3, 2, dt, pre=(steps, idx))
-    pr, st, w = build(n_pre=3, n_post=2, dt=dt)
     n = int(round(120e3 / dt))
-    s = 0
-    while s < n:
-        s = R.advance(w, net, st, pr, s, n, block_mask(R.SPEC, ()))
-    for i, tr in enumerate(trains):
-        steps1 = np.array([int(round(t / dt)) for t in tr], np.int64)
-        net1 = make_net(1, 1, dt, pre=(steps1, np.zeros(steps1.size, np.int64)))
-        pr1, st1, w1 = build(dt=dt)
+    for blk in ((), ("mTOR",)):
+        net = make_net(3, 2, dt, pre=(steps, idx))
+        pr, st, w = build(n_pre=3, n_post=2, dt=dt)
         s = 0
         while s < n:
-            s = R.advance(w1, net1, st1, pr1, s, n, block_mask(R.SPEC, ()))
-        assert w[i, 0] == pytest.approx(w1[0, 0], rel=1e-12) and w[i, 1] == pytest.approx(w1[0, 0], rel=1e-12)
+            s = R.advance(w, net, st, pr, s, n, block_mask(R.SPEC, blk))
+        assert np.array_equal(w[:, 0], w[:, 1]) and st.prp[0] == st.prp[1]  # the two columns are twins
+        assert (st.prp[0] > 0) == (blk == ())
+        for i, tr in enumerate(trains):
+            steps1 = np.array([int(round(t / dt)) for t in tr], np.int64)
+            net1 = make_net(1, 1, dt, pre=(steps1, np.zeros(steps1.size, np.int64)))
+            pr1, st1, w1 = build(dt=dt)
+            s = 0
+            while s < n:
+                s = R.advance(w1, net1, st1, pr1, s, n, block_mask(R.SPEC, blk))
+            if blk:
+                assert w[i, 0] == pytest.approx(w1[0, 0], rel=1e-12)
 
 
 def test_lif_neuron_sees_the_weight():
@@ -462,3 +472,145 @@ def test_lif_neuron_sees_the_weight():
         net.cursor[2] = 0
     assert np.all(np.isfinite(w)) and np.all(w > 0.5)  # pre + post calcium during the tetanus: LTP
     assert net.v[0] < 0.0
+
+
+# ------------------------------------------------------------------------------------- tagging
+# Synaptic tagging and capture (issue 19): two pathways onto one post neuron, S1 = pre neuron 0,
+# S2 = pre neuron 1, test pulses at 0.05 Hz on both throughout, as in
+# protocols/receptor_tagging_*.yaml. STET: 3 x 100 pulses at 100 Hz, 10 min apart; WTET: 21
+# pulses at 100 Hz (Frey & Morris 1997).
+def stet(start):
+    return tetanus(start, 100.0, 1000.0, 3, 10 * MIN)
+
+
+def wtet(start):
+    return tetanus(start, 100.0, 210.0, 1)
+
+
+def run_cell(values, spikes, t_end, blocks=(), record=(), dt=0.5):
+    """spikes: {pre neuron: times}; blocks: [(start, stop, names)]. Returns {t: (dw S1, dw S2,
+    {state of S1}, {state of S2}, prp)} at the record times."""
+    ev = [(int(round(t / dt)), i) for i, ts in spikes.items() for t in ts]
+    ev += [(int(round(t / dt)), i) for i in (0, 1) for t in regular(0.0, TEST_HZ, stop=t_end)]
+    steps, idx = (np.array(x, np.int64) for x in zip(*sorted(ev)))
+    net = make_net(2, 1, dt, pre=(steps, idx))
+    pr, st, w = build(values, n_pre=2, dt=dt)
+    cuts = sorted({int(round(x / dt)) for a, b, _ in blocks for x in (a, b)} | {int(round(r / dt)) for r in record})
+    out, s = {}, 0
+    for c in cuts:
+        blk = next((bl for a, b, bl in blocks if a <= s * dt < b), ())
+        while s < c:
+            s = R.advance(w, net, st, pr, s, c, block_mask(R.SPEC, blk))
+        for r in record:
+            if int(round(r / dt)) == c:
+                sv = [{k: float(R.probe(st, pr, k, c)[i, 0]) for k in STATE} for i in (0, 1)]
+                out[r] = (100.0 * (w[0, 0] / 0.5 - 1.0), 100.0 * (w[1, 0] / 0.5 - 1.0), sv[0], sv[1], float(st.prp[0]))
+    return out
+
+
+T_STET = BASE + 20 * MIN + 1000.0  # end of the STET given at BASE
+T_WTET = T_STET + 35 * MIN  # WTET 35 min after the STET
+ANISO = (BASE - 10 * MIN, T_WTET + 2 * HOUR, ("synthesis",))  # around STET and WTET
+
+
+@functools.lru_cache(maxsize=None)
+def tagging(values=()):
+    """The tagging experiments: {name: {time after induction: (dw S1, dw S2, st1, st2, prp)}}."""
+    v = dict(values)
+    r = {}
+    r["wtet"] = run_cell(v, {1: wtet(BASE)}, BASE + 6 * HOUR, record=(BASE + 30 * MIN, BASE + 6 * HOUR))
+    r["stet"] = run_cell(v, {0: stet(BASE)}, T_STET + 6 * HOUR, record=(T_STET + 30 * MIN, T_STET + 6 * HOUR))
+    r["stet_wtet"] = run_cell(v, {0: stet(BASE), 1: wtet(T_WTET)}, T_WTET + 6 * HOUR, record=(T_WTET + 6 * HOUR,))
+    s = BASE + 30 * MIN  # STET 30 min after the WTET at BASE
+    r["wtet_stet"] = run_cell(v, {1: wtet(BASE), 0: stet(s)}, BASE + 6 * HOUR, record=(BASE + 6 * HOUR,))
+    r["aniso"] = run_cell(v, {0: stet(BASE), 1: wtet(T_WTET)}, T_WTET + 6 * HOUR, blocks=(ANISO,), record=(T_WTET + 6 * HOUR,))
+    return r
+
+
+def tagging_bands(values=()):
+    """The bands of issue 19 (w of each pathway 6 h after induction unless said)."""
+    r = tagging(values)
+    inf = math.inf
+    w30, w6 = r["wtet"][BASE + 30 * MIN], r["wtet"][BASE + 6 * HOUR]
+    s6 = r["stet"][T_STET + 6 * HOUR]
+    sw = r["stet_wtet"][T_WTET + 6 * HOUR]
+    ws = r["wtet_stet"][BASE + 6 * HOUR]
+    an = r["aniso"][T_WTET + 6 * HOUR]
+    return {
+        "WTET alone: S2 at 30 min in [10, 80]": (w30[1], 10, 80),
+        "WTET alone: S2 at 6 h in [-10, 10]": (w6[1], -10, 10),
+        "STET on S1: S1 >= 40": (s6[0], 40, inf),
+        "STET on S1: S2 in [-10, 10]": (s6[1], -10, 10),
+        "STET then WTET 35 min later: S1 >= 40": (sw[0], 40, inf),
+        "STET then WTET 35 min later: S2 >= 20": (sw[1], 20, inf),
+        "WTET then STET 30 min later: S2 >= 20": (ws[1], 20, inf),
+        "anisomycin around STET and WTET: S1 in [-10, 10]": (an[0], -10, 10),
+        "anisomycin around STET and WTET: S2 in [-10, 10]": (an[1], -10, 10),
+    }
+
+
+def tagging_failures(values=()):
+    return [f"{k}: {x:.3g}" for k, (x, lo, hi) in tagging_bands(values).items() if not lo <= x <= hi]
+
+
+def test_tagging_bands():
+    assert tagging_failures() == []
+
+
+def test_tag_is_local_and_products_are_cell_wide():
+    r = tagging()
+    dw1, dw2, st1, st2, prp = r["wtet"][BASE + 30 * MIN]
+    assert st2["tag"] > 0.5 and st1["tag"] < 1e-9  # the WTET tags S2 only; test pulses tag nothing
+    assert abs(dw1) < 1 and prp < 0.1  # a weak tetanus makes (almost) no products
+    dw1, dw2, st1, st2, prp = r["stet"][T_STET + 30 * MIN]
+    assert st1["tag"] > 0.5 and st2["tag"] < 1e-9 and prp > 0.3  # the STET makes products for the cell
+    assert abs(dw2) < 1  # ... which the untagged S2 does not capture (input specificity)
+    _, _, st1, st2, prp = r["stet"][T_STET + 6 * HOUR]
+    assert st1["tag"] < 0.05 and prp < 0.3  # both decay within hours
+
+
+def test_anisomycin_stops_the_products_of_the_cell():
+    out = run_cell({}, {0: stet(BASE)}, T_STET + HOUR, blocks=((0.0, T_STET + HOUR, ("synthesis",)),),
+                   record=(T_STET, T_STET + HOUR))
+    assert all(o[4] == 0.0 for o in out.values())
+    assert out[T_STET + HOUR][2]["mtor"] > 0.3  # mTOR is active: only the synthesis is blocked
+
+
+@pytest.mark.parametrize("name", ["k_tag", "pi3k_tag", "n_tag", "tau_tag", "tau_prp",
+                                  "k_akt", "pi3k_akt", "n_akt", "n_mtor", "slot_growth"])
+def test_tagging_bands_survive_a_20_percent_change(name):
+    """Every new parameter of tagging and capture, and those recalibrated for it."""
+    d = R.SPEC.param(name).default
+    assert tagging_failures(((name, d * 0.8),)) == [] and tagging_failures(((name, d * 1.2),)) == []
+
+
+def test_cell_matches_the_slow_reference_twin():
+    """Two synapses onto one post neuron: S1 gets a tetanus, S2 a weak train later; the kernel
+    against the plain Euler twin (products shared through prp, captured by the tags)."""
+    dt = 0.5
+    # the products change within seconds here: a grid of 20 ms (substep) keeps their lag small
+    # (at 1 s the predictor is off by ~1 % with these fast rates; at hour scales it is not)
+    # (n_akt 4: the kernel drives Akt by the piece mean of PI3K, which a Hill exponent of 8 on
+    # a PI3K that jumps within one piece resolves only to ~1 %)
+    fast = dict(FAST, k_akt=0.5, n_akt=4.0, tau_pi3k=60e3, substep=20.0)
+    pre = [tetanus(1000.0, trains=1), regular(0.0, TEST_HZ, stop=60e3) + tetanus(20000.0, dur=210.0, trains=1)]
+    t_end = 60e3
+    samples = (5e3, 15e3, 25e3, 40e3)
+    ref = REF.simulate_cell(fast, pre, (), t_end, dt, (), samples)
+    ev = sorted((int(round(t / dt)), i) for i, tr in enumerate(pre) for t in tr)
+    steps, idx = (np.array(x, np.int64) for x in zip(*ev))
+    net = make_net(2, 1, dt, pre=(steps, idx))
+    pr, st, w = build(fast, n_pre=2, dt=dt)
+    s = 0
+    for t in samples:
+        c = int(round(t / dt))
+        while s < c:
+            s = R.advance(w, net, st, pr, s, c, block_mask(R.SPEC, ()))
+        xs, prp = ref[t]
+        for i in (0, 1):
+            for name in STATE:
+                scale = max(max(abs(ref[x][0][i][name]) for x in samples), 1e-12)
+                assert float(R.probe(st, pr, name, c)[i, 0]) == pytest.approx(xs[i][name], abs=5e-3 * scale, rel=5e-3), (t, i, name)
+        assert float(st.prp[0]) == pytest.approx(prp, rel=5e-3, abs=5e-3 * max(ref[x][1] for x in samples)), t
+    xs, _ = ref[samples[-1]]
+    assert xs[1]["tag"] > 0.05 and xs[1]["slots"] > REF.rest(REF.params(fast))["slots"] * 1.001  # S2 captured

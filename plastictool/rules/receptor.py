@@ -619,7 +619,7 @@ def advance(w, net, st, pr, s0, s1, blocked):
             s_ev = next_event_step(pre_step, post_step, cursor, s)
         # grid steps (multiples of grid) up to this event: the cell-wide products are updated
         # there, before the events of that step
-        while g_last[0] + grid <= s_ev and g_last[0] + grid < s1:
+        while g_last[0] + grid <= s_ev and g_last[0] + grid <= s1:
             g_last[0] += grid
             grid_step(w, x, t, k, w0, bound_rest, g_last[0], dt, blocked, prp, prod, prp_use, span)
         if not is_lif:
@@ -655,5 +655,8 @@ def advance(w, net, st, pr, s0, s1, blocked):
                     bring(x, t, k, syn, s, dt, blocked, prp_use, prod, j)
                     x[syn, CA] += c_post
         s += 1
+    while g_last[0] + grid <= s1:  # a grid step at s1 (or skipped by the last event) is done now
+        g_last[0] += grid
+        grid_step(w, x, t, k, w0, bound_rest, g_last[0], dt, blocked, prp, prod, prp_use, span)
     sync(w, x, t, k, w0, bound_rest, s1, dt, blocked, prp_use, prod)
     return s1
