@@ -87,9 +87,9 @@ and 5 s. Cost: about 1 ms of CPU per synapse and simulated hour with clamped neu
 
 Calibration (defaults; one synapse, presynaptic stimulation only, test pulses at 0.05 Hz in
 baseline and follow-up; see docs/receptor.md): HFS (3 x 100 Hz for 1 s, 10 min apart)
-+72 % at 30 min, +51 % at 4 h; with mTOR blocked +55 % at 30 min, +2 % at 4 h; with PI3K
++64 % at 30 min, +62 % at 4 h; with mTOR blocked +55 % at 30 min, +2 % at 4 h; with PI3K
 blocked 0 %; LFS (900 at 1 Hz) -24 % at 30-120 min; 900 pulses at 0.5-5 Hz -25 to -20 %,
-10 Hz -7 %, 20-100 Hz +28 to +38 % (crossover 11 Hz); exocytosis blocked -40 % at 10 min;
+10 Hz -8 %, 20-100 Hz +14 to +25 %; exocytosis blocked -40 % at 10 min;
 endocytosis blocked +35 % at 10 min, +63 % at 60 min; 4 h of test pulses +0.04 %. Every band
 holds when any single parameter changes by 20 %.
 
