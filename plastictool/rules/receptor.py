@@ -4,7 +4,8 @@ The weight of synapse ``(i, j)`` is the number of receptors bound to scaffold sl
 postsynaptic density (PSD), relative to rest: ``w = w_init * bound / bound_rest``, so
 ``dw_percent`` is the change of PSD receptors. No single published model chains all the steps;
 the model composes well-known pieces (source of each term in brackets). State per synapse:
-``ca, pi3k, akt, mtor, pool, free, bound, slots`` and the phosphatase activity ``pp``.
+``ca, pi3k, akt, mtor, pool, free, bound, slots``, the phosphatase activity ``pp`` and the
+tag ``tag``; per post neuron the products ``prp``.
 Hill function ``H(x; K, n) = x^n / (x^n + K^n)``.
 
 Calcium (dimensionless; 1 = one presynaptic transient at rest) [Graupner & Brunel 2012 for
@@ -41,7 +42,7 @@ Earnshaw & Bressloff 2006, Lisman & Raghavachari 2006; PI3K-dependent NMDA-trigg
 insertion: Man et al. 2003; phosphatase-driven endocytosis in LTD: Beattie et al. 2000;
 mTOR-dependent local synthesis: Tang et al. 2002]::
 
-    dpool/dt  = synthesis (1 + syn_gain mtor) - pool / tau_deg - exo pool + endo free
+    dpool/dt  = synthesis (1 + syn_gain prp_j tag) - pool / tau_deg - exo pool + endo free
     dfree/dt  = exo pool - endo free - k_on free (slots - bound) + k_off bound
     dbound/dt = k_on free (slots - bound) - k_off bound
     exo  = (1 + exo_gain pi3k) / tau_exo,   endo = (1 + endo_gain E) / tau_endo
@@ -51,8 +52,21 @@ Slots (PSD-95/Homer scaffold) [new PSD-95 enters potentiated spines after about 
 spines grow in late LTP, Bosch et al. 2014; PSD-95 loss and spine shrinkage in LTD, Colledge
 et al. 2003, Zhou et al. 2004]::
 
-    dslots/dt = (slots_rest - slots) / tau_slots + slot_growth slots_rest mtor
+    dslots/dt = (slots_rest - slots) / tau_slots + slot_growth slots_rest prp_j tag
                 - slot_removal E slots
+
+Tagging and capture [Frey & Morris 1997, 1998; Redondo & Morris 2011; one product pool per
+neuron with tau_p 60 min: Li et al. 2016, Luboeinski & Tetzlaff 2021]: the products of
+mTOR-driven synthesis (new receptors and slot proteins) are made for the whole post neuron j
+and captured only by tagged synapses; the tag is set by the synapse's own PI3K signalling::
+
+    dtag/dt = k_tag H(pi3k; pi3k_tag, n_tag) (1 - tag) - tag / tau_tag
+    tau_prp dprp_j/dt = sum_i mtor_ij - prp_j          (no production under block: synthesis)
+
+Early LTP stays local. Akt integrates how long PI3K stays high, so three spaced tetani
+recruit mTOR and a weak tetanus (21 pulses at 100 Hz) only tags. The products are updated on a
+grid of ``substep`` (every synapse is brought there; between grid steps the synapses see the
+predicted mean of prp). No cross-tagging with LTD (see docs/receptor.md).
 
 Rest (no calcium) is the computed steady state: all signals 0, ``pool = synthesis tau_deg``,
 ``free = pool tau_endo / tau_exo``, ``slots = slots_rest``, ``bound = slots free / (free + kd)``
@@ -68,7 +82,8 @@ the lost slots return only with ``tau_slots``, so the LTD lasts for hours.
 
 Blockable components (``block:``): ``NMDA`` (spikes bring no calcium), ``PI3K``, ``Akt``,
 ``mTOR`` (rapamycin), ``phosphatase`` (the signal is held at 0 while blocked), ``synthesis``
-(anisomycin: no receptor synthesis, basal or mTOR-driven, and no slot growth),
+(anisomycin, for the whole cell: no basal receptor synthesis and no new products; products
+already made are still captured),
 ``exocytosis``, ``endocytosis`` (the flux is 0). Blocks apply per phase.
 
 Numerics (event-driven, exact where possible): each synapse is integrated from its last update
