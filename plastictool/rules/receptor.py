@@ -65,7 +65,7 @@ and captured only by tagged synapses; the tag is set by the synapse's own PI3K s
 
 Early LTP stays local. Akt integrates how long PI3K stays high, so three spaced tetani
 recruit mTOR and a weak tetanus (21 pulses at 100 Hz) only tags. The products are updated on a
-grid of ``substep`` (every synapse is brought there; between grid steps the synapses see the
+grid of ``prp_step`` (every synapse is brought there; between grid steps the synapses see the
 predicted mean of prp). No cross-tagging with LTD (see docs/receptor.md).
 
 Rest (no calcium) is the computed steady state: all signals 0, ``pool = synthesis tau_deg``,
@@ -203,6 +203,7 @@ SPEC = RuleSpec(
         _t("tau_tag", 90 * MIN, "decay of the tag: it lasts about 1-2 h (Frey & Morris 1998; Redondo & Morris 2011)"),
         _t("tau_prp", 60 * MIN, "lifetime of the plasticity-related products of the cell (tau_p 60 min: Li et al. 2016, Luboeinski & Tetzlaff 2021)"),
         # numerics
+        _t("prp_step", 60e3, "interval at which the products of each post neuron are updated from its synapses (numerics; error second order in prp_step / tau_prp)"),
         _t("substep", 1000.0, "longest internal step of the slow variables (exact exponentials; results change < 0.01 % up to 5 s)"),
     ),
     state=(
@@ -258,7 +259,7 @@ class Params(NamedTuple):
     free_rest: float
     slots_rest: float
     tau_ca: float
-    grid: int  # steps between the updates of the cell-wide products (substep / dt, at least 1)
+    grid: int  # steps between the updates of the cell-wide products (prp_step / dt, at least 1)
 
 
 class State(NamedTuple):
@@ -328,7 +329,7 @@ def build(values, ctx):
         free_rest=free,
         slots_rest=slots,
         tau_ca=v["tau_ca"],
-        grid=max(1, int(round(v["substep"] / float(ctx.dt)))),
+        grid=max(1, int(round(v["prp_step"] / float(ctx.dt)))),
     )
     n_syn = ctx.n_pre * ctx.n_post
     x = np.zeros((n_syn, N_X))
@@ -344,7 +345,7 @@ def build(values, ctx):
 def probe(st, pr, name, step):
     """A state variable, shape (n_pre, n_post) (``prp``: (n_post,)). ``advance`` leaves every
     synapse at the step it reached, so the slow variables are read as they are; calcium is
-    decayed to ``step``; ``prp`` is its value at the last grid step (at most ``substep`` old)."""
+    decayed to ``step``; ``prp`` is its value at the last grid step (at most ``prp_step`` old)."""
     n_pre, n_post = pr.w0.shape
     if name == "prp":
         return st.prp.copy()
