@@ -626,3 +626,14 @@ def test_tagging_does_not_depend_on_the_product_grid():
         other = tagging_bands((("prp_step", step),))
         for k, (x, _, _) in base.items():
             assert other[k][0] == pytest.approx(x, abs=0.1), (step, k)
+
+
+def test_capture_window_closes_as_the_products_decay():
+    """WTET on S2 at increasing delays after the STET (receptor_tagging_window.yaml): S2's late
+    LTP falls as the cell's products decay (35 min +59 %, 2 h +41 %, 4 h +15 % at 6 h)."""
+    late = {}
+    for delay in (35 * MIN, 2 * HOUR, 4 * HOUR):
+        t_w = T_STET + delay
+        late[delay] = run_cell({}, {0: stet(BASE), 1: wtet(t_w)}, t_w + 6 * HOUR, record=(t_w + 6 * HOUR,))[t_w + 6 * HOUR][1]
+    assert late[35 * MIN] > late[2 * HOUR] > late[4 * HOUR] > tagging()["wtet"][BASE + 6 * HOUR][1]
+    assert late[4 * HOUR] < 0.5 * late[35 * MIN]
