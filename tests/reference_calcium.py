@@ -1,11 +1,13 @@
 """Slow, obviously correct twin of ``plastictool.rules.calcium`` (pure Python, no NumPy).
 
-Calcium is event-driven: each neuron's part is (value after its last jump, step of that jump),
-read with ``math.exp``; the pre part jumps ``delay_steps`` after each presynaptic spike. The
-efficacy takes one Euler-Maruyama step per ``dt`` with the calcium of the step (after its
-jumps); the noise is a pure-Python xoroshiro128+ with Box-Muller, drawn in row-major synapse
-order, only where calcium is above a threshold. It also counts, per synapse, the steps spent
-above each threshold.
+Calcium is event-driven: each neuron's part is (value after its last jump, time of that jump
+in ms), read with ``math.exp``; the pre part jumps exactly ``delay`` after each presynaptic
+spike (possibly within a step). Each step is cut at its jumps into pieces of pure decay, where
+the time above a threshold is the crossing time ``tau_ca ln(c / theta)``. The efficacy takes one
+Euler-Maruyama step per ``dt`` with the fractions of the step spent above each threshold; the
+noise is a pure-Python xoroshiro128+ with Box-Muller, drawn in row-major synapse order, only
+where calcium was above a threshold during the step. It also sums, per synapse, the time spent
+above each threshold (ms).
 """
 
 from __future__ import annotations
@@ -46,57 +48,81 @@ class Xoroshiro:
         return r * math.cos(a)
 
 
+def _time_above(c, theta, length, tau_ca):
+    """Time calcium ``c`` (decaying with tau_ca, no jump) spends strictly above ``theta`` within
+    ``length`` ms: the crossing time tau_ca ln(c / theta), at most ``length``."""
+    if c <= theta:
+        return 0.0
+    return min(length, tau_ca * math.log(c / theta))
+
+
 def simulate(pre, post, n_pre, n_post, p, rho0, n_steps, dt, gen=None, blocked=lambda s: False):
     """Run steps 0..n_steps-1. ``pre``/``post``: [(step, index)]; ``p``: parameter dict (ms);
     ``rho0``: n_pre x n_post lists; ``gen``: (s0, s1) generator state (needed when sigma > 0);
-    ``blocked(step)``: NMDA blocked at that step. Returns (rho, ca, steps_above_d, steps_above_p)
-    with ca the calcium of the last step (after its jumps)."""
-    delay = int(round(p["delay"] / dt))
-    arrive = defaultdict(list)
+    ``blocked(step)``: NMDA blocked at that step (of the spike's arrival). Returns
+    (rho, ca, time_above_d, time_above_p) with ca the calcium at time ``n_steps dt`` (after the
+    jumps of earlier steps) and the times above each threshold in ms.
+
+    Calcium is kept per neuron as (value, time in ms of its last jump). A pre transient arrives at
+    ``t_pre + delay`` exactly (delay / dt within 1e-9 of a whole number counts as whole), a post
+    transient at ``t_post``. Within the step [s dt, (s + 1) dt) the jumps cut the step into pieces;
+    in each piece calcium only decays, and the time above a threshold is the crossing time. rho
+    takes one Euler-Maruyama step per dt with the fractions of the step above each threshold."""
+    x = p["delay"] / dt
+    if abs(x - round(x)) <= 1e-9 * max(1.0, x):
+        x = float(round(x))
+    arrive = defaultdict(list)  # step -> [(time ms, kind, index)]
     for s, i in pre:
-        arrive[s + delay].append(int(i))
-    post_at = defaultdict(list)
+        t = (s + x) * dt
+        arrive[int(math.floor(s + x))].append((t, 0, int(i), s + x))
     for s, j in post:
-        post_at[s].append(int(j))
+        arrive[int(s)].append((s * dt, 1, int(j), float(s)))
     rng = Xoroshiro(*gen) if gen is not None else None
-    rho = [[float(x) for x in row] for row in rho0]
-    above_d = [[0] * n_post for _ in range(n_pre)]
-    above_p = [[0] * n_post for _ in range(n_pre)]
-    cpre = [(0.0, 0)] * n_pre
-    cpost = [(0.0, 0)] * n_post
+    rho = [[float(v) for v in row] for row in rho0]
+    above_d = [[0.0] * n_post for _ in range(n_pre)]
+    above_p = [[0.0] * n_post for _ in range(n_pre)]
+    cpre = [(0.0, 0.0)] * n_pre
+    cpost = [(0.0, 0.0)] * n_post
+    tau_ca = p["tau_ca"]
     k = dt / p["tau"]
     n1 = p["sigma"] * math.sqrt(dt / p["tau"])
-    n2 = p["sigma"] * math.sqrt(2.0 * dt / p["tau"])
 
-    def now(trace, s):
-        x, t = trace
-        return x * math.exp(-(s - t) * dt / p["tau_ca"])
+    def at(trace, t):
+        v, t0 = trace
+        return v * math.exp(-(t - t0) / tau_ca)
 
-    ca = None
     for s in range(n_steps):
-        if not blocked(s):
-            for i in arrive.get(s, []):
-                cpre[i] = (now(cpre[i], s) + p["c_pre"], s)
-            for j in post_at.get(s, []):
-                cpost[j] = (now(cpost[j], s) + p["c_post"], s)
-        a = [now(cpre[i], s) for i in range(n_pre)]
-        b = [now(cpost[j], s) for j in range(n_post)]
-        ca = [[a[i] + b[j] for j in range(n_post)] for i in range(n_pre)]
+        events = sorted(arrive.get(s, []), key=lambda e: e[3])
+        cuts = sorted({e[3] for e in events} | {float(s)})  # piece starts, in steps
+        fp = [[0.0] * n_post for _ in range(n_pre)]
+        fd = [[0.0] * n_post for _ in range(n_pre)]
+        for m, start in enumerate(cuts):
+            end = cuts[m + 1] if m + 1 < len(cuts) else float(s + 1)
+            t0 = start * dt
+            if not blocked(s):
+                for t, kind, idx, when in events:
+                    if when == start:
+                        if kind == 0:
+                            cpre[idx] = (at(cpre[idx], t0) + p["c_pre"], t0)
+                        else:
+                            cpost[idx] = (at(cpost[idx], t0) + p["c_post"], t0)
+            length = (end - start) * dt
+            for i in range(n_pre):
+                for j in range(n_post):
+                    c = at(cpre[i], t0) + at(cpost[j], t0)
+                    fp[i][j] += _time_above(c, p["theta_p"], length, tau_ca)
+                    fd[i][j] += _time_above(c, p["theta_d"], length, tau_ca)
         for i in range(n_pre):
             for j in range(n_post):
-                c, r = ca[i][j], rho[i][j]
-                d = -r * (1.0 - r) * (p["rho_star"] - r)
-                h = 0
-                if c > p["theta_p"]:
-                    d += p["gamma_p"] * (1.0 - r)
-                    h += 1
-                    above_p[i][j] += 1
-                if c > p["theta_d"]:
-                    d -= p["gamma_d"] * r
-                    h += 1
-                    above_d[i][j] += 1
+                r = rho[i][j]
+                hp, hd = fp[i][j] / dt, fd[i][j] / dt
+                above_p[i][j] += fp[i][j]
+                above_d[i][j] += fd[i][j]
+                d = -r * (1.0 - r) * (p["rho_star"] - r) + p["gamma_p"] * (1.0 - r) * hp - p["gamma_d"] * r * hd
                 r = r + k * d
-                if p["sigma"] > 0 and h > 0:
-                    r += (n1 if h == 1 else n2) * rng.normal()
+                if p["sigma"] > 0 and hp + hd > 0:
+                    r += n1 * math.sqrt(hp + hd) * rng.normal()
                 rho[i][j] = r
+    t = n_steps * dt
+    ca = [[at(cpre[i], t) + at(cpost[j], t) for j in range(n_post)] for i in range(n_pre)]
     return rho, ca, above_d, above_p
