@@ -503,3 +503,110 @@ if __name__ == "__main__":  # pragma: no cover
     main()
 
 __all__ = ["app", "main", "EXIT_BAD_INPUT"]
+
+
+class _fit_progress:
+    """A rich counter of model evaluations on a terminal (after a second); nothing otherwise."""
+
+    def __init__(self, off: bool, name: str):
+        self.off = off or not sys.stderr.isatty()
+        self.name = name
+        self.bar = None
+        self.t0 = None
+
+    def __enter__(self):
+        import time
+
+        self.t0 = time.perf_counter()
+        return None if self.off else self
+
+    def __call__(self, evaluations: int) -> None:
+        import time
+
+        if self.bar is None:
+            if time.perf_counter() - self.t0 < 1.0:
+                return
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+            self.bar = Progress(SpinnerColumn(), TextColumn("fit {task.fields[name]}: {task.completed} evaluations"), TimeElapsedColumn(), transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("fit", total=None, name=self.name)
+        self.bar.update(self.task, completed=evaluations)
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.stop()
+        return False
+
+
+@app.command()
+def fit(
+    protocols: List[str] = typer.Argument(..., help="protocol files (YAML); several: the same data, ranked by AIC", metavar="PROTOCOL..."),
+    data: Optional[str] = typer.Option(None, "--data", help="measured data, the format of protocols/*.reference.csv (default: the protocol's fit.data)", metavar="DATA.csv"),
+    param: List[str] = typer.Option([], "--param", "-p", help="a free parameter and its bounds in its units: rule.tau_y=10ms:500ms, or LO:START:HI", metavar="PATH=LO:HI"),
+    method: Optional[str] = typer.Option(None, "--method", help="least_squares (default) or cmaes (global: differential evolution, then least squares)"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="output folder (default outputs/<name>-fit; several protocols: DIR/<name>-fit/)"),
+    force: bool = typer.Option(False, "--force", help="replace existing output folders"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes evaluating the data's conditions side by side"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="evaluate on a Dask cluster: local or tcp://HOST:PORT", metavar="ADDR"),
+    seed: Optional[int] = typer.Option(None, "--seed", min=0, help="seed of the optimiser's starts (default: the protocol's seed)"),
+    plot_: bool = typer.Option(False, "--plot", help="also draw plot.png: the data with error bars and the fitted model"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress and no summary"),
+    json_: bool = typer.Option(False, "--json", help="print a machine-readable report on stdout"),
+) -> None:
+    """Fit a protocol's free parameters to measured data (each data row is a condition; the model
+    value is its mean dw_percent; chi2 weighted by sem). Writes fit.json (values, standard
+    errors, 95% intervals, correlations, chi2, AIC, BIC), fitted.yaml (runnable), predictions.csv.
+    Exit 0 converged, 3 not converged (after writing), 2 bad input."""
+    import json
+
+    from .errors import EXIT_SIM_FAILED
+    from .fit import output_dir, write_fit
+    from .fit import fit as fit_fn
+
+    results = []
+    several = len(protocols) > 1
+    worst = EXIT_OK
+    try:
+        for path in protocols:
+            try:
+                with _fit_progress(quiet or json_, path) as progress:
+                    res = fit_fn(path, data, param or None, method, seed, jobs, scheduler, progress)
+                target = output_dir(res, out, several)
+                write_fit(res, target, force, plot_)
+            except PlasticError as exc:
+                if several:
+                    _err(str(exc))
+                    worst = max(worst, exc.exit_code)
+                    continue
+                _fail(exc)
+            results.append(res)
+            status = EXIT_OK if res.converged else EXIT_SIM_FAILED
+            worst = max(worst, status)
+            if not quiet and not json_:
+                _print_fit(res)
+    except KeyboardInterrupt:
+        _err("interrupted; no fit folder was written for the unfinished fit")
+        raise typer.Exit(EXIT_INTERRUPTED)
+    ranked = sorted(results, key=lambda r: (r.aic, r.name))
+    if json_:
+        docs = [{**r.as_dict(), "out": r.out, "wall_s": round(r.wall_s, 6), "evaluations_per_s": round(r.evaluations_per_s, 3)} for r in ranked]
+        typer.echo(json.dumps({"status": worst, "fits": docs}, indent=2))
+    elif several and not quiet and results:
+        best = ranked[0].aic
+        typer.echo(f"\n{'rank':>4}  {'protocol':<36} {'AIC':>10} {'dAIC':>8} {'BIC':>10} {'chi2':>10} {'k':>2}  converged")
+        for k, r in enumerate(ranked, 1):
+            typer.echo(f"{k:>4}  {r.name:<36} {r.aic:>10.4g} {r.aic - best:>8.3g} {r.bic:>10.4g} {r.chi2:>10.4g} {len(r.params):>2}  {str(r.converged).lower()}")
+    raise typer.Exit(worst)
+
+
+def _print_fit(res) -> None:
+    typer.echo(f"{res.name}: {res.method}, {res.evaluations} evaluations in {res.wall_s:.1f} s "
+               f"({res.evaluations_per_s:.1f}/s), converged: {str(res.converged).lower()} -> {res.out}")
+    for p in res.params:
+        lo, hi = res.ci95[p.path]
+        typer.echo(f"  {p.path:<28} {res.x[p.path]:<12.6g} +- {res.se[p.path]:<10.3g} 95%: [{lo:.6g}, {hi:.6g}]")
+    red = f", reduced {res.reduced_chi2:.4g}" if res.reduced_chi2 is not None else ""
+    typer.echo(f"  chi2 {res.chi2:.6g} ({res.n_data} data, {res.dof} dof{red}{'; no sem: errors scaled by it' if res.covariance_scaled else ''}); AIC {res.aic:.6g}, BIC {res.bic:.6g}")
+    for w in res.warnings:
+        typer.echo(f"  warning: {w}", err=True)

@@ -267,7 +267,15 @@ class Built:
     post_events: tuple
 
 
-def build(p: Protocol, values: tuple = ()) -> Built:
+def stimulus_events(p: Protocol, values: tuple = ()):
+    """The (pre, post) spike events ``build`` draws for this protocol and condition: they depend
+    only on the stimulus, the seed and the condition's values, so a fit draws them once and
+    passes them to every evaluation (``build(..., events=)``)."""
+    return spike_events(p, np.random.default_rng(condition_seed(p.seed, values).spawn(4)[1]))
+
+
+def build(p: Protocol, values: tuple = (), events=None) -> Built:
+    """``events``: the result of ``stimulus_events(p, values)`` (read only), else drawn here."""
     from .core.net import ACTIVATIONS, NEURON_MODELS, LIF, make_net
 
     check_memory(p)
@@ -278,7 +286,7 @@ def build(p: Protocol, values: tuple = ()) -> Built:
     n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
     # the spike trains first: their temporaries are freed before the weight matrix exists
     # (independent seeds: the order changes no value)
-    pre, post = spike_events(p, np.random.default_rng(s_stim))
+    pre, post = spike_events(p, np.random.default_rng(s_stim)) if events is None else events
     w = _initial(p, spec, s_weights)
     model = NEURON_MODELS[p.neuron.model]
     q = p.neuron.params
@@ -606,13 +614,14 @@ class Stepper:
             self.pool = None
 
 
-def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None = None) -> RunResult:
+def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None = None, events=None) -> RunResult:
     """Build and run one condition; ``progress(steps_done)`` is called after each chunk.
 
     ``threads``: at most this many threads, over blocks of post neurons (``plan_blocks``; None:
-    ``$PLASTIC_THREADS`` or automatic); the results are identical, bit for bit, whatever it is."""
+    ``$PLASTIC_THREADS`` or automatic); the results are identical, bit for bit, whatever it is.
+    ``events``: the spike events of ``stimulus_events(p, values)``, drawn once by the caller."""
     t0 = time.perf_counter()
-    b = build(p, values)
+    b = build(p, values, events)
     t_build = time.perf_counter() - t0
     from .core.net import CLAMPED
 

@@ -53,6 +53,7 @@ TOP = (
     F("block", "list", [], "components knocked out throughout"),
     F("record", "section", None, "what to record"),
     F("sweep", "section", None, "parameter sweep"),
+    F("fit", "section", None, "fit rule parameters to measured data (plastic fit; ignored by plastic run)"),
 )
 SYNAPSES = (
     F("n_pre", INT, None, "presynaptic neurons", required=True, lo=1),
