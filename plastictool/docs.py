@@ -197,6 +197,16 @@ def json_schema() -> dict:
                     ]
                 },
             },
+            "fit": {
+                "type": "object",
+                "description": "plastic fit: measured data, free parameters and method (ignored by plastic run)",
+                "properties": {
+                    "data": {"type": "string", "description": "DATA.csv, relative to the protocol's folder"},
+                    "params": {"type": "object", "additionalProperties": {"type": "array", "minItems": 2, "maxItems": 3}},
+                    "method": {"enum": ["least_squares", "cmaes"]},
+                },
+                "additionalProperties": False,
+            },
         },
     )
     schema["required"] = ["synapses", "rule"]
