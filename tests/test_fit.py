@@ -188,3 +188,37 @@ def test_cmaes_finds_the_same_optimum(write, tmp_path):
     assert res.converged and res.method == "cmaes"
     assert res.x["rule.a_plus"] == pytest.approx(0.02, rel=1e-5)
     assert res.x["rule.a_minus"] == pytest.approx(0.004, rel=1e-5)
+
+
+def test_stochastic_rule_uses_common_random_numbers(write, tmp_path):
+    """Calcium with noise: the same parameters give the same value in every evaluation, and a
+    small change of a parameter a small change of the model (the noise is the same)."""
+    from plastictool.fit.core import _load
+    from plastictool.fit.data import make_param
+
+    proto = write("ca.yaml", """\
+        name: ca
+        seed: 7
+        dt: 0.1 ms
+        synapses: {n_pre: 1, n_post: 20, w_min: null, w_max: null}
+        neuron: {model: clamped}
+        stimulus:
+          pairing: {pairs: 10, frequency: 5 Hz, delta_t: 10 ms}
+        rule: {kind: calcium, preset: graupner2012_dp, rho_init: 0.5, tau: 2 s}
+        record: {interval: 1 s}
+        """)
+    data = write_csv(tmp_path / "d.csv", [-10.0, 10.0], [0.0, 0.0])
+    raw, lines, file, name, _, _ = _load(proto)
+    free = [make_param("rule.theta_p", [1.1, 2.0], "calcium")]
+    plan = make_plan(raw, lines, file, name, read_data(data), free)
+    with Evaluator(plan) as ev:
+        a = ev.model([[1.3]])[0]
+        ev.cache.clear()
+        b = ev.model([[1.3]])[0]
+        c = ev.model([[1.3 + 1e-6]])[0]
+        d = ev.model([[1.3 + 2e-6]])[0]
+    assert a == b  # common random numbers: bit for bit
+    assert all(x != y for x, y in zip(a, c))  # the threshold matters ...
+    for x, y, z in zip(a, c, d):  # ... smoothly: no new noise, no whole steps
+        assert abs(y - x) < 1e-3 * max(1.0, abs(x))
+        assert (z - x) == pytest.approx(2 * (y - x), rel=1e-2)
