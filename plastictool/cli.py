@@ -563,6 +563,8 @@ def fit(
     from .errors import EXIT_SIM_FAILED
     from .fit import output_dir, write_fit
     from .fit import fit as fit_fn
+    from .fit.core import protocol_name
+    from .folders import check_target
 
     results = []
     several = len(protocols) > 1
@@ -570,9 +572,10 @@ def fit(
     try:
         for path in protocols:
             try:
+                target = output_dir(protocol_name(path), out, several)
+                check_target(target, force, path)  # before the work, not after it
                 with _fit_progress(quiet or json_, path) as progress:
                     res = fit_fn(path, data, param or None, method, seed, jobs, scheduler, progress)
-                target = output_dir(res, out, several)
                 write_fit(res, target, force, plot_)
             except PlasticError as exc:
                 if several:

@@ -222,3 +222,13 @@ def test_stochastic_rule_uses_common_random_numbers(write, tmp_path):
     for x, y, z in zip(a, c, d):  # ... smoothly: no new noise, no whole steps
         assert abs(y - x) < 1e-3 * max(1.0, abs(x))
         assert (z - x) == pytest.approx(2 * (y - x), rel=1e-2)
+
+
+def test_existing_output_folder_is_refused_before_fitting(cli, write, tmp_path):
+    proto = write("pair.yaml", PAIR)
+    data = write_csv(tmp_path / "d.csv", DTS, [window(d, 0.01, 0.0105) for d in DTS], [0.1] * len(DTS))
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "keep.txt").write_text("mine")
+    r = cli("fit", proto, "--data", data, "--param", "rule.a_plus=1e-4:1e-1", "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "exists" in r.output
+    assert (tmp_path / "o" / "keep.txt").read_text() == "mine"

@@ -336,10 +336,17 @@ def timing_json(res: FitResult) -> str:
                        "conditions_per_evaluation": res.data.n}, indent=2) + "\n"
 
 
-def output_dir(res: FitResult, out, several: bool) -> Path:
+def output_dir(res_or_name, out, several: bool) -> Path:
+    """``outputs/<name>-fit`` or ``--out DIR`` (several protocols: ``DIR/<name>-fit``)."""
+    name = res_or_name if isinstance(res_or_name, str) else res_or_name.name
     if out is None:
-        return Path("outputs") / f"{res.name}-fit"
-    return Path(out) / f"{res.name}-fit" if several else Path(out)
+        return Path("outputs") / f"{name}-fit"
+    return Path(out) / f"{name}-fit" if several else Path(out)
+
+
+def protocol_name(path) -> str:
+    """The name a fit of this protocol file gets (its ``name``, else the file name)."""
+    return _load(path)[3]
 
 
 def write_fit(res: FitResult, out: Path, force: bool = False, plot: bool = False) -> Path:
