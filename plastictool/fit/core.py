@@ -129,19 +129,39 @@ def _num(x):
 
 
 def _load(experiment_or_path):
-    """(raw data without sweep and fit, lines, file, name, fit section, protocol sha256)."""
-    from ..protocol import Experiment, _stem
-    from ..yamlsrc import load_file
+    """(raw data without sweep and fit, lines, file, name, fit section, protocol sha256).
+
+    ``experiment_or_path``: a loaded ``Experiment`` (its ``set=``/``--set`` overrides and seed
+    are applied again to its raw data), a protocol file path, a YAML string, a dict or a
+    ``yamlsrc.Source``."""
+    from ..protocol import Experiment, _stem, parse_set, set_path
+    from ..yamlsrc import Source
 
     if isinstance(experiment_or_path, Experiment):
-        raw = copy.deepcopy(experiment_or_path.raw)
-        file = experiment_or_path.file
+        exp = experiment_or_path
+        raw = copy.deepcopy(exp.raw)
+        file = exp.file
         lines = {}
-        sha = hashlib.sha256(Path(file).read_bytes()).hexdigest() if Path(file).is_file() else ""
+        for expr in exp.overrides:
+            path, value = parse_set(expr)
+
+            def fail(msg):
+                raise ProtocolError(msg, "", "--set", None)
+
+            set_path(raw, path, value, fail)
+        if isinstance(raw, dict):
+            raw["seed"] = exp.base.seed
     else:
-        src = load_file(experiment_or_path)
+        if isinstance(experiment_or_path, Source):
+            src = experiment_or_path
+        else:
+            from ..api import _source
+
+            src = _source(experiment_or_path)
         raw, lines, file = copy.deepcopy(src.data), src.lines, src.file
-        sha = hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    path = Path(file)
+    sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else hashlib.sha256(
+        json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
     if not isinstance(raw, dict):
         raise ProtocolError("a protocol is a mapping", "", file, None)
     section = raw.pop("fit", None)
