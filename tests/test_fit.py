@@ -175,9 +175,10 @@ def test_several_protocols_are_ranked_by_aic(cli, write, tmp_path):
     a = write("pair.yaml", PAIR)
     b = write("mult.yaml", PAIR.replace("name: pair", "name: nearest").replace("a_minus: 0.0105}", "a_minus: 0.0105, pairing: nearest}"))
     data = write_csv(tmp_path / "d.csv", DTS, [window(d, 0.01, 0.0105) for d in DTS], [0.1] * len(DTS))
-    r = cli("fit", a, b, "--data", data, "--param", "rule.a_plus=1e-4:1e-1", "--out", tmp_path / "o")
+    r = cli("fit", a, b, "--data", data, "--param", "rule.a_plus=1e-4:1e-1", "--out", tmp_path / "o", "--plot")
     assert r.exit_code == 0, r.output
     assert "AIC" in r.output and (tmp_path / "o" / "pair-fit" / "fit.json").is_file()
+    assert (tmp_path / "o" / "pair-fit" / "plot.png").read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "o" / "nearest-fit" / "fit.json").is_file()
 
 

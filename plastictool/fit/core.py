@@ -407,15 +407,15 @@ def plot_png(res: FitResult) -> bytes:
     for a in range(d.n):
         key = tuple(d.x[a][1:]) if d.keys else ()
         groups.setdefault(key, []).append(a)
-    for g, idx in sorted(groups.items()):
+    for gi, (g, idx) in enumerate(sorted(groups.items())):
         xs = [d.x[a][0] if d.keys else a for a in idx]
         order = sorted(range(len(idx)), key=lambda t: xs[t])
         xs = [xs[t] for t in order]
         idx = [idx[t] for t in order]
         label = ", ".join(f"{k} = {v:g}" for k, v in zip(d.keys[1:], g)) or "data"
         ax.errorbar(xs, [d.y[a] for a in idx], yerr=[d.sem[a] for a in idx] if d.sem else None, fmt="o", capsize=3,
-                    label=f"data ({label})")
-        ax.plot(xs, [res.model[a] for a in idx], "-", marker="x", label=f"model ({label})")
+                    color=f"C{gi % 10}", label=f"data ({label})")
+        ax.plot(xs, [res.model[a] for a in idx], "-", marker="x", color=f"C{gi % 10}", alpha=0.8, label=f"model ({label})")
     ax.axhline(0.0, color="0.7", lw=0.8)
     ax.set_xlabel(d.keys[0] if d.keys else "data row")
     ax.set_ylabel("dw_percent")
