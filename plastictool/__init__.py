@@ -16,6 +16,8 @@ Numba; :func:`run` compiles (or loads) the kernels on its first call. See docs/p
 - :func:`load` (``plastictool.api.load``): a path, YAML string or dict -> a validated Experiment
 - :func:`run` (``plastictool.api.run``): run in memory -> :class:`Result`
 - :func:`read` (``plastictool.result.read``): a finished run folder -> :class:`Result`
+- :func:`fit` (``plastictool.fitting.fit``): a rule's parameters from measured data, as
+  ``plastic fit`` -> :class:`FitResult` (``.write(folder)`` writes the fit's folder)
 - :class:`Result`, :class:`Table`: a run's tables as named NumPy columns
 - :class:`PlasticError` (every error below; ``exit_code`` is the command line's exit status),
   :class:`ProtocolError` (bad input, exit 2), :class:`SimulationError` (NaN or infinity, exit 3),
@@ -28,6 +30,8 @@ _LAZY = {
     "load": ("api", "load"),
     "run": ("api", "run"),
     "read": ("result", "read"),
+    "fit": ("fitting", "fit"),
+    "FitResult": ("fitting", "FitResult"),
     "Result": ("result", "Result"),
     "Table": ("table", "Table"),
     "PlasticError": ("errors", "PlasticError"),
@@ -36,7 +40,7 @@ _LAZY = {
     "OutputError": ("errors", "OutputError"),
 }
 
-__all__ = ["load", "run", "read", "Result", "Table", "PlasticError", "ProtocolError", "SimulationError", "OutputError", "__version__"]
+__all__ = ["load", "run", "read", "fit", "FitResult", "Result", "Table", "PlasticError", "ProtocolError", "SimulationError", "OutputError", "__version__"]
 
 
 def __getattr__(name: str):

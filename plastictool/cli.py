@@ -561,9 +561,9 @@ def fit(
     import json
 
     from .errors import EXIT_SIM_FAILED
-    from .fit import output_dir, write_fit
-    from .fit import fit as fit_fn
-    from .fit.core import protocol_name
+    from .fitting import output_dir, write_fit
+    from .fitting import fit as fit_fn
+    from .fitting.core import protocol_name
     from .folders import check_target
 
     results = []

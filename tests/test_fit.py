@@ -9,8 +9,8 @@ import math
 import numpy as np
 import pytest
 
-from plastictool.fit import fit, read_data, write_fit
-from plastictool.fit.objective import Evaluator, make_plan
+from plastictool.fitting import fit, read_data, write_fit
+from plastictool.fitting.objective import Evaluator, make_plan
 
 TAU_PLUS, TAU_MINUS = 16.8, 33.7  # bi_poo_1998
 DTS = [-40.0, -20.0, -10.0, -5.0, 5.0, 10.0, 20.0, 40.0]
@@ -45,8 +45,8 @@ def window(dt, a_plus, a_minus, tau_plus=TAU_PLUS):
 
 def plastic_data(proto, data_path, params: dict):
     """Mean dw_percent of each row of ``data_path`` computed by plastic at ``params``."""
-    from plastictool.fit.core import _load
-    from plastictool.fit.data import make_param
+    from plastictool.fitting.core import _load
+    from plastictool.fitting.data import make_param
 
     raw, lines, file, name, _, _ = _load(proto)
     data = read_data(data_path)
@@ -194,8 +194,8 @@ def test_cmaes_finds_the_same_optimum(write, tmp_path):
 def test_stochastic_rule_uses_common_random_numbers(write, tmp_path):
     """Calcium with noise: the same parameters give the same value in every evaluation, and a
     small change of a parameter a small change of the model (the noise is the same)."""
-    from plastictool.fit.core import _load
-    from plastictool.fit.data import make_param
+    from plastictool.fitting.core import _load
+    from plastictool.fitting.data import make_param
 
     proto = write("ca.yaml", """\
         name: ca
@@ -233,3 +233,24 @@ def test_existing_output_folder_is_refused_before_fitting(cli, write, tmp_path):
     r = cli("fit", proto, "--data", data, "--param", "rule.a_plus=1e-4:1e-1", "--out", tmp_path / "o")
     assert r.exit_code == 2 and "exists" in r.output
     assert (tmp_path / "o" / "keep.txt").read_text() == "mine"
+
+
+def test_python_api_fit_is_the_command(cli, write, tmp_path):
+    """pt.fit with a dict of bounds and a loaded Experiment gives the fit of `plastic fit`; the
+    name stays the function after the subpackage is imported; FitResult.write writes its folder."""
+    import plastictool as pt
+    import plastictool.fitting  # noqa: F401  (must not shadow pt.fit)
+
+    proto = write("pair.yaml", PAIR)
+    dts = [d for d in DTS if d > 0]
+    data = write_csv(tmp_path / "d.csv", dts, [0.012 * window(d, 1.0, 0.0) for d in dts])
+    res = pt.fit(pt.load(proto), data=data, params={"rule.a_plus": (1e-4, 1e-1)}, seed=1)
+    assert isinstance(res, pt.FitResult) and res.converged
+    assert res.x["rule.a_plus"] == pytest.approx(0.012, rel=1e-6)
+    res.write(tmp_path / "api")
+    r = cli("fit", proto, "--data", data, "--param", "rule.a_plus=1e-4:1e-1", "--seed", "1", "--out", tmp_path / "cli", "--quiet")
+    assert r.exit_code == 0, r.output
+    for name in ("predictions.csv", "fitted.yaml"):
+        assert (tmp_path / "api" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+    a, c = (json.loads((tmp_path / d / "fit.json").read_text()) for d in ("api", "cli"))
+    assert a["parameters"] == c["parameters"] and a["chi2"] == c["chi2"]

@@ -56,6 +56,11 @@ class FitResult:
     raw: dict = field(repr=False)  # the protocol data (no sweep, no fit)
     out: str | None = None
 
+    def write(self, folder, force: bool = False, plot: bool = False) -> Path:
+        """Write ``fit.json``, ``fitted.yaml``, ``predictions.csv`` (and ``plot.png``) into
+        ``folder``, as ``plastic fit --out folder``."""
+        return write_fit(self, Path(folder), force, plot)
+
     @property
     def residuals(self) -> list:
         return [m - y for m, y in zip(self.model, self.data.y)]
