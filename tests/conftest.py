@@ -14,7 +14,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT / "protocols"
 
 # the tests run the Numba JIT path, whatever ahead-of-time kernels this user's cache holds
-# (tests/test_native.py builds and checks those in a folder of its own)
+# (tests/test_native.py builds and checks those in a folder of its own); Numba's cache stays the
+# user's one (it is keyed by source path and content), so the suite does not compile everything anew
+from plastictool.core.jit import cache_dir  # noqa: E402  (imports no Numba)
+
+os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
 os.environ["PLASTIC_CACHE_DIR"] = tempfile.mkdtemp(prefix="plastic-test-cache-")
 
 

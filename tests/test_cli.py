@@ -155,14 +155,14 @@ def test_warmup_compiles_every_rule_and_neuron(cli):
     assert n > runs and "warmup runs (every rule, neuron model and weight dtype)" in r.output
 
 
-def test_read_only_install_caches_kernels_in_the_user_folder(monkeypatch, tmp_path):
+def test_kernels_are_cached_in_the_user_folder_never_in_the_package(monkeypatch, tmp_path):
     from plastictool.core import jit
 
     monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.delenv("PLASTIC_CACHE_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(jit.os, "access", lambda path, mode: False)
-    jit._cache_dir()
-    import os
-
-    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "plastic" / "numba")
-    monkeypatch.delenv("NUMBA_CACHE_DIR")
+    assert jit.cache_dir() == str(tmp_path / "plastic" / "numba")
+    monkeypatch.setenv("PLASTIC_CACHE_DIR", str(tmp_path / "p"))
+    assert jit.cache_dir() == str(tmp_path / "p" / "numba")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "n"))
+    assert jit.cache_dir() == str(tmp_path / "n")

@@ -14,16 +14,27 @@ imported at all; otherwise the call goes to the JIT.
 The few LLVM intrinsics the kernels use (``prefetch``, ``fma`` and the bit casts of
 :mod:`plastictool.core.expfn`) live here too, as stand-ins that are built when Numba loads.
 
-Options: ``cache=True`` (compiled code is kept on disk; when the package folder is not
-writable the cache goes to a per-user folder), ``nogil=True``, ``error_model="numpy"``
-(division by zero gives inf/nan, which the run then reports), no ``fastmath``: results must
-be identical to the slow reference twins in the tests.
+Options: ``cache=True``, ``nogil=True``, ``error_model="numpy"`` (division by zero gives
+inf/nan, which the run then reports), no ``fastmath``: results must be identical to the slow
+reference twins in the tests.
+
+The cache (:func:`cache_dir`) is never inside the installed package: ``$NUMBA_CACHE_DIR`` if set,
+else ``numba/`` in the per-user cache folder (``$PLASTIC_CACHE_DIR``, ``$XDG_CACHE_HOME/plastic``
+or ``~/.cache/plastic``). Numba files each source file's entries under a folder named by a hash
+of that file's full path and checks a hash of the source's contents, so two installs (a clone
+and a ``pip install .``) never share or shadow entries. An entry that cannot be read (a garbled
+or truncated file) is treated as missing: the kernel is compiled again and the entry rewritten
+(:class:`_HealingCacheFile`, which also appends a sha256 to every data file it writes). When the
+folder cannot be written, kernels are compiled without a cache, with a one-line warning.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from pathlib import Path
+import pickle
+import sys
+import tempfile
 
 OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
@@ -34,17 +45,102 @@ _native = None  # {qualname: {argument key: function}} once looked for
 USED: set = set()  # "native" and/or "jit": which kernels this process ran (run.json)
 
 
-def _cache_dir() -> None:
-    """Point Numba's cache at a per-user folder when the package folder is read-only."""
+def cache_dir() -> str:
+    """Where Numba keeps compiled kernels: ``$NUMBA_CACHE_DIR``, else ``<user cache>/numba``."""
     if os.environ.get("NUMBA_CACHE_DIR"):
+        return os.environ["NUMBA_CACHE_DIR"]
+    if os.environ.get("PLASTIC_CACHE_DIR"):
+        base = os.environ["PLASTIC_CACHE_DIR"]
+    else:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "plastic")
+    return os.path.join(base, "numba")
+
+
+def _writable(folder: str) -> str | None:
+    """None when ``folder`` exists (or was made) and a file can be written in it, else why not."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
+def _cache_dir() -> bool:
+    """Point Numba's cache at :func:`cache_dir` (never the package folder); False when it cannot
+    be written (kernels are then compiled without a cache)."""
+    global _cache_ok
+    if _cache_ok is None:
+        folder = cache_dir()
+        why = _writable(folder)
+        _cache_ok = why is None
+        if _cache_ok:
+            os.environ["NUMBA_CACHE_DIR"] = folder  # Numba reads it at import; workers inherit it
+        else:
+            OPTIONS["cache"] = False
+            sys.stderr.write(f"warning: cannot write the kernel cache {folder} ({why}); compiling without a cache\n")
+    return _cache_ok
+
+
+_cache_ok: bool | None = None
+
+
+def _heal_cache(numba) -> None:
+    """Make Numba's cache files of this process heal (see :class:`_HealingCacheFile`) and make sure
+    Numba uses the folder of :func:`_cache_dir` even when it was imported before us."""
+    global _HealingCacheFile
+    if _cache_ok:
+        numba.config.CACHE_DIR = os.environ["NUMBA_CACHE_DIR"]
+    try:
+        from numba.core.caching import IndexDataCacheFile
+    except ImportError:  # pragma: no cover - a Numba without it: plain caching
         return
-    here = Path(__file__).resolve().parent
-    if os.access(here, os.W_OK) and os.access(here / "__pycache__", os.W_OK) or (
-        not (here / "__pycache__").exists() and os.access(here, os.W_OK)
-    ):
+    if _HealingCacheFile is not None:
         return
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    os.environ["NUMBA_CACHE_DIR"] = os.path.join(base, "plastic", "numba")
+
+    class Healing(IndexDataCacheFile):
+        """Numba's index/data cache files, where an entry that cannot be read is a miss."""
+
+        def _load_index(self):
+            try:
+                return super()._load_index()
+            except Exception:  # garbled or truncated index: start afresh (it is rewritten on save)
+                return {}
+
+        def load(self, key):
+            try:
+                return super().load(key)
+            except Exception:  # garbled data file: compile again (the entry is overwritten)
+                return None
+
+        def _load_data(self, name):
+            with open(self._data_path(name), "rb") as f:
+                blob = f.read()
+            body, tail = blob[: -len(_TRAILER) - 32], blob[-len(_TRAILER) - 32 :]
+            if len(blob) < len(_TRAILER) + 32 or tail[: len(_TRAILER)] != _TRAILER or hashlib.sha256(body).digest() != tail[len(_TRAILER) :]:
+                raise OSError("cache entry fails its checksum")  # load() returns None: recompiled
+            return pickle.loads(body)
+
+        def _save_data(self, name, data):
+            body = self._dump(data)
+            with self._open_for_write(self._data_path(name)) as f:
+                f.write(body + _TRAILER + hashlib.sha256(body).digest())
+
+    _HealingCacheFile = Healing
+
+
+_HealingCacheFile = None
+_TRAILER = b"plastic-sha256:"
+
+
+def _heal(disp):
+    """Give a dispatcher's cache the healing file class (no-op without a cache)."""
+    f = getattr(getattr(disp, "_cache", None), "_cache_file", None)
+    if _HealingCacheFile is not None and f is not None and type(f).__name__ == "IndexDataCacheFile":
+        f.__class__ = _HealingCacheFile
+    return disp
 
 
 def _load_numba():
@@ -53,6 +149,7 @@ def _load_numba():
         _cache_dir()
         import numba
 
+        _heal_cache(numba)
         _numba = numba
         for lazy in list(_pending):
             lazy._materialize()
@@ -107,7 +204,7 @@ class LazyKernel:
 
     def _materialize(self):
         if self._disp is None:
-            self._disp = _numba.njit(**self.options)(self.py_func)
+            self._disp = _heal(_numba.njit(**{**self.options, "cache": OPTIONS["cache"]})(self.py_func))
         return self._disp
 
     @property
@@ -240,7 +337,7 @@ def jit(func=None, *, entry: bool = False, inline: bool = False):
     options = {**OPTIONS, "inline": "always"} if inline else OPTIONS
     if _numba is not None:
         _patch(func.__globals__)
-        disp = _numba.njit(**options)(func)
+        disp = _heal(_numba.njit(**{**options, "cache": OPTIONS["cache"]})(func))
         if entry:  # defined after Numba was loaded: still listed for the ahead-of-time build
             ENTRIES.append(LazyKernel(func, options, entry, disp))
         return disp

@@ -8,7 +8,9 @@ argument type it met, with Numba's ahead-of-time compiler (``numba.pycc``), into
 extension module in the user's cache folder. Later processes import that module (a
 millisecond, no Numba) and call its functions; a call whose argument types the module does not
 have, a changed source file, or a missing module fall back to the Numba JIT and its cache, so
-the results never depend on whether the module is there.
+the results never depend on whether the module is there. The module's size and sha256 are
+recorded in its index at build time and checked before it is imported: a truncated or garbled
+module (which would crash the process on import) is skipped with a one-line warning.
 
 The module is compiled from the same Python functions, by the same Numba and LLVM, with the
 same options as the JIT (``error_model="numpy"``, the GIL released, no fastmath, code for
@@ -136,6 +138,8 @@ def load(where: Path | None = None) -> dict | None:
         import importlib.util
 
         path = where / index["file"]
+        if not intact(path, index):
+            return None
         spec = importlib.util.spec_from_file_location(MODULE, path, loader=importlib.machinery.ExtensionFileLoader(MODULE, str(path)))
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
@@ -145,6 +149,33 @@ def load(where: Path | None = None) -> dict | None:
     for name, entries in index["kernels"].items():
         table[name] = {_tuples(key): getattr(mod, sym) for key, sym in entries}
     return table
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and sha256 of a file."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
+
+
+def intact(path: Path, index: dict) -> bool:
+    """Whether the module file has the size and sha256 recorded when it was built. Importing a
+    truncated or garbled extension module can crash the process (SIGBUS, segfault), so a module
+    that fails the check is never imported: the run falls back to the JIT, with a warning."""
+    try:
+        ok = file_digest(path) == (index["size"], index["sha256"])
+    except (OSError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        sys.stderr.write(
+            f"warning: the ahead-of-time kernel module {path} is damaged or incomplete; using the JIT "
+            "(run `plastic warmup` to rebuild it)\n"
+        )
+    return ok
 
 
 # ---------------------------------------------------------------------------- building
@@ -205,7 +236,8 @@ def build(kernels, where: Path | None = None) -> Path:
             cc.export(sym, sig)(func)
             index.setdefault(qual, []).append([typekey_json(sig.args), sym])
         cc.compile()
-        (tmp / INDEX).write_text(json.dumps({"file": cc.output_file, "kernels": index}, indent=1))
+        size, digest = file_digest(tmp / cc.output_file)
+        (tmp / INDEX).write_text(json.dumps({"file": cc.output_file, "size": size, "sha256": digest, "kernels": index}, indent=1))
         if where.exists():
             shutil.rmtree(where)
         os.replace(tmp, where)
