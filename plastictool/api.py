@@ -332,6 +332,13 @@ def run_file(
     With ``check`` (a baseline folder, see :func:`baseline_dir`) the written folder is compared
     with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
     the status is 1 when they differ."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):  # overflows end as inf/nan, which the run reports (exit 3)
+        return _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, check, rtol, atol, shard, scheduler, notify, threads)
+
+
+def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, check, rtol, atol, shard, scheduler, notify, threads) -> RunReport:
     from .folders import check_target
 
     t0 = time.perf_counter()

@@ -701,7 +701,8 @@ def _check_finite(b: Built, step: int, rec: Recorder):
 
 def run_condition(cond: Condition, progress=None, threads: int | None = None) -> RunResult:
     try:
-        result = simulate(cond.protocol, cond.values, progress, threads)
+        with np.errstate(all="ignore"):  # overflows end as inf/nan: _check_finite reports them (exit 3)
+            result = simulate(cond.protocol, cond.values, progress, threads)
         result.index = cond.index
         return result
     except SimulationError as exc:

@@ -21,6 +21,11 @@ Conditions are sent in chunks (about four per worker, to balance conditions of d
 lengths while paying the per-task cost rarely); each worker imports :mod:`plastictool` and
 calls :func:`plastictool.engine.run_condition`. Workers ignore Ctrl-C: the parent stops them
 and re-raises ``KeyboardInterrupt``, so no result folder is written.
+
+Workers die with their parent: on Linux the fork server and every worker ask the kernel for
+SIGKILL when their parent dies (``prctl(PR_SET_PDEATHSIG)``, :mod:`plastictool.deathsig`), and a
+worker whose run's main process is already gone when it starts exits at once, so ``kill -9`` of
+``plastic run --jobs N`` leaves no process behind.
 """
 
 from __future__ import annotations
@@ -84,14 +89,23 @@ def _context():
     import multiprocessing as mp
 
     if "forkserver" in mp.get_all_start_methods():
+        from .deathsig import ENV
+
+        os.environ[ENV] = str(os.getpid())  # read by plastictool.deathsig in the fork server
         ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(["plastictool.engine"])  # NumPy and the package, imported once
+        # NumPy and the package, imported once; plastictool.deathsig makes the fork server itself
+        # die with this process
+        ctx.set_forkserver_preload(["plastictool.deathsig", "plastictool.engine"])
         return ctx
     return mp.get_context("spawn")  # pragma: no cover - platforms without forkserver
 
 
-def _init_worker() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+def _init_worker(main_pid: int) -> None:
+    """In a worker: ignore Ctrl-C (the parent handles it and stops us) and die with the parent."""
+    from .deathsig import die_with_parent
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(main_pid)
 
 
 def _pack(exc: PlasticError):
@@ -150,7 +164,7 @@ def run_conditions(conditions, workers: int, progress=None) -> list:
     n = len(conditions)
     size = max(1, math.ceil(n / (workers * CHUNKS_PER_WORKER)))
     chunks = [conditions[i : i + size] for i in range(0, n, size)]
-    ex = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker)
+    ex = ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker, initargs=(os.getpid(),))
     futures = [ex.submit(_run_chunk, chunk) for chunk in chunks]
     index = {f: k for k, f in enumerate(futures)}
     results: list = [None] * len(chunks)

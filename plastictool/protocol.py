@@ -42,7 +42,7 @@ class F:
 TOP = (
     F("name", STR, None, "run name; default: the file name without .yaml"),
     F("description", STR, "", "free text"),
-    F("seed", INT, 0, "every random draw derives from it", lo=0),
+    F("seed", INT, 0, "every random draw derives from it", lo=0, hi=2**63 - 1),
     F("dt", TIME, 0.1, "integration step", lo=0.0, lo_open=True),
     F("duration", TIME, None, "total simulated time; default: end of the last phase", lo=0.0, lo_open=True),
     F("synapses", "section", None, "the weight matrix", required=True),
@@ -150,6 +150,9 @@ RECORD = (
 STATS = ("mean", "std", "min", "max")
 NEURON_STATE = {"lif": ("v", "g"), "rate": ("y",), "clamped": ()}
 MAX_SPIKES_DEFAULT = 1_000_000
+MAX_COUNT = 10**9  # any whole-number field (neurons, pairs, pulses, trains, spikes per burst, seed...)
+MAX_CONDITIONS = 100_000  # sweep conditions of one protocol (counted before any is built)
+MAX_NAME = 100  # characters of a run or phase name (it names a folder)
 
 
 # ---------------------------------------------------------------------------- typed protocol
@@ -258,6 +261,11 @@ class Validator:
             if path[:k] in self.origin:
                 label, line, note = self.origin[path[:k]]
                 raise ProtocolError(message + note, dotted(path), label, line)
+        if path and path not in self.src.lines:
+            # a section that only an override created (--set nosuch.path=1): blame the override
+            for key, (label, line, note) in self.origin.items():
+                if key[: len(path)] == path:
+                    raise ProtocolError(message + note, dotted(path), label, line)
         raise self.src.error(path, message)
 
     # -- structure
@@ -291,9 +299,13 @@ class Validator:
             self.bounds(path, x, f)
             return x
         if t == INT:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+            x = _whole(value)
+            if x is None:
                 self.fail(path, f"expected a whole number, got {value!r}")
-            x = int(value)
+            hi = f.hi if f.hi is not None else MAX_COUNT
+            if x > hi:
+                self.fail(path, f"{x:g} is too large (at most {hi:g})")
+            x = int(x)
             self.bounds(path, x, f)
             return x
         if t == BOOL:
@@ -306,7 +318,7 @@ class Validator:
             return str(value)
         if t == "choice":
             if value not in f.choices:
-                self.fail(path, f"{value!r} is not one of {', '.join(f.choices)}{_hint(str(value), f.choices)}")
+                self.fail(path, f"{value!r} is not one of {', '.join(f.choices)}{_close(str(value), f.choices)}")
             return value
         if t == "bound":
             try:
@@ -375,6 +387,23 @@ class Validator:
         self.fail(path, f"expected a number, {{uniform: [lo, hi]}}, {{normal: [mean, sd]}} or a matrix, got {_kind(value)}")
 
 
+def _whole(value) -> float | None:
+    """A whole number (int, integral float, or text such as '1e3' that YAML 1.1 leaves as text) as
+    a float, or None. Floats, so that 1e300 is compared with the bounds before int() grows it."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().replace("_", ""))
+        except ValueError:
+            return None
+    if isinstance(value, int):
+        return value if abs(value) <= 2**62 else float(value)
+    if isinstance(value, float) and math.isfinite(value) and value == math.floor(value):
+        return value
+    return None
+
+
 def _kind(value) -> str:
     if value is None:
         return "nothing (null)"
@@ -382,10 +411,17 @@ def _kind(value) -> str:
 
 
 def _hint(word: str, options) -> str:
-    close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
+    """' (did you mean X?)' for a near miss, else the valid options (up to 16)."""
+    close = _close(word, options)
     if close:
-        return f" (did you mean {close[0]!r}?)"
+        return close
     return f"; valid: {', '.join(str(o) for o in options)}" if len(options) <= 16 else ""
+
+
+def _close(word: str, options) -> str:
+    """' (did you mean X?)' for a near miss, else nothing (for messages that list the options)."""
+    close = difflib.get_close_matches(word, [str(o) for o in options], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------------------- sections
@@ -398,6 +434,8 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
         if f.type not in ("section", "list"):
             top[f.name] = v.field((f.name,), data.get(f.name), f)
     name = top["name"] or name_default or "protocol"
+    if len(name) > MAX_NAME:
+        v.fail(("name",), f"{len(name)} characters: at most {MAX_NAME} (it names the output folder)")
     if not _safe_name(name):
         v.fail(("name",), f"{name!r}: use letters, digits, '.', '_' and '-' only (it names the output folder)")
     dt = top["dt"]
@@ -422,7 +460,18 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     if duration <= 0:
         v.fail(("duration",), "the run has no length: give duration, or phases with a duration or a stimulus")
     if duration / dt > 2**53:
-        v.fail(("dt",), "too many steps")
+        if duration / 0.1 <= 2**53:  # fine at the default step: dt is what is too small
+            culprit = ("dt",)
+        else:
+            culprit = ("duration",) if top["duration"] is not None else _longest_phase(data, phases)
+        v.fail(culprit, f"{duration:g} ms at dt = {dt:g} ms is too many steps ({duration / dt:.3g})")
+    no_step = round(duration / dt) < 1
+    if no_step and data.get("dt") is not None:  # a dt given here is the likelier mistake
+        v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
+    _check_spikes_fit(v, data, phases, dt)
+    if no_step:
+        v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
+    _check_w_init(v, synapses, rule)
     record = _record(v, data.get("record"), synapses, neuron, spec, duration, dt, phases)
 
     resolved = {
@@ -469,6 +518,67 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     )
 
 
+def _longest_phase(data, phases) -> tuple:
+    """The path of the longest phase (what made the run too long)."""
+    k = max(range(len(phases)), key=lambda i: phases[i].duration)
+    return ("stimulus",) if "stimulus" in data else ("phases", k)
+
+
+def _phase_path(data, k) -> tuple:
+    return ("stimulus",) if "stimulus" in data else ("phases", k)
+
+
+def _check_spikes_fit(v: Validator, data, phases, dt) -> None:
+    """Refuse stimuli whose spikes the run would silently lose: spikes of one neuron closer
+    than dt (several fall into one step) and pairing spikes after the end of their phase."""
+    for k, ph in enumerate(phases):
+        path = _phase_path(data, k)
+        for pop, trains in (("pre", ph.pre), ("post", ph.post)):
+            for t in trains:
+                q = t.params
+                if t.kind in ("regular", "tetanus", "theta_burst") and 1000.0 / q["frequency"] < dt * (1 - 1e-9):
+                    v.fail(path + (pop, t.kind, "frequency"), f"{q['frequency']:g} Hz puts spikes {1000.0 / q['frequency']:g} ms apart, closer than dt = {dt:g} ms: several would fall into one step")
+        p = ph.pairing
+        if not p:
+            continue
+        pp = path + ("pairing",)
+        if p["pairs"] > 1 and 1000.0 / p["frequency"] < dt * (1 - 1e-9):
+            v.fail(pp + ("frequency",), f"{p['frequency']:g} Hz puts pairings {1000.0 / p['frequency']:g} ms apart, closer than dt = {dt:g} ms: several would fall into one step")
+        for side in ("pre", "post"):
+            if p[f"{side}_spikes"] > 1 and 1000.0 / p[f"{side}_frequency"] < dt * (1 - 1e-9):
+                v.fail(pp + (f"{side}_frequency",), f"{p[side + '_frequency']:g} Hz puts the spikes of a burst closer than dt = {dt:g} ms: several would fall into one step")
+        d = p["delta_t"]
+        last_pair = p["start"] + (p["pairs"] - 1) * 1000.0 / p["frequency"]
+        last = {
+            "pre": last_pair + max(0.0, -d) + (p["pre_spikes"] - 1) * 1000.0 / p["pre_frequency"],
+            "post": last_pair + max(0.0, d) + (p["post_spikes"] - 1) * 1000.0 / p["post_frequency"],
+        }
+        end = int(round((ph.start + ph.duration) / dt)) - int(round(ph.start / dt))
+        for side, t in last.items():
+            if int(round(t / dt)) >= end:
+                blame = path + ("duration",) if ph.duration < _pairing_length(p) * (1 - 1e-12) else pp + ("delta_t",)
+                v.fail(blame, f"the last pairing's {side} spike at {t:g} ms falls at or after the end of the phase ({ph.duration:g} ms) and would be dropped: shorten delta_t or the bursts, or lengthen the phase (duration)")
+
+
+def _check_w_init(v: Validator, syn: Synapses, rule: RuleConfig) -> None:
+    """Initial weights outside [w_min, w_max] are refused (they would be clipped without a word).
+    A normal distribution is unbounded and is clipped to the bounds as documented."""
+    if rule.kind == "calcium":  # the weight is the rule's readout; w_init is not used
+        return
+    init, lo, hi = syn.w_init, syn.w_min, syn.w_max
+    if init.kind == "constant":
+        vals = init.args
+    elif init.kind == "uniform":
+        vals = init.args
+    elif init.kind == "matrix":
+        vals = [x for row in init.args[0] for x in row]
+    else:
+        return
+    bad = [x for x in vals if not lo <= x <= hi]
+    if bad:
+        v.fail(("synapses", "w_init"), f"{bad[0]:g} is outside [w_min, w_max] = [{lo:g}, {hi:g}]")
+
+
 def _safe_name(name: str) -> bool:
     return bool(name) and all(c.isalnum() or c in "._-" for c in name) and name.isascii() and name not in (".", "..")
 
@@ -502,7 +612,7 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
         v.fail(path, f"expected a mapping with kind: one of {', '.join(rule_registry.kinds())}")
     kind = raw.get("kind")
     if kind not in rule_registry.kinds():
-        v.fail(path + ("kind",), f"{'missing' if kind is None else repr(kind)}: kind must be one of {', '.join(rule_registry.kinds())}{_hint(str(kind), rule_registry.kinds())}")
+        v.fail(path + ("kind",), f"{'missing' if kind is None else repr(kind)}: kind must be one of {', '.join(rule_registry.kinds())}{_close(str(kind), rule_registry.kinds())}")
     spec = rule_registry.spec(kind)
     names = spec.param_names
     for key in raw:
@@ -512,7 +622,7 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
     merged = dict(raw)
     if preset is not None:
         if preset not in spec.presets:
-            v.fail(path + ("preset",), f"unknown preset {preset!r} of rule {kind}; valid: {', '.join(spec.presets) or 'none'}{_hint(str(preset), list(spec.presets))}")
+            v.fail(path + ("preset",), f"unknown preset {preset!r} of rule {kind}; valid: {', '.join(spec.presets) or 'none'}{_close(str(preset), list(spec.presets))}")
         for k, x in spec.presets[preset].values.items():
             if k not in raw:
                 merged[k] = x
@@ -540,7 +650,7 @@ def _blocks(v: Validator, path, raw, spec) -> tuple[str, ...]:
     for k, name in enumerate(raw):
         if name not in spec.blockable:
             valid = ", ".join(spec.blockable) if spec.blockable else "none"
-            v.fail(tuple(path) + (k,), f"{name!r} cannot be blocked in rule {spec.kind}; blockable components: {valid}{_hint(str(name), spec.blockable)}")
+            v.fail(tuple(path) + (k,), f"{name!r} cannot be blocked in rule {spec.kind}; blockable components: {valid}{_close(str(name), spec.blockable)}")
         if name not in out:
             out.append(name)
     return tuple(out)
@@ -751,9 +861,9 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
     if w is None:
         weights = [(i, j) for i in range(syn.n_pre) for j in range(syn.n_post)] if n_syn <= 16 else []
     elif w == "all":
-        weights = [(i, j) for i in range(syn.n_pre) for j in range(syn.n_post)]
         if n_syn > 10_000:
             v.fail(path + ("weights",), f"'all' would record {n_syn} weight columns; list the [pre, post] pairs you need")
+        weights = [(i, j) for i in range(syn.n_pre) for j in range(syn.n_post)]
     elif w == "none":
         weights = []
     elif isinstance(w, list):
@@ -772,7 +882,7 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
         v.fail(path + ("stats",), f"expected a list of {', '.join(STATS)}")
     for k, s in enumerate(stats):
         if s not in STATS:
-            v.fail(path + ("stats", k), f"unknown statistic {s!r}; valid: {', '.join(STATS)}{_hint(str(s), STATS)}")
+            v.fail(path + ("stats", k), f"unknown statistic {s!r}; valid: {', '.join(STATS)}{_close(str(s), STATS)}")
     state = raw.get("state", [])
     state = [state] if isinstance(state, str) else state
     if not isinstance(state, list):
@@ -780,7 +890,7 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
     valid = [s.name for s in spec.state] + list(NEURON_STATE[neuron.model])
     for k, s in enumerate(state):
         if s not in valid:
-            v.fail(path + ("state", k), f"unknown state variable {s!r} for rule {spec.kind} with neuron model {neuron.model}; valid: {', '.join(valid) or 'none'}{_hint(str(s), valid)}")
+            v.fail(path + ("state", k), f"unknown state variable {s!r} for rule {spec.kind} with neuron model {neuron.model}; valid: {', '.join(valid) or 'none'}{_close(str(s), valid)}")
     spikes = raw.get("spikes")
     if spikes is not None and not isinstance(spikes, bool) and spikes not in ("pre", "post"):
         v.fail(path + ("spikes",), f"expected true, false, pre or post, got {spikes!r}")
@@ -837,8 +947,8 @@ def train_count(t: Train, duration: float) -> float:
 
 # ---------------------------------------------------------------------------- overrides, sweeps
 def parse_set(expr: str) -> tuple[tuple, Any]:
-    """``PATH=VALUE`` from the command line: VALUE is read as YAML (safely)."""
-    import yaml
+    """``PATH=VALUE`` from the command line: VALUE is read as YAML (safely, like a file's values)."""
+    from .yamlsrc import load_value
 
     if "=" not in expr:
         raise ProtocolError(f"--set expects PATH=VALUE, got {expr!r}", "", "--set", None)
@@ -846,10 +956,7 @@ def parse_set(expr: str) -> tuple[tuple, Any]:
     path = path.strip()
     if not path:
         raise ProtocolError(f"--set expects PATH=VALUE, got {expr!r}", "", "--set", None)
-    try:
-        value = yaml.safe_load(value) if value.strip() else None
-    except yaml.YAMLError as exc:
-        raise ProtocolError(f"cannot read the value of --set {expr!r}: {exc}", path, "--set", None) from None
+    value = load_value(value, f"--set {path}") if value.strip() else None
     return split_path(path), value
 
 
@@ -885,11 +992,12 @@ def set_path(data: dict, path: tuple, value, fail) -> None:
 SWEEP_RESERVED = ("mode",)
 
 
-def _sweep_values(v: Validator, path, raw) -> list:
+def _sweep_values(v: Validator, path, raw, count_only: bool = False):
+    """The values of one sweep key, or with ``count_only`` only how many (nothing is built)."""
     if isinstance(raw, list):
         if not raw:
             v.fail(path, "an empty list of values")
-        return list(raw)
+        return len(raw) if count_only else list(raw)
     if isinstance(raw, dict):
         extra = set(raw) - {"from", "to", "step"}
         if extra:
@@ -909,11 +1017,14 @@ def _sweep_values(v: Validator, path, raw) -> list:
             v.fail(path, f"from, to and step have different dimensions ({', '.join(sorted(named))})")
         if nums["step"] <= 0:
             v.fail(tuple(path) + ("step",), "step must be > 0")
-        count = int(math.floor((nums["to"] - nums["from"]) / nums["step"] + 1e-9)) + 1
+        q = (nums["to"] - nums["from"]) / nums["step"]
+        if not math.isfinite(q) or q >= MAX_CONDITIONS:
+            v.fail(path, f"about {q:.3g} values: too many (a sweep has at most {MAX_CONDITIONS} conditions)")
+        count = int(math.floor(q + 1e-9)) + 1
         if count < 1:
             v.fail(tuple(path) + ("to",), "to is below from")
-        if count > 1_000_000:
-            v.fail(path, f"{count} values: too many")
+        if count_only:
+            return count
         vals = [nums["from"] + k * nums["step"] for k in range(count)]
         return [round(x, 12) for x in vals]
     v.fail(path, f"expected a list of values or a range {{from, to, step}}, got {_kind(raw)}")
@@ -985,25 +1096,30 @@ def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Exper
         keys = tuple(k for k in sweep_raw if k not in SWEEP_RESERVED)
         if not keys:
             v.fail(("sweep",), "no paths to sweep")
-        lists = []
+        sizes = []
         for key in keys:
             if not isinstance(key, str):
                 v.fail(("sweep", key), "sweep keys are dotted paths such as rule.a_plus")
             p = split_path(key)
             if p[0] in ("sweep", "name") or p == ("seed",):
                 v.fail(("sweep", key), f"{key} cannot be swept")
-            lists.append(_sweep_values(v, ("sweep", key), sweep_raw[key]))
+            sizes.append(_sweep_values(v, ("sweep", key), sweep_raw[key], count_only=True))
+        # count the conditions before building any (three keys of 1000 values: 1e9 conditions)
         if mode == "zip":
-            n = {len(x) for x in lists}
-            if len(n) != 1:
-                v.fail(("sweep", "mode"), f"zip needs lists of equal length, got {', '.join(str(len(x)) for x in lists)}")
+            if len(set(sizes)) != 1:
+                v.fail(("sweep", "mode"), f"zip needs lists of equal length, got {', '.join(str(n) for n in sizes)}")
+            total = sizes[0]
+        else:
+            total = math.prod(sizes)
+        if total > MAX_CONDITIONS:
+            v.fail(("sweep",), f"{total} conditions ({' x '.join(str(n) for n in sizes)}): too many (at most {MAX_CONDITIONS}); split the sweep into several protocols or use --shard")
+        lists = [_sweep_values(v, ("sweep", key), sweep_raw[key]) for key in keys]
+        if mode == "zip":
             combos = list(zip(*lists))
         else:
             import itertools
 
             combos = list(itertools.product(*lists))
-        if len(combos) > 100_000:
-            v.fail(("sweep",), f"{len(combos)} conditions: too many (at most 100000)")
     base = validate(Source(data, src.lines, file), origin, stem)
     conditions = []
     if not keys:

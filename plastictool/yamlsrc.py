@@ -8,6 +8,8 @@ errors. Every value's line is kept in a map from its path (a tuple of keys and i
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -16,7 +18,8 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from .errors import ProtocolError
 
-MAX_BYTES = 16 * 1024 * 1024
+MAX_BYTES = 16 * 1024 * 1024  # a protocol file (or anything read as one) is at most this big
+MAX_DEPTH = 64  # mappings and lists nested at most this deep
 _SAFE_TAGS = {
     "tag:yaml.org,2002:str",
     "tag:yaml.org,2002:int",
@@ -51,24 +54,69 @@ def dotted(path) -> str:
 
 
 def load_file(path: str | Path) -> Source:
-    p = Path(path)
+    """Read a protocol file: at most ``MAX_BYTES`` + 1 bytes are read from any path (a device
+    such as /dev/zero, a pipe or a huge file is refused without reading it all)."""
     name = str(path)
-    if not p.exists():
-        raise ProtocolError("no such file", "", name, None)
-    if p.is_dir():
-        raise ProtocolError("is a folder, expected a YAML protocol file", "", name, None)
-    if p.stat().st_size > MAX_BYTES:
-        raise ProtocolError(f"file is larger than {MAX_BYTES // 2**20} MiB", "", name, None)
     try:
-        text = p.read_text(encoding="utf-8")
+        st = os.stat(path)
+        if stat.S_ISDIR(st.st_mode):
+            raise ProtocolError("is a folder, expected a YAML protocol file", "", name, None)
+        if stat.S_ISREG(st.st_mode) and st.st_size > MAX_BYTES:
+            raise ProtocolError(f"file is larger than {MAX_BYTES // 2**20} MiB", "", name, None)
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ProtocolError(_os_reason(exc), "", name, None) from None
+    if len(data) > MAX_BYTES:
+        raise ProtocolError(f"more than {MAX_BYTES // 2**20} MiB to read: a protocol must be smaller", "", name, None)
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError(f"not UTF-8 text ({exc.reason})", "", name, None) from None
     return load_text(text, name)
 
 
+def _os_reason(exc: OSError) -> str:
+    """'no such file', 'permission denied', 'too many levels of symbolic links', ..."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    reason = exc.strerror or type(exc).__name__
+    return reason[:1].lower() + reason[1:]
+
+
+class _DepthLoader(yaml.SafeLoader):
+    """PyYAML's composer recurses once per nesting level (a few hundred levels exhaust Python's
+    stack): refuse documents nested deeper than ``MAX_DEPTH``, naming the line."""
+
+    file = "<string>"
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if not isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            return super().compose_node(parent, index)
+        depth = getattr(self, "_depth", 0) + 1
+        if depth > MAX_DEPTH:
+            mark = event.start_mark
+            raise ProtocolError(f"nested more than {MAX_DEPTH} levels deep", "", self.file, mark.line + 1)
+        self._depth = depth
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth = depth - 1
+
+
+def _compose(text: str, file: str):
+    loader = _DepthLoader(text)
+    loader.file = file
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
 def load_text(text: str, file: str = "<string>") -> Source:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text, file)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -84,6 +132,24 @@ def load_text(text: str, file: str = "<string>") -> Source:
     if not isinstance(data, dict):
         raise ProtocolError("a protocol must be a mapping of keys (name:, rule:, ...)", "", file, 1)
     return Source(data, lines, file)
+
+
+def load_value(text: str, label: str, field: str = ""):
+    """One value written on the command line (``--set PATH=VALUE``), read like a protocol value:
+    plain YAML types only, the same depth limit; errors name ``label`` (e.g. ``--set rule.a``)."""
+    try:
+        node = _compose(text, label)
+    except ProtocolError as exc:
+        raise ProtocolError(exc.message, field, label, None) from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+        raise ProtocolError(f"cannot read the value: invalid YAML: {problem}", field, label, None) from None
+    if node is None:
+        return None
+    try:
+        return _build(node, (), {}, SafeConstructor(), label, set())
+    except ProtocolError as exc:
+        raise ProtocolError(exc.message, field, label, None) from None
 
 
 def _build(node, path, lines, ctor, file, seen):

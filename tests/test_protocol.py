@@ -127,9 +127,9 @@ def test_sweep_grid_and_zip(write):
     exp = load(write, grid)
     assert len(exp.conditions) == 6
     assert exp.conditions[1].values == (("rule.a_plus", 0.01), ("stimulus.pairing.delta_t", 0.0))
-    zipped = BASE + "sweep:\n  mode: zip\n  rule.a_plus: [0.01, 0.02]\n  stimulus.pairing.delta_t: [1 s, 2 ms]\n"
+    zipped = BASE + "sweep:\n  mode: zip\n  rule.a_plus: [0.01, 0.02]\n  stimulus.pairing.delta_t: [0.5 s, 2 ms]\n"
     exp = load(write, zipped)
-    assert [c.values[1][1] for c in exp.conditions] == [1000.0, 2.0]
+    assert [c.values[1][1] for c in exp.conditions] == [500.0, 2.0]
 
 
 def test_sweep_errors_point_at_the_sweep_line(write):
