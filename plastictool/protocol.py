@@ -466,7 +466,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             culprit = ("duration",) if top["duration"] is not None else _longest_phase(data, phases)
         v.fail(culprit, f"{duration:g} ms at dt = {dt:g} ms is too many steps ({duration / dt:.3g})")
     no_step = round(duration / dt) < 1
-    if no_step and data.get("dt") is not None:  # a dt given here is the likelier mistake
+    if no_step and data.get("dt") is not None and dt > 1.0:  # a long dt given here is the likelier mistake
         v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
     _check_spikes_fit(v, data, phases, dt)
     if no_step:

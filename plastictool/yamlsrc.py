@@ -153,9 +153,9 @@ def load_value(text: str, label: str, field: str = ""):
 
 
 def _build(node, path, lines, ctor, file, seen):
+    if id(node) in seen:  # the line of the key that uses the alias (set by the caller), not of the anchor
+        raise ProtocolError("YAML aliases (*name) are not supported in a protocol", _d(path), file, lines.get(path, node.start_mark.line + 1))
     lines[path] = node.start_mark.line + 1
-    if id(node) in seen:
-        raise ProtocolError("YAML aliases (*name) are not supported in a protocol", _d(path), file, lines[path])
     seen.add(id(node))
     if isinstance(node, ScalarNode):
         if node.tag not in _SAFE_TAGS:
