@@ -137,3 +137,17 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     monkeypatch.setattr(native, "kernel_sources", lambda: [edited])
     assert native.fingerprint() != before
     jit.use_native(False)
+    # a truncated module (which would die with SIGBUS on import) fails its recorded size/sha256;
+    # a copy is truncated: the module loaded above is mapped into this process
+    import shutil
+
+    monkeypatch.undo()
+    monkeypatch.setenv("PLASTIC_CACHE_DIR", str(native_cache))
+    where = tmp_path / "damaged"
+    shutil.copytree(native.folder(), where)
+    index = json.loads((where / native.INDEX).read_text())
+    assert index["size"] > 0 and len(index["sha256"]) == 64
+    assert native.intact(where / index["file"], index)  # the intact copy passes (not imported: it is truncated next)
+    so = where / index["file"]
+    so.write_bytes(so.read_bytes()[: index["size"] // 2])
+    assert native.load(where) is None
