@@ -42,7 +42,7 @@ class F:
 TOP = (
     F("name", STR, None, "run name; default: the file name without .yaml"),
     F("description", STR, "", "free text"),
-    F("seed", INT, 0, "every random draw derives from it", lo=0, hi=2**63 - 1),
+    F("seed", INT, 0, "every random draw derives from it", lo=0),
     F("dt", TIME, 0.1, "integration step", lo=0.0, lo_open=True),
     F("duration", TIME, None, "total simulated time; default: end of the last phase", lo=0.0, lo_open=True),
     F("synapses", "section", None, "the weight matrix", required=True),
@@ -150,7 +150,7 @@ RECORD = (
 STATS = ("mean", "std", "min", "max")
 NEURON_STATE = {"lif": ("v", "g"), "rate": ("y",), "clamped": ()}
 MAX_SPIKES_DEFAULT = 1_000_000
-MAX_COUNT = 10**9  # any whole-number field (neurons, pairs, pulses, trains, spikes per burst, seed...)
+MAX_COUNT = 10**9  # any whole-number field but seed (neurons, pairs, pulses, trains, spikes per burst)
 MAX_CONDITIONS = 100_000  # sweep conditions of one protocol (counted before any is built)
 MAX_NAME = 100  # characters of a run or phase name (it names a folder)
 
@@ -302,7 +302,7 @@ class Validator:
             x = _whole(value)
             if x is None:
                 self.fail(path, f"expected a whole number, got {value!r}")
-            hi = f.hi if f.hi is not None else MAX_COUNT
+            hi = f.hi if f.hi is not None else (math.inf if f.name == "seed" else MAX_COUNT)
             if x > hi:
                 self.fail(path, f"{x:g} is too large (at most {hi:g})")
             x = int(x)
