@@ -16,6 +16,7 @@ from .protocol import (
     PHASE,
     RECORD,
     SYNAPSES,
+    DELAY,
     TOP,
     TRAINS,
     F,
@@ -180,7 +181,7 @@ def json_schema() -> dict:
     schema = _obj(
         top_simple,
         {
-            "synapses": _obj(SYNAPSES),
+            "synapses": _obj([f for f in SYNAPSES if f.name != "delay"], {"delay": _obj(DELAY)}),
             "neuron": neuron,
             "stimulus": phase,
             "phases": {"type": "array", "items": phase},

@@ -62,7 +62,13 @@ SYNAPSES = (
     F("w_min", "bound", 0.0, "lower hard bound (null: unbounded)"),
     F("w_max", "bound", 1.0, "upper hard bound (null: unbounded)"),
     F("dtype", "choice", "float64", "storage of the weight matrix; float32 halves its memory (updates still computed in float64)", choices=("float64", "float32")),
+    F("delay", "section", None, "{axonal: D1, dendritic: D2}: synaptic delays, multiples of dt (stdp, triplet; docs/stdp-variants.md)"),
 )
+DELAY = (
+    F("axonal", TIME, 0.0, "a pre spike reaches the synapse and the LIF conductance this much later", lo=0.0),
+    F("dendritic", TIME, 0.0, "a post spike reaches the synapse this much later (NEST's delay, for STDP)", lo=0.0),
+)
+DELAY_RULES = ("stdp", "triplet")
 NEURON_COMMON = (F("model", "choice", "clamped", "postsynaptic neuron model", choices=("clamped", "lif", "rate")),)
 NEURON_LIF = (
     F("tau_m", TIME, 10.0, "membrane time constant", lo=0.0, lo_open=True),
@@ -182,6 +188,8 @@ class Synapses:
     w_min: float
     w_max: float
     dtype: str = "float64"
+    delay_axonal: float = 0.0  # ms, a multiple of dt
+    delay_dendritic: float = 0.0  # ms, a multiple of dt
 
 
 @dataclass(frozen=True)
@@ -441,17 +449,21 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     dt = top["dt"]
 
     syn_raw = v.mapping(("synapses",), data.get("synapses"), SYNAPSES)
-    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init",)}, [f for f in SYNAPSES if f.name != "w_init"])
+    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay")])
     shape = (syn["n_pre"], syn["n_post"])
     w_init = v.init(("synapses", "w_init"), syn_raw.get("w_init", 0.5), shape)
     w_min = -math.inf if "w_min" in syn_raw and syn_raw["w_min"] is None else syn["w_min"]
     w_max = math.inf if "w_max" in syn_raw and syn_raw["w_max"] is None else syn["w_max"]
     if w_min > w_max:
         v.fail(("synapses", "w_min"), f"w_min ({w_min:g}) is above w_max ({w_max:g})")
-    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"])
+    delay = _delay(v, syn_raw.get("delay"), dt)
+    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"])
 
     neuron = _neuron(v, data.get("neuron"))
     rule = _rule(v, data.get("rule"), neuron, synapses)
+    if (delay["axonal"] or delay["dendritic"]) and rule.kind not in DELAY_RULES:
+        which = "axonal" if delay["axonal"] else "dendritic"
+        v.fail(("synapses", "delay", which), f"delays apply to the spike-timing rules ({', '.join(DELAY_RULES)}), not to rule {rule.kind}")
     spec = rule_registry.spec(rule.kind)
     block = _blocks(v, ("block",), data.get("block"), spec)
     phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt, top["duration"])
@@ -487,6 +499,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "w_min": None if math.isinf(w_min) else w_min,
             "w_max": None if math.isinf(w_max) else w_max,
             "dtype": synapses.dtype,
+            **({"delay": delay} if "delay" in syn_raw else {}),
         },
         "neuron": {"model": neuron.model, **neuron.params},
         **({"stimulus": phases_resolved[0]} if "stimulus" in data else {"phases": phases_resolved}),
@@ -587,6 +600,20 @@ def _plain(values: dict) -> dict:
     return {k: (x.resolved() if isinstance(x, Init) else x) for k, x in values.items()}
 
 
+def _delay(v: Validator, raw, dt: float) -> dict:
+    """synapses.delay: both delays in ms, each a whole number of steps (within 1e-9 of one: a
+    delay is never rounded silently)."""
+    path = ("synapses", "delay")
+    raw = v.mapping(path, raw, DELAY)
+    out = v.fields(path, raw, DELAY)
+    for name, d in out.items():
+        k = round(d / dt)
+        if abs(k * dt - d) > 1e-9 * max(1.0, abs(d)):
+            v.fail(path + (name,), f"{d:g} ms is not a multiple of dt = {dt:g} ms (the nearest are {math.floor(d / dt) * dt:g} and {(math.floor(d / dt) + 1) * dt:g} ms)")
+        out[name] = k * dt
+    return out
+
+
 def _neuron(v: Validator, raw) -> Neuron:
     path = ("neuron",)
     raw = raw if raw is not None else {}
@@ -636,7 +663,13 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
             values[p.name] = v.field(path + (p.name,), x, f)
     if neuron.model not in spec.neurons:
         v.fail(("neuron", "model"), f"rule {kind} needs neuron model {' or '.join(spec.neurons)}, not {neuron.model}")
-    if kind == "stdp" and values["weight_dependence"] != "additive" and (math.isinf(syn.w_min) or math.isinf(syn.w_max)):
+    if kind == "stdp" and values["weight_dependence"] == "power_law":
+        # NEST's stdp_pl_synapse_hom: no upper bound; dw- ~ w keeps w >= 0 (NEST clips at 0)
+        if not math.isinf(syn.w_max):
+            v.fail(("synapses", "w_max"), f"power_law weight dependence has no upper bound (as NEST's stdp_pl_synapse_hom): set synapses.w_max: null, got {syn.w_max:g}")
+        if math.isinf(syn.w_min) or syn.w_min < 0:
+            v.fail(("synapses", "w_min"), "power_law weight dependence needs w_min >= 0 (w^mu_plus is not defined for negative w; NEST clips at 0)")
+    elif kind == "stdp" and values["weight_dependence"] != "additive" and (math.isinf(syn.w_min) or math.isinf(syn.w_max)):
         v.fail(path + ("weight_dependence",), f"{values['weight_dependence']} weight dependence needs finite w_min and w_max")
     return RuleConfig(kind, values, preset)
 

@@ -1,9 +1,18 @@
 """Slow, obviously correct twin of the pair-STDP kernel: explicit sums over spike pairs.
 
-Events are processed in time order. At a post spike at step s, every presynaptic spike at a
-step strictly before s contributes exp(-(s - s_pre) dt / tau_plus) (all-to-all), or only the
-most recent one does (nearest); symmetrically for pre spikes. Spikes in the same step do not
-pair. No traces, no tables: the definition of the rule.
+Events are processed in time order (after the synaptic delays: a pre spike at step s reaches
+the synapse at s + axonal, a post spike at s + dendritic). At a post spike at step s, the
+presynaptic spikes already seen contribute exp(-(s - s_pre) dt / tau_plus): all of them
+(all_to_all), the most recent one (nearest), those not yet used by a post spike of this
+synapse (presynaptic_centered), or the most recent one if it came after the last post spike
+(restricted); symmetrically for pre spikes (nearest for every scheme but all_to_all; restricted
+only if the post spike came after the last pre spike). Within a step (same_step): exclude =
+pre spikes depress, post spikes potentiate, then both are "seen"; nest = post spikes potentiate
+first; pair = pre spikes depress and are seen before post spikes potentiate (delta_t = 0
+pairs). For restricted, a pre and a post spike of one step count as post before pre (NEST's
+order), or pre before post with pair: a pre spike then depresses (with the post spike before)
+if its post neuron spiked since its last pre spike, this step included.
+No traces, no tables: the definition of the rule.
 """
 
 from __future__ import annotations
@@ -12,44 +21,95 @@ import math
 
 
 def stdp_reference(w0, pre, post, dt, a_plus, a_minus, tau_plus, tau_minus, w_min=0.0, w_max=1.0,
-                   nearest=False, wdep="additive", mu_plus=0.5, mu_minus=0.5):
-    """w0: list of lists (n_pre x n_post); pre/post: lists of (step, index). Returns the final w."""
+                   nearest=False, wdep="additive", mu_plus=0.5, mu_minus=0.5, pairing=None,
+                   same_step="exclude", axonal=0, dendritic=0):
+    """w0: list of lists (n_pre x n_post); pre/post: lists of (step, index); delays in steps.
+    Returns the final w."""
+    pairing = pairing or ("nearest" if nearest else "all_to_all")
+    pre = [(s + axonal, i) for s, i in pre]
+    post = [(s + dendritic, j) for s, j in post]
     w = [list(row) for row in w0]
     n_pre, n_post = len(w), len(w[0])
-    pre_hist = [[] for _ in range(n_pre)]
+    pre_hist = [[] for _ in range(n_pre)]  # steps of the pre spikes seen
     post_hist = [[] for _ in range(n_post)]
+    unused = [[[] for _ in range(n_post)] for _ in range(n_pre)]  # presynaptic_centered
     steps = sorted({s for s, _ in pre} | {s for s, _ in post})
     mu_p, mu_m = (1.0, 1.0) if wdep == "multiplicative" else (mu_plus, mu_minus)
 
     def f_plus(x):
-        return 1.0 if wdep == "additive" else (w_max - x) ** mu_p
+        if wdep == "additive":
+            return 1.0
+        return x**mu_plus if wdep == "power_law" else (w_max - x) ** mu_p
 
     def f_minus(x):
-        return 1.0 if wdep == "additive" else (x - w_min) ** mu_m
+        return 1.0 if wdep == "additive" else (x if wdep == "power_law" else (x - w_min) ** mu_m)
 
-    def trace(hist, s, tau):
-        past = [t for t in hist if t < s]
-        if not past:
+    def pre_after_post(t_i, t_j):  # restricted: was the pre spike at t_i after the post spike at t_j?
+        # a pre and a post spike of one step: post first (NEST's order), pre first with pair
+        return t_j is None or t_i > t_j or (t_i == t_j and same_step != "pair")
+
+    def pot_trace(i, j, s):
+        hist = pre_hist[i]
+        if not hist:
             return 0.0
-        if nearest:
-            return math.exp(-(s - max(past)) * dt / tau)
-        return sum(math.exp(-(s - t) * dt / tau) for t in past)
+        if pairing == "all_to_all":
+            return sum(math.exp(-(s - t) * dt / tau_plus) for t in hist)
+        if pairing == "presynaptic_centered":
+            x = sum(math.exp(-(s - t) * dt / tau_plus) for t in unused[i][j])
+            unused[i][j] = []
+            return x
+        if pairing == "restricted" and not pre_after_post(hist[-1], post_hist[j][-1] if post_hist[j] else None):
+            return 0.0  # not the first post spike since the last pre spike
+        return math.exp(-(s - hist[-1]) * dt / tau_plus)
+
+    def dep_trace(i, j, s, posts):
+        hist = post_hist[j]
+        if pairing == "restricted":  # only if j spiked since the last pre spike of i (this step's too, unless pair)
+            t_j = s if (j in posts and same_step != "pair") else (hist[-1] if hist else None)
+            if t_j is None or (pre_hist[i] and pre_after_post(pre_hist[i][-1], t_j)):
+                return 0.0
+        if not hist:
+            return 0.0
+        if pairing == "all_to_all":
+            return sum(math.exp(-(s - t) * dt / tau_minus) for t in hist)
+        return math.exp(-(s - hist[-1]) * dt / tau_minus)  # the nearest post spike before this step
+
+    def depress(pres, s, posts):
+        for i in pres:
+            for j in range(n_post):
+                y = dep_trace(i, j, s, posts)
+                w[i][j] = min(max(w[i][j] - a_minus * f_minus(w[i][j]) * y, w_min), w_max)
+
+    def potentiate(posts, s):
+        for j in posts:
+            for i in range(n_pre):
+                x = pot_trace(i, j, s)
+                w[i][j] = min(max(w[i][j] + a_plus * f_plus(w[i][j]) * x, w_min), w_max)
+
+    def see(pop, ids, s):
+        for k in ids:
+            (pre_hist if pop == "pre" else post_hist)[k].append(s)
+            if pop == "pre":
+                for j in range(n_post):
+                    unused[k][j].append(s)
 
     for s in steps:
         pres = [i for t, i in pre if t == s]
         posts = [j for t, j in post if t == s]
-        for i in pres:
-            for j in range(n_post):
-                y = trace(post_hist[j], s, tau_minus)
-                w[i][j] = min(max(w[i][j] - a_minus * f_minus(w[i][j]) * y, w_min), w_max)
-        for j in posts:
-            for i in range(n_pre):
-                x = trace(pre_hist[i], s, tau_plus)
-                w[i][j] = min(max(w[i][j] + a_plus * f_plus(w[i][j]) * x, w_min), w_max)
-        for i in pres:
-            pre_hist[i].append(s)
-        for j in posts:
-            post_hist[j].append(s)
+        if same_step == "pair":  # the pre spikes count as before this step's post spikes
+            depress(pres, s, posts)
+            see("pre", pres, s)
+            potentiate(posts, s)
+            see("post", posts, s)
+            continue
+        if same_step == "nest":
+            potentiate(posts, s)
+            depress(pres, s, posts)
+        else:
+            depress(pres, s, posts)
+            potentiate(posts, s)
+        see("pre", pres, s)
+        see("post", posts, s)
     return w
 
 

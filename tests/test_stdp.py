@@ -176,7 +176,7 @@ def test_sync_row_does_no_reference_counting():
     w = np.zeros((4, 3))
     vals = {p.name: p.default for p in stdp.SPEC.params}
     pr, st = stdp.build(vals, BuildContext(4, 3, 0.1, w, 0.0, 1.0, np.random.default_rng(0)))
-    args = (0, w[0], st.x_pre, st.t_pre, st.xm_pre, st.q_j, st.q_step, st.q_end, st.qn, st.qptr, pr.dec_plus, pr.dt, pr.tau_plus, pr.a_plus, pr.mu_plus, True, pr.w_min, pr.w_max)
+    args = (0, w[0], st.x_pre, st.t_pre, st.xm_pre, st.q_j, st.q_step, st.q_end, st.qn, st.qptr, pr.dec_plus, pr.dt, pr.tau_plus, pr.a_plus, pr.mu_plus, stdp.ADDITIVE, pr.w_min, pr.w_max)
     sig = tuple(numba.typeof(a) for a in args)
     fresh = numba.njit(**{**jitmod.OPTIONS, "cache": False})(stdp.sync_row.py_func)
     fresh.compile(sig)

@@ -35,6 +35,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .delay import ring
 from .expfn import exp_core, exp_core_ok
 from .jit import jit, prefetch
 
@@ -68,6 +69,8 @@ class Net(NamedTuple):
     x: np.ndarray  # float64[chunk, n_pre] presynaptic rates for steps s0.. (rate model)
     y: np.ndarray  # float64[n_post] postsynaptic rate output (rate model)
     act: np.ndarray  # float64[3]: activation id, gain, threshold
+    dq_n: np.ndarray  # int64[D2]: dendritic delay ring of LIF post spikes (core.delay); empty: no delay
+    dq_idx: np.ndarray  # int64[D2 + 1, n_post]
 
 
 def lif_arg(net: Net):
@@ -270,6 +273,8 @@ def block_net(net: Net) -> Net:
         post_now=np.zeros_like(net.post_now),
         out_step=np.zeros_like(net.out_step),
         out_idx=np.zeros_like(net.out_idx),
+        dq_n=np.zeros_like(net.dq_n),
+        dq_idx=np.zeros_like(net.dq_idx),
     )
 
 
@@ -283,8 +288,12 @@ def make_net(
     lif: np.ndarray | None = None,
     act: np.ndarray | None = None,
     out_capacity: int = 4096,
+    dendritic: int = 0,
 ) -> Net:
-    """A ``Net`` from event lists ``(steps, indices)`` (sorted here by step if they are not)."""
+    """A ``Net`` from event lists ``(steps, indices)`` (sorted here by step if they are not).
+
+    ``dendritic``: the dendritic delay in steps of the post spikes that LIF neurons emit
+    (``core.delay``; imposed post spikes are shifted by the caller)."""
 
     def events(ev):
         if ev is None:
@@ -307,6 +316,7 @@ def make_net(
     post_now = np.zeros(max(n_post, post_busy, 1), dtype=np.int64)
     # LIF spikes go to the out buffer; clamped neurons never use it, but room_for_post holds
     cap = max(out_capacity, 2 * post_now.size) if model == LIF else post_now.size
+    dq = ring(dendritic if model == LIF else 0, n_post)
     return Net(
         dt=float(dt),
         model=int(model),
@@ -326,4 +336,6 @@ def make_net(
         x=np.zeros((1, n_pre)),
         y=np.zeros(n_post),
         act=act,
+        dq_n=dq[0],
+        dq_idx=dq[1],
     )

@@ -37,13 +37,20 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.delay import dendritic_posts
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
-ADDITIVE, MULTIPLICATIVE, GUTIG = 0, 1, 2
-WEIGHT_DEPENDENCE = {"additive": ADDITIVE, "multiplicative": MULTIPLICATIVE, "gutig": GUTIG}
+ADDITIVE, MULTIPLICATIVE, GUTIG, POWER_LAW = 0, 1, 2, 3
+WEIGHT_DEPENDENCE = {"additive": ADDITIVE, "multiplicative": MULTIPLICATIVE, "gutig": GUTIG, "power_law": POWER_LAW}
+# pairing schemes: the first two queue the post spikes per row; the others walk columns
+ALL_TO_ALL, NEAREST, PRE_CENTERED, RESTRICTED = 0, 1, 2, 3
+PAIRING = {"all_to_all": ALL_TO_ALL, "nearest": NEAREST, "presynaptic_centered": PRE_CENTERED, "restricted": RESTRICTED}
+# same_step: what a pre and a post spike in the same step do
+EXCLUDE, NEST_ORDER, PAIR = SAME_STEP_CODES = (0, 1, 2)
+SAME_STEP = {"exclude": EXCLUDE, "nest": NEST_ORDER, "pair": PAIR}
 
 SPEC = RuleSpec(
     kind="stdp",
@@ -55,16 +62,30 @@ SPEC = RuleSpec(
         Param("a_minus", ONE, 0.0105, "depression per post-before-pre pair (applied as -a_minus)", lo=0.0),
         Param("tau_plus", TIME, 16.8, "decay of the presynaptic trace (Bi & Poo 1998 fit)", lo=0.0, lo_open=True),
         Param("tau_minus", TIME, 33.7, "decay of the postsynaptic trace (Bi & Poo 1998 fit)", lo=0.0, lo_open=True),
-        Param("pairing", "choice", "all_to_all", "which spike pairs count", choices=("all_to_all", "nearest")),
+        Param(
+            "pairing",
+            "choice",
+            "all_to_all",
+            "which spike pairs count (Morrison et al. 2008; nearest = NEST's symmetric scheme)",
+            choices=tuple(PAIRING),
+        ),
         Param(
             "weight_dependence",
             "choice",
             "additive",
             "how the update scales with the weight",
-            choices=("additive", "multiplicative", "gutig"),
+            choices=tuple(WEIGHT_DEPENDENCE),
         ),
-        Param("mu_plus", ONE, 0.5, "exponent of (w_max - w) for gutig", lo=0.0, hi=1.0),
-        Param("mu_minus", ONE, 0.5, "exponent of (w - w_min) for gutig", lo=0.0, hi=1.0),
+        Param("mu_plus", ONE, 0.5, "exponent of (w_max - w) for gutig, of w for power_law", lo=0.0),
+        Param("mu_minus", ONE, 0.5, "exponent of (w - w_min) for gutig", lo=0.0),
+        Param(
+            "same_step",
+            "choice",
+            "exclude",
+            "a pre and a post spike in one step: exclude (depress, then potentiate, no pair), "
+            "nest (potentiate, then depress, no pair), pair (Brian2: they pair, delta_t = 0)",
+            choices=tuple(SAME_STEP),
+        ),
     ),
     state=(
         StateVar("x_pre", "pre", "presynaptic trace (tau_plus)"),
@@ -95,12 +116,15 @@ class Params(NamedTuple):
     tau_minus: float
     mu_plus: float
     mu_minus: float
-    nearest: int
+    nearest: int  # a pre spike sets x_pre to 1 (nearest, restricted) instead of adding 1
     wdep: int
     w_min: float
     w_max: float
     dec_plus: np.ndarray
     dec_minus: np.ndarray
+    nearest_post: int  # a post spike sets x_post to 1 (every scheme but all_to_all)
+    scheme: int  # ALL_TO_ALL | NEAREST | PRE_CENTERED | RESTRICTED
+    same_step: int  # EXCLUDE | NEST_ORDER | PAIR
 
 
 class State(NamedTuple):
@@ -108,13 +132,15 @@ class State(NamedTuple):
     t_pre: np.ndarray
     x_post: np.ndarray
     t_post: np.ndarray
-    xm_pre: np.ndarray  # x_pre just before the increment at step t_pre
+    xm_pre: np.ndarray  # x_pre just before the increment at step t_pre (after it, same_step pair)
     yd: np.ndarray  # scratch: x_post decayed to the current step (n_post)
     q_j: np.ndarray  # post spikes not yet applied to every row: their post neurons, in time order
     q_step: np.ndarray  # per queued step (a step with post spikes): the step ...
     q_end: np.ndarray  # ... and where its post neurons end in q_j
     qn: np.ndarray  # [queued post spikes, queued steps]
     qptr: np.ndarray  # per row: queued steps already applied to it
+    kp: np.ndarray  # presynaptic_centered: per synapse, the pre trace since the last post spike (at t_pre); else 0 x 0
+    t_seen: np.ndarray  # restricted: the last post spike, this step's included (n_post); else empty
 
 
 QUEUE = 1 << 16  # queued steps at most (a full queue is flushed into every row) ...
@@ -126,6 +152,7 @@ def build(values, ctx):
     # a flush walks every row: size the queue by the network (sweeps build hundreds of tiny ones)
     queue = min(QUEUE, max(QUEUE_MIN, ctx.n_pre * ctx.n_post))
     wdep = WEIGHT_DEPENDENCE[values["weight_dependence"]]
+    scheme = PAIRING[values["pairing"]]
     pr = Params(
         dt=ctx.dt,
         a_plus=float(values["a_plus"]),
@@ -134,18 +161,23 @@ def build(values, ctx):
         tau_minus=float(values["tau_minus"]),
         mu_plus=1.0 if wdep == MULTIPLICATIVE else float(values["mu_plus"]),
         mu_minus=1.0 if wdep == MULTIPLICATIVE else float(values["mu_minus"]),
-        nearest=int(values["pairing"] == "nearest"),
+        nearest=int(scheme in (NEAREST, RESTRICTED)),
         wdep=wdep,
         w_min=ctx.w_min,
         w_max=ctx.w_max,
         dec_plus=decay_table(values["tau_plus"], ctx.dt),
         dec_minus=decay_table(values["tau_minus"], ctx.dt),
+        nearest_post=int(scheme != ALL_TO_ALL),
+        scheme=scheme,
+        same_step=SAME_STEP[values.get("same_step", "exclude")],
     )
+    # restricted compares spike steps: "never spiked" must be earlier than every step
+    never = -1 if scheme == RESTRICTED else 0
     st = State(
         x_pre=np.zeros(ctx.n_pre),
-        t_pre=np.zeros(ctx.n_pre, dtype=np.int64),
+        t_pre=np.full(ctx.n_pre, never, dtype=np.int64),
         x_post=np.zeros(ctx.n_post),
-        t_post=np.zeros(ctx.n_post, dtype=np.int64),
+        t_post=np.full(ctx.n_post, never, dtype=np.int64),
         xm_pre=np.zeros(ctx.n_pre),
         yd=np.zeros(ctx.n_post),
         q_j=np.zeros(max(queue, ctx.n_post), dtype=np.int64),  # one step's post spikes always fit
@@ -153,13 +185,16 @@ def build(values, ctx):
         q_end=np.zeros(queue, dtype=np.int64),
         qn=np.zeros(2, dtype=np.int64),
         qptr=np.zeros(ctx.n_pre, dtype=np.int64),
+        kp=np.zeros((ctx.n_pre, ctx.n_post) if scheme == PRE_CENTERED else (0, 0)),
+        t_seen=np.full(ctx.n_post if scheme == RESTRICTED else 0, never, dtype=np.int64),
     )
     return pr, st
 
 
 def block_state(st: State) -> State:
     """A State for another block of post neurons (``advance_block``): private copies of what is
-    written per pre neuron or per call (pre traces, queue), the per-post arrays shared."""
+    written per pre neuron or per call (pre traces, queue), the per-post arrays shared (and
+    ``kp``, whose columns each block writes apart)."""
     return st._replace(
         x_pre=st.x_pre.copy(),
         t_pre=st.t_pre.copy(),
@@ -179,20 +214,24 @@ def probe(st, pr, name, step):
 
 
 @jit(inline=True)
-def potentiate(w, x, a_plus, mu_plus, additive, w_min, w_max):
+def potentiate(w, x, a_plus, mu_plus, wdep, w_min, w_max):
     """w after a post spike, given the pre trace x."""
-    if additive:
+    if wdep == ADDITIVE:
         w = w + a_plus * x
+    elif wdep == POWER_LAW:
+        w = w + a_plus * w**mu_plus * x
     else:
         w = w + a_plus * (w_max - w) ** mu_plus * x
     return min(max(w, w_min), w_max)
 
 
 @jit(inline=True)
-def depress(w, y, a_minus, mu_minus, additive, w_min, w_max):
+def depress(w, y, a_minus, mu_minus, wdep, w_min, w_max):
     """w after a pre spike, given the post trace y."""
-    if additive:
+    if wdep == ADDITIVE:
         w = w - a_minus * y
+    elif wdep == POWER_LAW:
+        w = w - a_minus * w * y
     else:
         w = w - a_minus * (w - w_min) ** mu_minus * y
     return min(max(w, w_min), w_max)
@@ -209,7 +248,7 @@ def decayed(x, t, table, s, dt, tau, out, k0, k1):
 
 
 @jit
-def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max):
     """Apply to row i the queued post spikes it has not seen, in time order.
 
     A post spike of j at step t potentiates w_ij with the pre trace at t before that step's
@@ -238,7 +277,7 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
         else:
             x = xm_pre[i]
         if x != 0.0:
-            if additive:
+            if wdep == ADDITIVE:
                 ax = a_plus * x
                 for q in range(np.uint64(e), np.uint64(end)):
                     j = np.uint64(q_j[q])
@@ -246,22 +285,96 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
             else:
                 for q in range(np.uint64(e), np.uint64(end)):
                     j = np.uint64(q_j[q])
-                    row[j] = potentiate(row[j], x, a_plus, mu_plus, additive, w_min, w_max)
+                    row[j] = potentiate(row[j], x, a_plus, mu_plus, wdep, w_min, w_max)
         e = end
     qptr[i] = g1
 
 
 @jit
-def flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max):
+def flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max):
     """Apply every queued post spike to every row, then empty the queue."""
     if qn[1] == 0:
         return
     for i in range(w.shape[0]):
         if qptr[i] < qn[1]:
-            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+            sync_row(i, w[i], x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
         qptr[i] = 0
     qn[0] = 0
     qn[1] = 0
+
+
+@jit
+def walk_columns(w, post_now, npost, s, centered, pair, x_pre, t_pre, kp, t_post, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max):
+    """Potentiation by the post spikes ``post_now[:npost]`` of step ``s``, one column walk each,
+    for the schemes whose pre trace depends on the synapse (Morrison et al. 2008; NEST's
+    ``stdp_nn_pre_centered_synapse`` and ``stdp_nn_restr_synapse``):
+
+    presynaptic_centered (``centered``)
+        the pre trace of synapse ij sums the pre spikes of i since the last post spike of j
+        (``kp``, stored at step t_pre_i); the post spike uses it, then sets it to 0: each pre
+        spike potentiates with the first post spike after it only.
+    restricted
+        a post spike of j potentiates w_ij only if it is the first post spike of j since the
+        last pre spike of i, with ``exp(-(t - t_pre_i) dt / tau_plus)``: only pairs of
+        neighbouring spikes count. A pre and a post spike of one step count as post before pre
+        (NEST's order), or pre before post with same_step pair.
+
+    Called before this step's post traces are incremented (``t_post`` holds the previous post
+    spike); the pre traces are before this step's increments, or after them for same_step pair.
+    """
+    n_pre = w.shape[0]
+    for b in range(npost):
+        j = post_now[b]
+        tj = t_post[j]
+        for i in range(n_pre):
+            if centered:
+                x = kp[i, j]
+                if x != 0.0:
+                    x *= decay(dec_plus, s - t_pre[i], dt, tau_plus)
+                kp[i, j] = 0.0
+            elif t_pre[i] > tj or (t_pre[i] == tj and not pair):
+                x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
+            else:
+                x = 0.0
+            if x != 0.0:
+                w[i, j] = potentiate(w[i, j], x, a_plus, mu_plus, wdep, w_min, w_max)
+
+
+@jit(inline=True)
+def pre_traces(pre_now, npre, s, x_pre, t_pre, xm_pre, kp, dec_plus, dt, tau_plus, nearest, pair, centered, j0, j1):
+    """Increment the pre traces of the neurons spiking at step ``s`` (and, for
+    presynaptic_centered, their synapses' ``kp`` in the block's columns)."""
+    for a in range(npre):
+        i = pre_now[a]
+        d = decay(dec_plus, s - t_pre[i], dt, tau_plus)
+        x = x_pre[i] * d
+        if t_pre[i] != s:  # the first spike of i in this step: keep the trace before it
+            xm_pre[i] = x
+        x_pre[i] = 1.0 if nearest else x + 1.0
+        if pair:  # a post spike of this step pairs with this pre spike (delta_t = 0)
+            xm_pre[i] = x_pre[i]
+        if centered:
+            kb = kp[i, j0:j1]
+            for k in range(kb.shape[0]):
+                kb[k] = kb[k] * d + 1.0
+        t_pre[i] = s
+
+
+@jit(inline=True)
+def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pre, kp, t_post, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max):
+    """The post spikes of step ``s`` potentiate: queued for the rows (all_to_all, nearest), or
+    column walks (presynaptic_centered, restricted)."""
+    if queued:
+        if qn[0] + npost > q_j.shape[0] or qn[1] == q_step.shape[0]:
+            flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
+        for b in range(npost):
+            q_j[qn[0]] = post_now[b]
+            qn[0] += 1
+        q_step[qn[1]] = s
+        q_end[qn[1]] = qn[0]
+        qn[1] += 1
+    else:
+        walk_columns(w, post_now, npost, s, centered, pair, x_pre, t_pre, kp, t_post, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
 
 
 def advance(w, net, st, pr, s0, s1, blocked):
@@ -281,7 +394,12 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     a cache miss per synapse): it is queued, and each row applies the queued post spikes it
     has not seen just before its next pre spike, and all rows at the end of the call. Every
     weight receives the same operations in the same order as with immediate column walks, so
-    the result is identical, bit for bit, whatever the chunking.
+    the result is identical, bit for bit, whatever the chunking. (presynaptic_centered and
+    restricted walk the columns: ``walk_columns``.)
+
+    Within a step: pre spikes walk their rows (depression), then post spikes potentiate, then
+    the traces are incremented; same_step nest potentiates first, same_step pair increments
+    the pre traces before the post spikes potentiate.
 
     Blocks: the post neurons of a block see only their own inputs' effects, so disjoint blocks
     advanced separately (by threads, each with its own ``block_net``/``block_state``) give the
@@ -293,14 +411,22 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, out_step, out_idx = net.v, net.g, net.ref_until, net.out_step, net.out_idx
+    dq_n, dq_idx = net.dq_n, net.dq_idx
     x_pre, t_pre, x_post, t_post, xm_pre, yd = st.x_pre, st.t_pre, st.x_post, st.t_post, st.xm_pre, st.yd
-    q_j, q_step, q_end, qn, qptr = st.q_j, st.q_step, st.q_end, st.qn, st.qptr
+    q_j, q_step, q_end, qn, qptr, kp, t_seen = st.q_j, st.q_step, st.q_end, st.qn, st.qptr, st.kp, st.t_seen
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
     a_plus, a_minus, mu_plus, mu_minus = pr.a_plus, pr.a_minus, pr.mu_plus, pr.mu_minus
-    w_min, w_max, nearest, additive = pr.w_min, pr.w_max, pr.nearest == 1, pr.wdep == ADDITIVE
+    w_min, w_max, nearest, nearest_post, wdep = pr.w_min, pr.w_max, pr.nearest == 1, pr.nearest_post == 1, pr.wdep
+    additive = wdep == ADDITIVE
+    queued, centered, restricted = pr.scheme <= NEAREST, pr.scheme == PRE_CENTERED, pr.scheme == RESTRICTED
+    nest_order, pair = pr.same_step == NEST_ORDER, pr.same_step == PAIR
+    delayed = dq_n.shape[0] > 0  # a dendritic delay of the LIF post spikes (core.delay)
     is_lif = lif is not None  # the neuron model, from the one place that decides it (lif_arg)
     plastic = blocked[0] == 0
-    gb, ydb = g[j0:j1], yd[j0:j1]  # the block's columns, indexed from 0 (no wraparound tests)
+    # restricted: a pre spike depresses w_ij if j spiked since i's last pre spike: this step's post
+    # spikes count as earlier (NEST's order), except with same_step pair
+    gate = t_post if pair else t_seen
+    gb, ydb, tgb = g[j0:j1], yd[j0:j1], gate[j0:j1]  # the block's columns, indexed from 0 (no wraparound tests)
     nb = gb.shape[0]
     s = s0
     while s < s1:
@@ -315,9 +441,16 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         else:
             npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            if delayed:  # the spikes that reach the synapses now: emitted D2 steps ago
+                npost = dendritic_posts(dq_n, dq_idx, post_now, npost, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
         if j1 - j0 >= PREFETCH_MIN:  # rows of a few cache lines at least
             prefetch_rows(w, pre_step, pre_idx, cursor, j0, j1)
+        if npost and plastic and nest_order:  # same_step nest: potentiate before depressing
+            post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pre, kp, t_post, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
+        if restricted and not pair:
+            for b in range(npost):
+                t_seen[post_now[b]] = s
         if npre:  # pre spikes walk their rows, with the post traces of this step (before increments)
             if plastic:
                 decayed(x_post, t_post, dec_minus, s, dt, tau_minus, yd, j0, j1)
@@ -325,39 +458,34 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
                 i = pre_now[a]
                 row = w[i]
                 if qptr[i] < qn[1]:
-                    sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+                    sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
                 rb = row[j0:j1]
                 if is_lif:
                     for k in range(nb):
                         gb[k] += rb[k]
                 if plastic:
-                    if additive:
+                    if restricted:  # only the first pre spike since a post spike depresses
+                        tpi = t_pre[i]
+                        for k in range(nb):
+                            if tgb[k] > tpi or (pair and tgb[k] == tpi):
+                                rb[k] = depress(rb[k], ydb[k], a_minus, mu_minus, wdep, w_min, w_max)
+                    elif additive:
                         for k in range(nb):
                             rb[k] = min(max(rb[k] - a_minus * ydb[k], w_min), w_max)
                     else:
                         for k in range(nb):
-                            rb[k] = depress(rb[k], ydb[k], a_minus, mu_minus, additive, w_min, w_max)
-        if npost and plastic:  # queue the post spikes (their column walks)
-            if qn[0] + npost > q_j.shape[0] or qn[1] == q_step.shape[0]:
-                flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
-            for b in range(npost):
-                q_j[qn[0]] = post_now[b]
-                qn[0] += 1
-            q_step[qn[1]] = s
-            q_end[qn[1]] = qn[0]
-            qn[1] += 1
-        for a in range(npre):
-            i = pre_now[a]
-            x = x_pre[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
-            if t_pre[i] != s:  # the first spike of i in this step: keep the trace before it
-                xm_pre[i] = x
-            x_pre[i] = 1.0 if nearest else x + 1.0
-            t_pre[i] = s
+                            rb[k] = depress(rb[k], ydb[k], a_minus, mu_minus, wdep, w_min, w_max)
+        if pair:  # same_step pair: the pre traces first, so that this step's post spikes pair with them
+            pre_traces(pre_now, npre, s, x_pre, t_pre, xm_pre, kp, dec_plus, dt, tau_plus, nearest, pair, centered, j0, j1)
+        if npost and plastic and not nest_order:
+            post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pre, kp, t_post, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
+        if not pair:
+            pre_traces(pre_now, npre, s, x_pre, t_pre, xm_pre, kp, dec_plus, dt, tau_plus, nearest, pair, centered, j0, j1)
         for b in range(npost):
             j = post_now[b]
             y = x_post[j] * decay(dec_minus, s - t_post[j], dt, tau_minus)
-            x_post[j] = 1.0 if nearest else y + 1.0
+            x_post[j] = 1.0 if nearest_post else y + 1.0
             t_post[j] = s
         s += 1
-    flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, additive, w_min, w_max)
+    flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
     return min(s, s1)
