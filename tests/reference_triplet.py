@@ -3,8 +3,11 @@
 Spike times are numbers in units of ``dt`` milliseconds: integer steps with the run's ``dt``,
 or exact times in ms with ``dt = 1.0`` (continuous time, no rounding to a grid). Traces are
 kept as (value after the last spike, time of the last spike) and read with ``math.exp``.
-Events at the same time: all depressions (pre spikes) first, then all potentiations (post
-spikes), all with the traces before this time's increments; then the increments.
+Events at the same time (``same_step``): exclude = all depressions (pre spikes) first, then all
+potentiations (post spikes), all with the traces before this time's increments, then the
+increments; nest = the potentiations first; pair = depressions, the pre traces' increments,
+potentiations (so that a pre and a post spike at one time pair), the post traces' increments.
+Delays: shift the trains (``pre + axonal``, ``post + dendritic``) before calling.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 from collections import defaultdict
 
 
-def simulate(pre, post, n_pre, n_post, p, w0, w_min=-math.inf, w_max=math.inf, dt=1.0):
+def simulate(pre, post, n_pre, n_post, p, w0, w_min=-math.inf, w_max=math.inf, dt=1.0, same_step="exclude"):
     """Weights (list of lists) after the spike trains ``pre``/``post`` = [(time, index), ...].
 
     ``p``: dict with a2_plus, a3_plus, a2_minus, a3_minus, tau_plus, tau_minus, tau_x, tau_y,
@@ -45,21 +48,40 @@ def simulate(pre, post, n_pre, n_post, p, w0, w_min=-math.inf, w_max=math.inf, d
 
     for t in sorted(set(pre_at) | set(post_at)):
         pres, posts = pre_at.get(t, []), post_at.get(t, [])
-        for i in pres:
-            r2_i = now(r2[i], t, p["tau_x"])
-            for j in range(n_post):
-                o1_j = now(o1[j], t, p["tau_minus"])
-                w[i][j] = clip(w[i][j] - o1_j * (p["a2_minus"] + p["a3_minus"] * r2_i))
-        for j in posts:
-            o2_j = now(o2[j], t, p["tau_y"])
-            for i in range(n_pre):
-                r1_i = now(r1[i], t, p["tau_plus"])
-                w[i][j] = clip(w[i][j] + r1_i * (p["a2_plus"] + p["a3_plus"] * o2_j))
-        for i in pres:
-            a = now(r1[i], t, p["tau_plus"])
-            b = now(r2[i], t, p["tau_x"])
-            r1[i] = (1.0 if nearest else a + 1.0, t)
-            r2[i] = (1.0 if nearest else b + 1.0, t)
+
+        def depress():
+            for i in pres:
+                r2_i = now(r2[i], t, p["tau_x"])
+                for j in range(n_post):
+                    o1_j = now(o1[j], t, p["tau_minus"])
+                    w[i][j] = clip(w[i][j] - o1_j * (p["a2_minus"] + p["a3_minus"] * r2_i))
+
+        def potentiate():
+            for j in posts:
+                o2_j = now(o2[j], t, p["tau_y"])
+                for i in range(n_pre):
+                    r1_i = now(r1[i], t, p["tau_plus"])
+                    w[i][j] = clip(w[i][j] + r1_i * (p["a2_plus"] + p["a3_plus"] * o2_j))
+
+        def pre_increments():
+            for i in pres:
+                a = now(r1[i], t, p["tau_plus"])
+                b = now(r2[i], t, p["tau_x"])
+                r1[i] = (1.0 if nearest else a + 1.0, t)
+                r2[i] = (1.0 if nearest else b + 1.0, t)
+
+        if same_step == "nest":
+            potentiate()
+            depress()
+            pre_increments()
+        elif same_step == "pair":
+            depress()
+            pre_increments()
+            potentiate()
+        else:
+            depress()
+            potentiate()
+            pre_increments()
         for j in posts:
             a = now(o1[j], t, p["tau_minus"])
             b = now(o2[j], t, p["tau_y"])

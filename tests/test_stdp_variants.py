@@ -249,3 +249,54 @@ def test_delays_run_through_the_protocol_and_keep_the_emitted_spike_times(write)
     [b] = run_experiment(validate_file(write("b.yaml", by_hand)))
     assert np.array_equal(a.w_final, b.w_final)
     assert not np.array_equal(a.w_final, b.w_initial)
+
+
+# ---------------------------------------------------------------- triplet: same_step and delays
+
+def triplet_run(pre, post, n_pre, n_post, dt, n_steps, vals, w0, w_min=-math.inf, w_max=math.inf, model=0,
+                axonal=0, dendritic=0):
+    from plastictool.core import delay
+    from plastictool.rules import triplet
+
+    ev_pre = (np.array([s for s, _ in pre], dtype=np.int64), np.array([i for _, i in pre], dtype=np.int64))
+    ev_post = (np.array([s for s, _ in post], dtype=np.int64), np.array([j for _, j in post], dtype=np.int64))
+    net = make_net(n_pre, n_post, dt, model, delay.shift(ev_pre, axonal), delay.shift(ev_post, dendritic if model != LIF else 0),
+                   dendritic=dendritic)
+    w = np.array(w0, dtype=float)
+    pr, stt = triplet.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
+    triplet.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8))
+    return w, net
+
+
+@settings(max_examples=40, deadline=None)
+@given(pre=events, post=events, same=st.sampled_from(("exclude", "nest", "pair")), nearest=st.booleans(),
+       axonal=st.integers(0, 3), dendritic=st.integers(0, 3), seed=st.integers(0, 2**16))
+def test_triplet_same_step_and_delays_equal_the_reference(pre, post, same, nearest, axonal, dendritic, seed):
+    import reference_triplet as ref
+    from plastictool.rules import triplet
+
+    vals = {p.name: p.default for p in triplet.SPEC.params}
+    vals.update(a2_plus=0.05, a3_plus=0.04, a2_minus=0.06, a3_minus=0.03, tau_plus=2.0, tau_minus=3.5, tau_x=7.0, tau_y=9.0,
+                pairing="nearest" if nearest else "all_to_all", same_step=same)
+    w0 = np.random.default_rng(seed).uniform(0.2, 0.8, size=(3, 3))
+    got, _ = triplet_run(pre, post, 3, 3, 0.1, 320, vals, w0, 0.0, 1.0, axonal=axonal, dendritic=dendritic)
+    want = ref.simulate([(s + axonal, i) for s, i in pre], [(s + dendritic, j) for s, j in post], 3, 3, vals, w0.tolist(),
+                        0.0, 1.0, dt=0.1, same_step=same)
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+
+
+def test_triplet_lif_dendritic_delay_equals_clamped_replay():
+    """A LIF run with a dendritic delay equals a clamped run of its own post spikes, delayed."""
+    from plastictool.rules import triplet
+
+    dt, n_steps = 0.1, 20000
+    rng = np.random.default_rng(5)
+    pre = sorted((int(s), int(i)) for s, i in zip(rng.integers(0, n_steps, 600), rng.integers(0, 20, 600)))
+    w0 = rng.uniform(0.0, 0.5, size=(20, 2))
+    vals = {p.name: p.default for p in triplet.SPEC.params}
+    vals.update(a2_plus=1e-9, a3_plus=1e-9, a2_minus=1e-9, a3_minus=1e-9, same_step="nest")
+    w_lif, net = triplet_run(pre, [], 20, 2, dt, n_steps, vals, w0, model=LIF, dendritic=23)
+    post = list(zip(net.out_step[: net.cursor[2]].tolist(), net.out_idx[: net.cursor[2]].tolist()))
+    assert len(post) > 10
+    w_cl, _ = triplet_run(pre, post, 20, 2, dt, n_steps, vals, w0, dendritic=23)
+    assert np.array_equal(w_lif, w_cl)

@@ -264,7 +264,7 @@ def test_probe_traces():
 def test_spec_and_presets():
     spec = triplet.SPEC
     assert spec.param_names == ("a2_plus", "a3_plus", "a2_minus", "a3_minus", "tau_plus", "tau_minus",
-                                "tau_x", "tau_y", "pairing")
+                                "tau_x", "tau_y", "pairing", "same_step")
     for name in ("pfister2006_visual_aa_full", "pfister2006_visual_aa_min", "pfister2006_visual_nn_full",
                  "pfister2006_visual_nn_min", "pfister2006_hippo_aa_min"):
         p = spec.presets[name]

@@ -38,9 +38,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..core.delay import dendritic_posts
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
+from .stdp import NEST_ORDER, PAIR, SAME_STEP
 from .traces import decay, decay_table, probe_trace
 
 _VISUAL = (
@@ -66,6 +68,14 @@ SPEC = RuleSpec(
             "all_to_all",
             "all_to_all: a spike adds 1 to its traces; nearest: sets them to 1",
             choices=("all_to_all", "nearest"),
+        ),
+        Param(
+            "same_step",
+            "choice",
+            "exclude",
+            "a pre and a post spike in one step: exclude (depress, then potentiate, no pair), "
+            "nest (potentiate, then depress, no pair), pair (Brian2: they pair, delta_t = 0)",
+            choices=("exclude", "nest", "pair"),
         ),
     ),
     state=(
@@ -177,6 +187,7 @@ class Params(NamedTuple):
     dec_minus: np.ndarray
     dec_x: np.ndarray
     dec_y: np.ndarray
+    same_step: int  # EXCLUDE | NEST_ORDER | PAIR (rules.stdp)
 
 
 class State(NamedTuple):
@@ -207,6 +218,7 @@ def build(values, ctx):
         dec_minus=decay_table(values["tau_minus"], dt),
         dec_x=decay_table(values["tau_x"], dt),
         dec_y=decay_table(values["tau_y"], dt),
+        same_step=SAME_STEP[values.get("same_step", "exclude")],
     )
     st = State(
         r1=np.zeros(ctx.n_pre),
@@ -237,6 +249,35 @@ def probe(st, pr, name, step):
     raise KeyError(name)
 
 
+@jit(inline=True)
+def post_walk(w, post_now, npost, s, r1s, t_pre, o2s, t_post, dec_plus, dec_y, dt, tau_plus, tau_y, a2_plus, a3_plus, w_min, w_max):
+    """Post spikes of step ``s``: each walks its column, potentiating with r1 (and o2 before its
+    own increment)."""
+    n_pre = w.shape[0]
+    for b in range(npost):
+        j = post_now[b]
+        o2 = o2s[j] * decay(dec_y, s - t_post[j], dt, tau_y)
+        amp = a2_plus + a3_plus * o2
+        for i in range(n_pre):
+            if r1s[i] != 0.0:
+                r1 = r1s[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
+                wij = w[i, j] + r1 * amp
+                w[i, j] = min(max(wij, w_min), w_max)
+
+
+@jit(inline=True)
+def pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest):
+    """Increment r1 and r2 of the pre neurons spiking at step ``s``."""
+    for a in range(npre):
+        i = pre_now[a]
+        k = s - t_pre[i]
+        r1 = r1s[i] * decay(dec_plus, k, dt, tau_plus)
+        r2 = r2s[i] * decay(dec_x, k, dt, tau_x)
+        r1s[i] = 1.0 if nearest else r1 + 1.0
+        r2s[i] = 1.0 if nearest else r2 + 1.0
+        t_pre[i] = s
+
+
 def advance(w, net, st, pr, s0, s1, blocked):
     """Triplet STDP of every post neuron (``advance_block`` over all of them).
 
@@ -259,6 +300,9 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     tau_plus, tau_minus, tau_x, tau_y = pr.tau_plus, pr.tau_minus, pr.tau_x, pr.tau_y
     a2_plus, a3_plus, a2_minus, a3_minus = pr.a2_plus, pr.a3_plus, pr.a2_minus, pr.a3_minus
     w_min, w_max, nearest = pr.w_min, pr.w_max, pr.nearest == 1
+    nest_order, pair = pr.same_step == NEST_ORDER, pr.same_step == PAIR
+    dq_n, dq_idx = net.dq_n, net.dq_idx
+    delayed = dq_n.shape[0] > 0  # a dendritic delay of the LIF post spikes (core.delay)
     is_lif = lif is not None  # the neuron model, from the one place that decides it (lif_arg)
     plastic = blocked[0] == 0
     gb, o1b, tpb = g[j0:j1], o1s[j0:j1], t_post[j0:j1]  # the block, indexed from 0 (no wraparound tests)
@@ -275,7 +319,11 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         else:
             npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            if delayed:  # the spikes that reach the synapses now: emitted D2 steps ago
+                npost = dendritic_posts(dq_n, dq_idx, post_now, npost, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
+        if plastic and nest_order:  # same_step nest: potentiate before depressing
+            post_walk(w, post_now, npost, s, r1s, t_pre, o2s, t_post, dec_plus, dec_y, dt, tau_plus, tau_y, a2_plus, a3_plus, w_min, w_max)
         for a in range(npre):  # pre spike: walk the row, depress with o1 (and r2)
             i = pre_now[a]
             amp = 0.0
@@ -290,24 +338,12 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
                     o1 = o1b[k] * decay(dec_minus, s - tpb[k], dt, tau_minus)
                     wij = rb[k] - o1 * amp
                     rb[k] = min(max(wij, w_min), w_max)
-        if plastic:
-            for b in range(npost):  # post spike: walk the column, potentiate with r1 (and o2)
-                j = post_now[b]
-                o2 = o2s[j] * decay(dec_y, s - t_post[j], dt, tau_y)
-                amp = a2_plus + a3_plus * o2
-                for i in range(n_pre):
-                    if r1s[i] != 0.0:
-                        r1 = r1s[i] * decay(dec_plus, s - t_pre[i], dt, tau_plus)
-                        wij = w[i, j] + r1 * amp
-                        w[i, j] = min(max(wij, w_min), w_max)
-        for a in range(npre):  # then the traces of the neurons that spiked
-            i = pre_now[a]
-            k = s - t_pre[i]
-            r1 = r1s[i] * decay(dec_plus, k, dt, tau_plus)
-            r2 = r2s[i] * decay(dec_x, k, dt, tau_x)
-            r1s[i] = 1.0 if nearest else r1 + 1.0
-            r2s[i] = 1.0 if nearest else r2 + 1.0
-            t_pre[i] = s
+        if pair:  # same_step pair: the pre traces first, so that this step's post spikes pair with them
+            pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest)
+        if plastic and not nest_order:  # post spike: walk the column, potentiate with r1 (and o2)
+            post_walk(w, post_now, npost, s, r1s, t_pre, o2s, t_post, dec_plus, dec_y, dt, tau_plus, tau_y, a2_plus, a3_plus, w_min, w_max)
+        if not pair:  # then the traces of the neurons that spiked
+            pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest)
         for b in range(npost):
             j = post_now[b]
             k = s - t_post[j]
