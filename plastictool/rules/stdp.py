@@ -1,7 +1,7 @@
 """Pair-based spike-timing-dependent plasticity (STDP).
 
-Each synapse ``(i, j)`` changes with the time difference ``delta_t = t_post - t_pre`` of every
-pair of pre and post spikes (Bi & Poo 1998; Song, Miller & Abbott 2000)::
+Each synapse ``(i, j)`` changes with the time difference ``delta_t = t_post - t_pre`` of pairs
+of pre and post spikes (Bi & Poo 1998; Song, Miller & Abbott 2000)::
 
     delta_t > 0 (pre before post):  dw = +a_plus  f_+(w) exp(-delta_t / tau_plus)
     delta_t < 0 (post before pre):  dw = -a_minus f_-(w) exp( delta_t / tau_minus)
@@ -12,23 +12,65 @@ trace ``x_post`` (``tau_minus``) that decay by exact exponentials::
     on a pre spike of i:   w_ij -= a_minus f_-(w_ij) x_post_j   for every j;  then x_pre_i += 1
     on a post spike of j:  w_ij += a_plus  f_+(w_ij) x_pre_i    for every i;  then x_post_j += 1
 
-``pairing: nearest`` sets the trace to 1 instead of adding 1 (each spike pairs only with the
-nearest spike of the other side). Weight dependence::
+Which pairs count (``pairing``; Morrison, Diesmann & Gerstner 2008, Fig. 7)::
+
+    all_to_all            every pair (traces add 1)
+    nearest               each spike pairs with the nearest earlier spike of the other side
+                          (traces set to 1; NEST's symmetric scheme, stdp_nn_symm_synapse)
+    presynaptic_centered  each pre spike pairs with the last post spike before it and the first
+                          post spike after it (stdp_nn_pre_centered_synapse)
+    restricted            only neighbouring spikes pair: a pre spike with the post spike just
+                          before it if no pre spike came in between, a post spike with the pre
+                          spike just before it if no post spike came in between (stdp_nn_restr_synapse)
+
+Weight dependence::
 
     additive:        f_+ = 1,                     f_- = 1
     multiplicative:  f_+ = (w_max - w),           f_- = (w - w_min)
-    gutig:           f_+ = (w_max - w)^mu_plus,   f_- = (w - w_min)^mu_minus
+    gutig:           f_+ = (w_max - w)^mu_plus,   f_- = (w - w_min)^mu_minus   (mu >= 0, also above 1)
+    power_law:       f_+ = w^mu_plus,             f_- = w                      (needs w_max: null)
 
 and the weight is clipped to ``[w_min, w_max]`` after each update. Amplitudes are per spike
-pair. Updates use the other side's trace before this step's increments, so a pre and a post
-spike in the same step do not pair. With ``n`` pairings at low frequency the additive rule gives
+pair. With ``n`` pairings at low frequency the additive rule gives
 ``dw = n a_plus exp(-delta_t/tau_plus)`` (``delta_t > 0``) and the multiplicative rule
 ``w_max - w_n = (w_max - w_0)(1 - a_plus exp(-delta_t/tau_plus))^n``.
+
+A pre and a post spike in the same step (``same_step``): ``exclude`` (default) depresses, then
+potentiates, and does not pair them (each update uses the other side's trace before this step's
+increments); ``nest`` potentiates first, as NEST does (it applies the post spikes up to t_pre
+before the pre spike's depression), and does not pair them; ``pair`` pairs them with
+delta_t = 0 as potentiation (Brian2's on_pre-then-on_post order). Delays:
+``synapses.delay: {axonal, dendritic}`` (``core.delay``); the rule sees
+``delta_t = (t_post + dendritic) - (t_pre + axonal)``.
+
+Other simulators' models in plastic's terms (docs/stdp-variants.md has the details; NEST
+applies mu to w/Wmax, hence a = lambda Wmax^(1 - mu); NEST's lower bound is 0)::
+
+    NEST stdp_synapse (lambda, alpha, mu_plus, mu_minus, Wmax, tau_plus; tau_minus of the post neuron; delay d)
+        pairing all_to_all; mu 0: additive, a_plus = lambda Wmax, a_minus = alpha lambda Wmax;
+        mu 1: multiplicative, a_plus = lambda, a_minus = alpha lambda; other mu: gutig,
+        a_plus = lambda Wmax^(1 - mu_plus), a_minus = alpha lambda Wmax^(1 - mu_minus);
+        w_min 0, w_max Wmax; synapses.delay.dendritic d; same_step nest
+    NEST stdp_synapse_hom                 the same, parameters shared by all synapses
+    NEST stdp_nn_symm_synapse             as stdp_synapse, pairing nearest
+    NEST stdp_nn_pre_centered_synapse     as stdp_synapse, pairing presynaptic_centered
+    NEST stdp_nn_restr_synapse            as stdp_synapse, pairing restricted
+    NEST stdp_pl_synapse_hom (lambda, alpha, mu, tau_plus)
+        weight_dependence power_law, a_plus = lambda, a_minus = alpha lambda, mu_plus = mu,
+        w_min 0, w_max null; delay and same_step as above
+    NEST stdp_triplet_synapse             kind: triplet (Aplus -> a2_plus, Aplus_triplet -> a3_plus,
+        Aminus -> a2_minus, Aminus_triplet -> a3_minus, tau_plus, tau_plus_triplet -> tau_x;
+        tau_minus, tau_minus_triplet -> tau_y of the post neuron); w_min 0, w_max Wmax
+    Brian2 (examples/synapses/STDP.py: apre += dApre on_pre, apost += dApost on_post)
+        a_plus = dApre, a_minus = -dApost (both as fractions of the weight's unit), tau_plus =
+        taupre, tau_minus = taupost; clip(w, 0, gmax): additive, w_min 0, w_max gmax;
+        apre = dApre instead of += : pairing nearest; same_step pair;
+        S.pre.delay -> synapses.delay.axonal, S.post.delay -> synapses.delay.dendritic
 
 References: Bi G-Q & Poo M-M (1998) J Neurosci 18:10464. Song S, Miller KD & Abbott LF (2000)
 Nat Neurosci 3:919. van Rossum MCW, Bi G-Q & Turrigiano GG (2000) J Neurosci 20:8812
 (multiplicative). Gutig R, Aharonov R, Rotter S & Sompolinsky H (2003) J Neurosci 23:3697.
-Morrison A, Diesmann M & Gerstner W (2008) Biol Cybern 98:459 (nearest-spike schemes).
+Morrison A, Diesmann M & Gerstner W (2008) Biol Cybern 98:459 (nearest-spike schemes, power law).
 """
 
 from __future__ import annotations
@@ -54,7 +96,7 @@ SAME_STEP = {"exclude": EXCLUDE, "nest": NEST_ORDER, "pair": PAIR}
 
 SPEC = RuleSpec(
     kind="stdp",
-    title="pair-based STDP (additive, multiplicative or Gutig weight dependence)",
+    title="pair-based STDP (additive, multiplicative, Gutig or power-law; all-to-all or three nearest-spike schemes)",
     citation="Bi & Poo 1998, J Neurosci 18:10464; Song, Miller & Abbott 2000, Nat Neurosci 3:919; "
     "Gutig et al. 2003, J Neurosci 23:3697",
     params=(
