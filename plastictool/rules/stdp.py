@@ -396,9 +396,8 @@ def pre_traces(pre_now, npre, s, x_pre, t_pre, xm_pre, kp, dec_plus, dt, tau_plu
         if pair:  # a post spike of this step pairs with this pre spike (delta_t = 0)
             xm_pre[i] = x_pre[i]
         if centered:
-            kb = kp[i, j0:j1]
-            for k in range(kb.shape[0]):
-                kb[k] = kb[k] * d + 1.0
+            for j in range(j0, j1):
+                kp[i, j] = kp[i, j] * d + 1.0
         t_pre[i] = s
 
 
