@@ -28,15 +28,16 @@ from reference_stdp import stdp_reference
 
 DATA = json.loads((Path(__file__).parent / "data" / "nest_variants.json").read_text())
 CASES = {c["name"]: c for c in DATA["cases"]}
+BRIAN2 = json.loads((Path(__file__).parent / "data" / "brian2_variants.json").read_text())
 
 
-def protocol_of(case, tmp_path, **rule_over):
+def protocol_of(case, tmp_path, dt=DATA["dt"], **rule_over):
     """A plastic protocol of one NEST case: the same trains (emission times), bounds, delays."""
     n_pre, n_post = len(case["pre_ms"]), len(case["post_ms"])
     end = max(max(p) for p in case["pre_ms"] + case["post_ms"]) + case["synapses"]["delay"]["dendritic"] + 10.0
     doc = {
         "name": "nest_case",
-        "dt": DATA["dt"],
+        "dt": dt,
         "duration": round(end, 1),
         "synapses": {"n_pre": n_pre, "n_post": n_post, "w_init": case["w0"], **case["synapses"]},
         "neuron": {"model": "clamped"},
@@ -59,6 +60,20 @@ def test_final_weights_equal_nest(name, tmp_path):
     want = np.array(case["w_nest"])
     assert not np.allclose(want, case["w0"], atol=1e-3)  # the weights did change
     np.testing.assert_allclose(r.w_final, want, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("case", BRIAN2["cases"], ids=[c["name"] for c in BRIAN2["cases"]])
+def test_final_weights_equal_brian2(case, tmp_path):
+    """Brian2 2.9.0's STDP example synapse (all-to-all and nearest) with pre and post pathway
+    delays, pre and post spikes reaching the synapse in the same step: plastic with
+    synapses.delay {axonal: pre delay, dendritic: post delay} and same_step pair, to 1e-9; with
+    same_step exclude the same-step pairs are missing."""
+    [r] = run_experiment(protocol_of(case, tmp_path, dt=BRIAN2["dt"]))
+    want = np.array(case["w_brian2"])
+    assert not np.allclose(want, case["w0"], atol=1e-3)
+    np.testing.assert_allclose(r.w_final, want, rtol=0, atol=1e-9)
+    [x] = run_experiment(protocol_of(case, tmp_path, dt=BRIAN2["dt"], same_step="exclude"))
+    assert np.abs(x.w_final - want).max() > 1e-3
 
 
 def test_the_issues_minimal_case_same_step():
