@@ -54,6 +54,8 @@ def estimate_memory(p: Protocol) -> dict:
     n_syn = p.synapses.n_pre * p.synapses.n_post
     spec = rule_registry.spec(p.rule.kind)
     syn_state = sum(1 for s in spec.state if s.shape == "syn")
+    if p.rule.values.get("pairing") == "presynaptic_centered":  # stdp keeps a trace per synapse
+        syn_state += 1
     spikes = expected_spikes(p.phases, p.synapses)
     rows = p.duration / p.record.interval + 2
     cols = 1 + len(p.record.weights) + len(p.record.stats) + 16 * max(1, len(p.record.state))

@@ -610,8 +610,7 @@ def _delay(v: Validator, raw, dt: float) -> dict:
         k = round(d / dt)
         if abs(k * dt - d) > 1e-9 * max(1.0, abs(d)):
             v.fail(path + (name,), f"{d:g} ms is not a multiple of dt = {dt:g} ms (the nearest are {math.floor(d / dt) * dt:g} and {(math.floor(d / dt) + 1) * dt:g} ms)")
-        out[name] = k * dt
-    return out
+    return out  # as given; the kernels take round(d / dt) steps (core.delay.steps_of)
 
 
 def _neuron(v: Validator, raw) -> Neuron:

@@ -315,3 +315,37 @@ def test_triplet_lif_dendritic_delay_equals_clamped_replay():
     assert len(post) > 10
     w_cl, _ = triplet_run(pre, post, 20, 2, dt, n_steps, vals, w0, dendritic=23)
     assert np.array_equal(w_lif, w_cl)
+
+
+# ---------------------------------------------------------------- threads, sweeps, memory, docs
+
+@pytest.mark.parametrize("pairing, same_step", [("presynaptic_centered", "exclude"), ("restricted", "nest"), ("restricted", "pair")])
+def test_blocks_identical_to_one_thread_with_delays_and_schemes(write, pairing, same_step):
+    """Threads over blocks of post neurons: the per-block dendritic ring, the shared per-synapse
+    kp (presynaptic_centered) and t_seen (restricted) give the bits of one thread."""
+    from test_threads import LIF as LIF_TEXT, assert_threads_identical, protocol
+
+    text = LIF_TEXT.format(name="lif", pairing=pairing, wdep="multiplicative", dtype="float64", interval="10 ms")
+    text = text.replace("w_max: 0.02, dtype", "w_max: 0.02, delay: {axonal: 0.5 ms, dendritic: 1.2 ms}, dtype")
+    text = text.replace("pairing: %s," % pairing, "pairing: %s, same_step: %s," % (pairing, same_step))
+    p = protocol(write, "lif", text)
+    assert p.synapses.delay_dendritic == 1.2 and p.rule.values["same_step"] == same_step
+    assert_threads_identical(p, min_post_spikes=500)
+
+
+def test_delays_can_be_swept(write):
+    text = BASE.format(delay="{dendritic: 1 ms}", w_max=1, kind="stdp", rule="a_plus: 0.05") + \
+        "    sweep: {synapses.delay.dendritic: [0 ms, 2 ms, 5 ms]}\n"
+    exp = validate_file(write("sweep.yaml", text))
+    assert [c.protocol.synapses.delay_dendritic for c in exp.conditions] == [0.0, 2.0, 5.0]
+    results = run_experiment(exp)
+    assert len({r.w_final.tobytes() for r in results}) == 3
+
+
+def test_plastic_rules_stdp_prints_the_conversion_table():
+    from plastictool.docs import rules_text
+
+    text = rules_text("stdp")
+    for word in ("stdp_nn_pre_centered_synapse", "stdp_nn_restr_synapse", "stdp_pl_synapse_hom", "stdp_triplet_synapse",
+                 "lambda Wmax^(1 - mu", "S.pre.delay", "presynaptic_centered", "power_law", "same_step"):
+        assert word in text, word
