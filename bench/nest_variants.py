@@ -76,7 +76,8 @@ def run_nest(nest, model, syn_params, hom, tau_minus, d, pre, post, w0):
     for j in range(N_POST):
         gen_post[j].spike_times = [round(s * DT - T_IN, 1) for s in post[j]]
     par_pre = nest.Create("parrot_neuron", N_PRE)
-    par_post = nest.Create("parrot_neuron", N_POST, params={"tau_minus": tau_minus})
+    post_params = tau_minus if isinstance(tau_minus, dict) else {"tau_minus": tau_minus}
+    par_post = nest.Create("parrot_neuron", N_POST, params=post_params)
     nest.Connect(gen_pre, par_pre, "one_to_one", {"delay": T_IN})
     nest.Connect(gen_post, par_post, "one_to_one", {"delay": T_IN})
     if hom:
@@ -132,6 +133,12 @@ def cases():
                 {"kind": "stdp", "weight_dependence": "power_law", "mu_plus": 0.4, "a_plus": lam_pl, "a_minus": alpha_pl * lam_pl,
                  "tau_plus": tau_pl, "tau_minus": tau_pl},
                 {"w_min": 0.0, "w_max": None}, (0.5, 3.0)))
+    # triplet STDP (stdp_triplet_synapse, all-to-all), Wmax 3, dendritic delay 2 ms
+    tri = {"tau_plus": 16.8, "tau_plus_triplet": 101.0, "Aplus": 5e-3, "Aminus": 7e-3, "Aplus_triplet": 6.2e-3, "Aminus_triplet": 2.3e-4, "Wmax": 3.0}
+    out.append(("stdp_triplet_synapse", "stdp_triplet_synapse", tri, False, {"tau_minus": 33.7, "tau_minus_triplet": 125.0}, 2.0,
+                {"kind": "triplet", "a2_plus": 5e-3, "a3_plus": 6.2e-3, "a2_minus": 7e-3, "a3_minus": 2.3e-4, "tau_plus": 16.8,
+                 "tau_x": 101.0, "tau_minus": 33.7, "tau_y": 125.0},
+                {"w_min": 0.0, "w_max": 3.0}, (0.5, 2.5)))
     return out
 
 
@@ -178,7 +185,7 @@ def main():
             doc["cases"].append({
                 "name": name,
                 "nest_model": model,
-                "nest_params": {**params, "tau_minus": tau_minus, "delay": d},
+                "nest_params": {**params, **(tau_minus if isinstance(tau_minus, dict) else {"tau_minus": tau_minus}), "delay": d},
                 "synapses": {**bounds, "delay": {"axonal": 0.0, "dendritic": d}},
                 "rule": {**rule, "same_step": "nest"},
                 "pre_ms": [[round(s * DT, 1) for s in p] for p in pre],
