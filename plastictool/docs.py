@@ -181,20 +181,7 @@ def json_schema() -> dict:
     schema = _obj(
         top_simple,
         {
-            "synapses": _obj(
-                [f for f in SYNAPSES if f.name not in ("delay", "inhibitory")],
-                {
-                    "delay": _obj(DELAY),
-                    "inhibitory": {
-                        "description": [f for f in SYNAPSES if f.name == "inhibitory"][0].doc,
-                        "anyOf": [
-                            {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                            {"type": "object", "properties": {"from": {"type": "integer", "minimum": 0}, "to": {"type": "integer", "minimum": 0}},
-                             "required": ["from", "to"], "additionalProperties": False},
-                        ],
-                    },
-                },
-            ),
+            "synapses": _obj([f for f in SYNAPSES if f.name != "delay"], {"delay": _obj(DELAY)}),
             "neuron": neuron,
             "stimulus": phase,
             "phases": {"type": "array", "items": phase},

@@ -293,12 +293,12 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     w = _initial(p, spec, s_weights)
     model = NEURON_MODELS[p.neuron.model]
     q = p.neuron.params
-    lif = np.array([q["tau_m"], q["v_rest"], q["v_thresh"], q["v_reset"], q["t_ref"], q["tau_syn"], q["e_syn"], q["tau_syn_inh"], q["e_syn_inh"]]) if model == LIF else None
+    lif = np.array([q["tau_m"], q["v_rest"], q["v_thresh"], q["v_reset"], q["t_ref"], q["tau_syn"], q["e_syn"]]) if model == LIF else None
     act = np.array([float(ACTIVATIONS[q["activation"]]), q["gain"], q["threshold"]]) if p.neuron.model == "rate" else None
     # synaptic delays shift the event lists the kernels read; pre/post keep the emitted spikes
     k_ax, k_den = delay.steps_of(p.synapses.delay_axonal, p.dt), delay.steps_of(p.synapses.delay_dendritic, p.dt)
     net = make_net(n_pre, n_post, p.dt, model, delay.shift(pre, k_ax), delay.shift(post, k_den), lif=lif, act=act,
-                   out_capacity=max(4096, 64 * n_post), dendritic=k_den, inhibitory=p.synapses.inhibitory)
+                   out_capacity=max(4096, 64 * n_post), dendritic=k_den)
     if spec.inputs == "rates":
         rows = max(1, min(MAX_CHUNK_ROWS, int(round(p.record.interval / p.dt))))
         net = net._replace(x=np.zeros((rows, n_pre)))

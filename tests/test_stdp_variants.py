@@ -94,7 +94,7 @@ def test_the_issues_minimal_case_same_step():
     assert abs(got["exclude"] - got["nest"]) > 1e-3 and abs(got["pair"] - got["nest"]) > 1e-3
 
 
-def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal=0, dendritic=0, inhibitory=None, **values):
+def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal=0, dendritic=0, **values):
     """The stdp kernel on imposed trains (steps), delays in steps, as the engine sets them up."""
     from plastictool.core import delay
 
@@ -105,7 +105,7 @@ def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal
     ev_pre = (np.array([s for s, _ in pre], dtype=np.int64), np.array([i for _, i in pre], dtype=np.int64))
     ev_post = (np.array([s for s, _ in post], dtype=np.int64), np.array([j for _, j in post], dtype=np.int64))
     net = make_net(n_pre, n_post, dt, model, delay.shift(ev_pre, axonal), delay.shift(ev_post, dendritic if model != LIF else 0),
-                   dendritic=dendritic, inhibitory=inhibitory)
+                   dendritic=dendritic)
     w = w0.copy()
     pr, stt = stdp.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
     stdp.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8))
@@ -269,14 +269,14 @@ def test_delays_run_through_the_protocol_and_keep_the_emitted_spike_times(write)
 # ---------------------------------------------------------------- triplet: same_step and delays
 
 def triplet_run(pre, post, n_pre, n_post, dt, n_steps, vals, w0, w_min=-math.inf, w_max=math.inf, model=0,
-                axonal=0, dendritic=0, inhibitory=None):
+                axonal=0, dendritic=0):
     from plastictool.core import delay
     from plastictool.rules import triplet
 
     ev_pre = (np.array([s for s, _ in pre], dtype=np.int64), np.array([i for _, i in pre], dtype=np.int64))
     ev_post = (np.array([s for s, _ in post], dtype=np.int64), np.array([j for _, j in post], dtype=np.int64))
     net = make_net(n_pre, n_post, dt, model, delay.shift(ev_pre, axonal), delay.shift(ev_post, dendritic if model != LIF else 0),
-                   dendritic=dendritic, inhibitory=inhibitory)
+                   dendritic=dendritic)
     w = np.array(w0, dtype=float)
     pr, stt = triplet.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
     triplet.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8))
@@ -349,100 +349,3 @@ def test_plastic_rules_stdp_prints_the_conversion_table():
     for word in ("stdp_nn_pre_centered_synapse", "stdp_nn_restr_synapse", "stdp_pl_synapse_hom", "stdp_triplet_synapse",
                  "lambda Wmax^(1 - mu", "S.pre.delay", "presynaptic_centered", "power_law", "same_step"):
         assert word in text, word
-
-
-# ---------------------------------------------------------------- inhibitory inputs (LIF)
-
-def lif_inputs(seed, n_pre=30, n_steps=20000, n_spikes=1500):
-    rng = np.random.default_rng(seed)
-    pre = sorted((int(s), int(i)) for s, i in zip(rng.integers(0, n_steps, n_spikes), rng.integers(0, n_pre, n_spikes)))
-    return rng, pre
-
-
-@pytest.mark.parametrize("kind", ["stdp", "triplet"])
-@pytest.mark.parametrize("seed", [1, 2])
-def test_lif_with_inhibitory_inputs_matches_its_reference_twin(kind, seed):
-    """Plasticity off: the kernel's LIF spike steps with excitatory and inhibitory inputs equal
-    the one-neuron twin's (two conductances, e_syn_inh -80 mV, tau_syn_inh 10 ms)."""
-    from reference_stdp import lif_reference
-
-    dt, n_steps = 0.1, 20000
-    rng, pre = lif_inputs(seed)
-    w0 = rng.uniform(0.0, 0.6, size=(30, 2))
-    inh = list(range(20, 30))
-    if kind == "stdp":
-        _, net = kernel_run(w0, pre, [], dt, n_steps, model=LIF, inhibitory=inh, a_plus=0.0, a_minus=0.0)
-    else:
-        from plastictool.rules import triplet
-
-        vals = {p.name: p.default for p in triplet.SPEC.params}
-        vals.update(a2_plus=0.0, a3_plus=0.0, a2_minus=0.0, a3_minus=0.0)
-        _, net = triplet_run(pre, [], 30, 2, dt, n_steps, vals, w0, model=LIF, inhibitory=inh)
-    out = list(zip(net.out_step[: net.cursor[2]].tolist(), net.out_idx[: net.cursor[2]].tolist()))
-    for j in range(2):
-        ge, gi = {}, {}
-        for s, i in pre:
-            d = gi if i in inh else ge
-            d[s] = d.get(s, 0.0) + w0[i, j]
-        want = lif_reference(-74.0, ge, n_steps, dt, gi_events=gi)
-        got = [s for s, k in out if k == j]
-        assert len(want) > 10 and got == want
-        without = lif_reference(-74.0, {s: x for s, x in ge.items()}, n_steps, dt)
-        assert len(without) > len(want)  # inhibition lowers the rate
-
-
-def test_inhibitory_synapses_learn_by_the_same_rule():
-    """Plasticity on (tiny, so that the post spikes are fixed): the weights of a LIF run with
-    inhibitory inputs equal those of a clamped run of its own post spikes: the rule treats the
-    inhibitory synapses (weights as magnitudes) exactly like the excitatory ones."""
-    dt, n_steps = 0.1, 20000
-    rng, pre = lif_inputs(3)
-    w0 = rng.uniform(0.0, 0.6, size=(30, 2))
-    kw = dict(a_plus=1e-9, a_minus=1.1e-9, weight_dependence="multiplicative")
-    w_lif, net = kernel_run(w0, pre, [], dt, n_steps, model=LIF, inhibitory=range(20, 30), **kw)
-    post = list(zip(net.out_step[: net.cursor[2]].tolist(), net.out_idx[: net.cursor[2]].tolist()))
-    assert len(post) > 10
-    w_cl, _ = kernel_run(w0, pre, post, dt, n_steps, **kw)
-    assert np.array_equal(w_lif, w_cl)
-    assert not np.array_equal(w_lif[20:], w0[20:])
-
-
-INH = """
-    dt: 0.1 ms
-    duration: 300 ms
-    synapses: {{n_pre: 300, n_post: 203, w_init: {{uniform: [0, 0.05]}}, w_max: 0.05, inhibitory: {inh}}}
-    neuron: {{model: lif, e_syn_inh: -75 mV, tau_syn_inh: 8 ms}}
-    stimulus: {{pre: {{poisson: {{rate: 30 Hz}}}}}}
-    rule: {{kind: {kind}, {rule}}}
-    record: {{interval: 10 ms, state: [v, g], spikes: true}}
-"""
-
-
-@pytest.mark.parametrize("kind, rule", [("stdp", "a_plus: 0.001, a_minus: 0.00105"), ("triplet", "a2_plus: 0.001, a2_minus: 0.001")])
-def test_inhibitory_protocol_and_threads(write, kind, rule):
-    """Through the protocol ({from, to} form), threads over blocks bit-identical to one thread,
-    and fewer post spikes than without the inhibitory inputs."""
-    from test_threads import assert_threads_identical, protocol
-
-    p = protocol(write, "inh", INH.format(inh="{from: 240, to: 300}", kind=kind, rule=rule))
-    assert p.synapses.inhibitory == tuple(range(240, 300))
-    assert p.resolved["synapses"]["inhibitory"] == list(range(240, 300))
-    assert_threads_identical(p, thread_counts=(2,), min_post_spikes=100)
-    from plastictool import engine
-
-    none = engine.simulate(protocol(write, "exc", INH.format(inh="[]", kind=kind, rule=rule).replace(", inhibitory: []", "")), threads=1)
-    assert engine.simulate(p, threads=1).counts["post_spikes"] < none.counts["post_spikes"]
-
-
-@pytest.mark.parametrize("inh, neuron, kind, field, words", [
-    ("[0, 400]", "lif", "stdp", "synapses.inhibitory.1", "index from 0 to 299"),
-    ("{from: 10, to: 5}", "lif", "stdp", "synapses.inhibitory", "from < to"),
-    ("[1]", "clamped", "stdp", "synapses.inhibitory", "lif neurons"),
-    ("[1]", "lif", "calcium", "synapses.inhibitory", "lif neurons"),
-])
-def test_bad_inhibitory_inputs_are_refused(write, inh, neuron, kind, field, words):
-    rule = "preset: graupner2012_dp" if kind == "calcium" else "a_plus: 0.001"
-    text = INH.format(inh=inh, kind=kind, rule=rule).replace("neuron: {model: lif, e_syn_inh: -75 mV, tau_syn_inh: 8 ms}", "neuron: {model: %s}" % neuron)
-    with pytest.raises(ProtocolError) as e:
-        validate_file(write("bad.yaml", text))
-    assert e.value.field == field and words in str(e.value), str(e.value)

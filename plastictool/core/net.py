@@ -65,14 +65,12 @@ class Net(NamedTuple):
     v: np.ndarray  # float64[n_post] membrane potential (mV)
     g: np.ndarray  # float64[n_post] synaptic conductance (units of the leak conductance)
     ref_until: np.ndarray  # int64[n_post] first step after the refractory period
-    lif: np.ndarray  # float64[9]: tau_m, v_rest, v_thresh, v_reset, t_ref, tau_syn, e_syn, tau_syn_inh, e_syn_inh
+    lif: np.ndarray  # float64[7]: tau_m, v_rest, v_thresh, v_reset, t_ref, tau_syn, e_syn
     x: np.ndarray  # float64[chunk, n_pre] presynaptic rates for steps s0.. (rate model)
     y: np.ndarray  # float64[n_post] postsynaptic rate output (rate model)
     act: np.ndarray  # float64[3]: activation id, gain, threshold
     dq_n: np.ndarray  # int64[D2]: dendritic delay ring of LIF post spikes (core.delay); empty: no delay
     dq_idx: np.ndarray  # int64[D2 + 1, n_post]
-    g_inh: np.ndarray  # float64[n_post] inhibitory conductance (LIF); empty: no inhibitory inputs
-    inh: np.ndarray  # uint8[n_pre]: 1 for an inhibitory presynaptic neuron; empty: none
 
 
 def lif_arg(net: Net):
@@ -196,9 +194,6 @@ def lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, 
 
     The loops run over views from index 0: indices that are provably non-negative need no
     wraparound test, so the loops compile as tightly as over whole arrays.
-
-    With inhibitory inputs the kernels call ``lif_block_inh`` instead (the caller chooses: an
-    early return here would cost Numba's pruning of the reference counts, a third slower W2).
     """
     n = 0
     tau_m = lif[0]
@@ -233,71 +228,6 @@ def lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, 
                         v_inf = (v_rest + gj * e_syn) / (1.0 + gj)
                         vb[k] = v_inf + (vb[k] - v_inf) * np.exp(-dt * (1.0 + gj) / tau_m)
                     gb[k] = gj * dec_g
-                if vb[k] >= v_thresh:
-                    vb[k] = v_reset
-                    rb[k] = s + 1 + ref_steps
-                    post_now[n] = c0 + k
-                    n += 1
-                    out_step[o] = s
-                    out_idx[o] = c0 + k
-                    o += 1
-    cursor[OUT_N] = o
-    return n
-
-
-@jit
-def lif_block_inh(v, g, g_inh, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1):
-    """``lif_block`` with an inhibitory conductance ``g_inh`` (reversal ``e_syn_inh``, decay
-    ``tau_syn_inh``; Vogels et al. 2011 use -80 mV and 10 ms)::
-
-        tau_m dv/dt = (v_rest - v) + g (e_syn - v) + g_inh (e_syn_inh - v)
-
-    integrated the same way: ``v`` relaxes exactly towards
-    ``(v_rest + g e_syn + g_inh e_syn_inh) / (1 + g + g_inh)`` for the conductances held at the
-    start of the step, then both decay exactly. A separate kernel, so that the excitatory-only
-    loop of ``lif_block`` (every run without inhibitory inputs) stays exactly as it was; the
-    rule kernels call one or the other (``Net.g_inh`` empty or not)."""
-    n = 0
-    tau_m = lif[0]
-    v_rest = lif[1]
-    v_thresh = lif[2]
-    v_reset = lif[3]
-    tau_syn = lif[5]
-    e_syn = lif[6]
-    e_inh = lif[8]
-    dec_g = np.exp(-dt / tau_syn)
-    dec_i = np.exp(-dt / lif[7])
-    ref_steps = np.int64(np.rint(lif[4] / dt))
-    o = cursor[OUT_N]
-    for c0 in range(j0, j1, LIF_CHUNK):
-        c1 = min(c0 + LIF_CHUNK, j1)
-        vb, gb, ib, rb = v[c0:c1], g[c0:c1], g_inh[c0:c1], ref_until[c0:c1]
-        look = False
-        for k in range(vb.shape[0]):  # vectorised: no branches, no calls
-            gj = gb[k]
-            gi = ib[k]
-            vk = vb[k]
-            gt = 1.0 + gj + gi
-            a = -dt * gt / tau_m
-            ok = exp_core_ok(a)
-            v_inf = (v_rest + gj * e_syn + gi * e_inh) / gt
-            vn = v_inf + (vk - v_inf) * exp_core(a)
-            vn = vn if (s >= rb[k]) & ok else vk
-            vb[k] = vn
-            gb[k] = gj * dec_g if ok else gj
-            ib[k] = gi * dec_i if ok else gi
-            look |= (not ok) | (vn >= v_thresh)
-        if look:
-            for k in range(vb.shape[0]):
-                gj = gb[k]
-                gi = ib[k]
-                gt = 1.0 + gj + gi
-                if not exp_core_ok(-dt * gt / tau_m):  # left as it was above
-                    if s >= rb[k]:
-                        v_inf = (v_rest + gj * e_syn + gi * e_inh) / gt
-                        vb[k] = v_inf + (vb[k] - v_inf) * np.exp(-dt * gt / tau_m)
-                    gb[k] = gj * dec_g
-                    ib[k] = gi * dec_i
                 if vb[k] >= v_thresh:
                     vb[k] = v_reset
                     rb[k] = s + 1 + ref_steps
@@ -345,7 +275,7 @@ def block_net(net: Net) -> Net:
         out_idx=np.zeros_like(net.out_idx),
         dq_n=np.zeros_like(net.dq_n),
         dq_idx=np.zeros_like(net.dq_idx),
-    )  # g_inh is shared like g (each block writes its own columns); inh is read only
+    )
 
 
 def make_net(
@@ -359,15 +289,11 @@ def make_net(
     act: np.ndarray | None = None,
     out_capacity: int = 4096,
     dendritic: int = 0,
-    inhibitory=None,
 ) -> Net:
     """A ``Net`` from event lists ``(steps, indices)`` (sorted here by step if they are not).
 
     ``dendritic``: the dendritic delay in steps of the post spikes that LIF neurons emit
-    (``core.delay``; imposed post spikes are shifted by the caller). ``inhibitory``: the
-    presynaptic neurons whose spikes open the inhibitory conductance ``g_inh`` of LIF neurons
-    instead of ``g`` (None or empty: none, and ``lif_block`` runs its excitatory-only loop).
-    ``lif`` holds 7 parameters, or 9 with ``tau_syn_inh`` and ``e_syn_inh``."""
+    (``core.delay``; imposed post spikes are shifted by the caller)."""
 
     def events(ev):
         if ev is None:
@@ -385,13 +311,7 @@ def make_net(
 
     pre_step, pre_idx, pre_busy = events(pre)
     post_step, post_idx, post_busy = events(post)
-    lif = np.array([10.0, -74.0, -54.0, -60.0, 0.0, 5.0, 0.0, 10.0, -80.0]) if lif is None else np.asarray(lif, float)
-    inh_idx = np.zeros(0, np.int64) if inhibitory is None else np.asarray(inhibitory, np.int64)
-    has_inh = model == LIF and inh_idx.size > 0
-    if has_inh and lif.size < 9:
-        lif = np.concatenate((lif, [10.0, -80.0]))
-    inh = np.zeros(n_pre if has_inh else 0, np.uint8)
-    inh[inh_idx if has_inh else inh_idx[:0]] = 1
+    lif = np.array([10.0, -74.0, -54.0, -60.0, 0.0, 5.0, 0.0]) if lif is None else np.asarray(lif, float)
     act = np.array([float(LINEAR), 1.0, 0.0]) if act is None else np.asarray(act, float)
     post_now = np.zeros(max(n_post, post_busy, 1), dtype=np.int64)
     # LIF spikes go to the out buffer; clamped neurons never use it, but room_for_post holds
@@ -418,6 +338,4 @@ def make_net(
         act=act,
         dq_n=dq[0],
         dq_idx=dq[1],
-        g_inh=np.zeros(n_post if has_inh else 0),
-        inh=inh,
     )

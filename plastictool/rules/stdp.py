@@ -81,7 +81,7 @@ import numpy as np
 
 from ..core.delay import dendritic_posts
 from ..core.jit import jit
-from ..core.net import lif_arg, lif_block, lif_block_inh, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
+from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -453,9 +453,6 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     post_step, post_idx, post_now = net.post_step, net.post_idx, net.post_now
     v, g, ref_until, out_step, out_idx = net.v, net.g, net.ref_until, net.out_step, net.out_idx
     dq_n, dq_idx = net.dq_n, net.dq_idx
-    g_inh, inh = net.g_inh, net.inh  # inhibitory inputs (LIF): empty when there are none
-    has_inh = inh.shape[0] > 0
-    gib = g_inh[j0:j1]
     x_pre, t_pre, x_post, t_post, xm_pre, yd = st.x_pre, st.t_pre, st.x_post, st.t_post, st.xm_pre, st.yd
     q_j, q_step, q_end, qn, qptr, kp, t_seen = st.q_j, st.q_step, st.q_end, st.qn, st.qptr, st.kp, st.t_seen
     dec_plus, dec_minus, tau_plus, tau_minus = pr.dec_plus, pr.dec_minus, pr.tau_plus, pr.tau_minus
@@ -484,10 +481,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
         if lif is None:  # (a test of the argument's type: Numba compiles only one branch)
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         else:
-            if has_inh:  # a second, inhibitory conductance (synapses.inhibitory)
-                npost = lif_block_inh(v, g, g_inh, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
-            else:
-                npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
             if delayed:  # the spikes that reach the synapses now: emitted D2 steps ago
                 npost = dendritic_posts(dq_n, dq_idx, post_now, npost, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
@@ -507,13 +501,9 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
                 if qptr[i] < qn[1]:
                     sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
                 rb = row[j0:j1]
-                if is_lif:  # an inhibitory neuron's weight (a magnitude) opens g_inh instead of g
-                    if has_inh and inh[i] != 0:
-                        for k in range(nb):
-                            gib[k] += rb[k]
-                    else:
-                        for k in range(nb):
-                            gb[k] += rb[k]
+                if is_lif:
+                    for k in range(nb):
+                        gb[k] += rb[k]
                 if plastic:
                     if restricted:  # only the first pre spike since a post spike depresses
                         tpi = t_pre[i]

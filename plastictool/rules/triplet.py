@@ -40,7 +40,7 @@ import numpy as np
 
 from ..core.delay import dendritic_posts
 from ..core.jit import jit
-from ..core.net import lif_arg, lif_block, lif_block_inh, next_event_step, post_events_block, pre_spikes, room_for_post
+from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .stdp import NEST_ORDER, PAIR, SAME_STEP
 from .traces import decay, decay_table, probe_trace
@@ -302,9 +302,6 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
     w_min, w_max, nearest = pr.w_min, pr.w_max, pr.nearest == 1
     nest_order, pair = pr.same_step == NEST_ORDER, pr.same_step == PAIR
     dq_n, dq_idx = net.dq_n, net.dq_idx
-    g_inh, inh = net.g_inh, net.inh  # inhibitory inputs (LIF): empty when there are none
-    has_inh = inh.shape[0] > 0
-    gib = g_inh[j0:j1]
     delayed = dq_n.shape[0] > 0  # a dendritic delay of the LIF post spikes (core.delay)
     is_lif = lif is not None  # the neuron model, from the one place that decides it (lif_arg)
     plastic = blocked[0] == 0
@@ -321,10 +318,7 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
         if lif is None:  # (a test of the argument's type: Numba compiles only one branch)
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         else:
-            if has_inh:  # a second, inhibitory conductance (synapses.inhibitory)
-                npost = lif_block_inh(v, g, g_inh, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
-            else:
-                npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
             if delayed:  # the spikes that reach the synapses now: emitted D2 steps ago
                 npost = dendritic_posts(dq_n, dq_idx, post_now, npost, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
@@ -337,13 +331,9 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
                 r2 = r2s[i] * decay(dec_x, s - t_pre[i], dt, tau_x)
                 amp = a2_minus + a3_minus * r2
             rb = w[i, j0:j1]
-            inh_i = has_inh and inh[i] != 0  # an inhibitory neuron's weight (a magnitude) opens g_inh
             for k in range(nb):
                 if is_lif:
-                    if inh_i:
-                        gib[k] += rb[k]
-                    else:
-                        gb[k] += rb[k]
+                    gb[k] += rb[k]
                 if plastic and o1b[k] != 0.0:
                     o1 = o1b[k] * decay(dec_minus, s - tpb[k], dt, tau_minus)
                     wij = rb[k] - o1 * amp
