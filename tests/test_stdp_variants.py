@@ -349,3 +349,20 @@ def test_plastic_rules_stdp_prints_the_conversion_table():
     for word in ("stdp_nn_pre_centered_synapse", "stdp_nn_restr_synapse", "stdp_pl_synapse_hom", "stdp_triplet_synapse",
                  "lambda Wmax^(1 - mu", "S.pre.delay", "presynaptic_centered", "power_law", "same_step"):
         assert word in text, word
+
+
+@pytest.mark.parametrize("same", ["exclude", "nest", "pair"])
+@pytest.mark.parametrize("pairing", ["all_to_all", "nearest"])
+def test_a_full_queue_keeps_every_same_step_convention(monkeypatch, same, pairing):
+    """A queue of 3 steps, flushed into every row whenever it is full: still the reference's
+    weights (the flush happens before or after this step's pre traces, by same_step)."""
+    monkeypatch.setattr(stdp, "QUEUE", 3)
+    rng = np.random.default_rng(7)
+    pre = sorted((int(s), int(i)) for s, i in zip(rng.integers(0, 300, 60), rng.integers(0, 3, 60)))
+    post = sorted((int(s), int(j)) for s, j in zip(rng.integers(0, 300, 60), rng.integers(0, 3, 60)))
+    post += [(s, 0) for s, _ in pre[:10]]  # same-step spikes
+    w0 = rng.uniform(0.2, 0.8, size=(3, 3))
+    kw = dict(a_plus=0.05, a_minus=0.06, tau_plus=2.0, tau_minus=3.5)
+    got, _ = kernel_run(w0, pre, post, 0.1, 320, pairing=pairing, same_step=same, weight_dependence="multiplicative", **kw)
+    want = stdp_reference(w0.tolist(), pre, post, 0.1, pairing=pairing, same_step=same, wdep="multiplicative", **kw)
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
