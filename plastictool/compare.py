@@ -40,7 +40,7 @@ from .errors import ProtocolError
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 1e-12
 DEFAULT_LIMIT = 20
-TABLES = ("summary.csv", "traces.csv", "spikes.csv")
+TABLES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv")
 RESULT_FILES = TABLES + ("run.json",)
 
 MISSING = "(missing)"

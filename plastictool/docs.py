@@ -3,6 +3,7 @@ that validate protocols, so the documentation cannot drift from the code."""
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import math
 
@@ -41,9 +42,14 @@ def _unit(dim: str) -> str:
     return CANONICAL.get(dim, "") if dim in CANONICAL else ""
 
 
+# mechanisms that compose with every spike rule, printed by ``plastic rules NAME`` like a rule
+MECHANISMS = {"release": "plastictool.core.release"}
+
+
 def rules_text(kind: str | None = None) -> str:
     kinds = registry.kinds()
-    if kind is not None and kind not in kinds:
+    if kind is not None and kind not in kinds and kind not in MECHANISMS:
+        kinds = kinds + list(MECHANISMS)
         import difflib
 
         close = difflib.get_close_matches(kind, kinds, n=1)
@@ -55,13 +61,25 @@ def rules_text(kind: str | None = None) -> str:
             s = registry.spec(k)
             lines.append(f"  {k:<10} {s.title}")
             lines.append(f"  {'':<10} {s.citation}")
+        lines += ["", "Mechanisms (compose with every spike rule; plastic rules NAME):", ""]
+        for k, path in MECHANISMS.items():
+            s = importlib.import_module(path).SPEC
+            lines.append(f"  {k:<10} {s.title}")
+            lines.append(f"  {'':<10} {s.citation}")
         lines += ["", "Units: time in ms, rates in Hz (learning rates eta in 1/s), voltages in mV when a bare number is given."]
         return "\n".join(lines)
-    mod = registry.module(kind)
+    mod = importlib.import_module(MECHANISMS[kind]) if kind in MECHANISMS else registry.module(kind)
     s = mod.SPEC
     out = [f"{kind}: {s.title}", "", inspect.cleandoc(mod.__doc__ or "").strip(), ""]
-    out.append(f"Neuron models: {', '.join(s.neurons)}; inputs: {s.inputs}")
-    out += ["", "Parameters:", f"  {'name':<18} {'unit':<5} {'default':<12} meaning"]
+    if kind in MECHANISMS:
+        from .core.release import RULES
+
+        out.append(f"Composes with the rules {', '.join(RULES)}; neuron models: {', '.join(s.neurons)}")
+        out += ["", "Parameters (synapses.release; preset: NAME sets them, explicit keys override):", f"  {'name':<18} {'unit':<5} {'default':<12} meaning"]
+    else:
+        out.append(f"Neuron models: {', '.join(s.neurons)}; inputs: {s.inputs}")
+    if kind not in MECHANISMS:
+        out += ["", "Parameters:", f"  {'name':<18} {'unit':<5} {'default':<12} meaning"]
     for p in s.params:
         unit = _unit(p.dim)
         if p.dim == "choice":

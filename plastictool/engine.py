@@ -267,6 +267,7 @@ class Built:
     phases: list  # (first step, end step, block mask, RateInput | None)
     pre_events: tuple
     post_events: tuple
+    rel: object = None  # core.release.Rel with synapses.release, else None (the kernels' last argument)
 
 
 def stimulus_events(p: Protocol, values: tuple = ()):
@@ -317,7 +318,14 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     # the initial weights are kept only where a rule computes them; otherwise they are drawn
     # again from the same seed when the summary is written (no second O(n_pre n_post) array)
     w_initial = w.copy() if spec.weight_from_state else None
-    return Built(p, module, net, w, w_initial, params, state, phases, pre, post)
+    rel = None
+    if p.synapses.release is not None:  # its own stream: the four above are those of runs without release
+        from .core import release
+
+        w0 = w_initial if w_initial is not None else w
+        recorded = p.record.weights if p.record.responses else ()
+        rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(ss.spawn(5)[4]))
+    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel)
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
@@ -361,6 +369,7 @@ class RunResult:
     counts: dict
     timings: dict = field(default_factory=dict)
     index: int | None = None  # the condition's index in its experiment (set by run_condition)
+    responses: tuple | None = None  # with synapses.release: t_ms, pre, post, amplitude (responses.csv)
 
     @property
     def w_initial(self) -> np.ndarray:
@@ -383,7 +392,7 @@ class Recorder:
         self.wj = np.array([j for _, j in pairs], dtype=np.int64)
         cols = ["t_ms"] + [f"w[{i},{j}]" for i, j in pairs] + [f"w_{s}" for s in rec.stats]
         self.state = []  # (name, kind, index arrays or None for the mean)
-        neuron_vars = {"v": "post", "g": "post", "y": "post"}
+        neuron_vars = {"v": "post", "g": "post", "y": "post", "u": "syn", "x": "syn"} if b.rel is not None else {"v": "post", "g": "post", "y": "post"}
         for name in rec.state:
             shape = neuron_vars.get(name) or spec.state_var(name).shape
             if shape == "syn":
@@ -447,6 +456,10 @@ class Recorder:
         b = self.b
         if name in ("v", "g", "y"):
             return getattr(b.net, name).copy()
+        if b.rel is not None and name in ("u", "x"):
+            from .core.release import probe
+
+            return probe(b.rel, name, step, b.w)
         return np.asarray(b.module.probe(b.state, b.params, name, step))
 
 
@@ -505,7 +518,7 @@ def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
     p = b.protocol
     n_pre, n_post = b.w.shape
     n, explicit = run_threads(threads)
-    if n <= 1 or not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2:
+    if n <= 1 or not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2 or b.rel is not None:
         return [(0, n_post)]
     if not explicit:
         n = min(n, n_post // SPLIT_MIN_POSTS)
@@ -559,7 +572,7 @@ class Stepper:
             from .core.net import lif_arg
 
             b = self.b
-            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net))
+            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel)
             self.compiled_at = time.perf_counter()
         from concurrent.futures import wait
 
@@ -583,7 +596,9 @@ class Stepper:
         blocks = b.module.SPEC.post_blocks
         while s < nxt:
             if blocks:
-                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net))
+                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel)
+            elif b.rel is not None:
+                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel)
             else:
                 reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked)
             if whole and self.compiled_at is None:
@@ -681,7 +696,12 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
         spikes = (np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64))
     compile_s = (compiled_at - t1) if compiled_at is not None else 0.0
     timings = {"build_s": t_build, "simulate_s": t_sim, "first_call_s": compile_s, "threads": stepper.threads}
-    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings)
+    responses = None
+    if b.rel is not None:
+        from .core.release import responses as release_responses
+
+        responses = release_responses(b.rel, p.dt)
+    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses)
 
 
 def _check_finite(b: Built, step: int, rec: Recorder):

@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import PlasticError
 from .folders import check_target, write_folder
 
-CSV_FILES = ("summary.csv", "traces.csv", "spikes.csv")
+CSV_FILES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv")
 SAME = ("seed", "resolved_sha256", "sweep")  # run.json keys that shards of one run share
 VERSIONS = ("plastic", "python", "numpy", "numba", "llvmlite")
 BLOCK = 65536  # lines copied at a time

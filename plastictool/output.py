@@ -147,8 +147,16 @@ def _summary_chunk(w0, w1, start, n_post, thr, kinds, labels, scratch):
     return scratch, patch(buf, length, badpos, badval, nb)
 
 
-def _summary_python(w0, w1, start, n_post, thr, lead, scratch):
-    """Rows ``start ..`` of summary.csv with Python's ``%`` (what ``format_summary`` writes)."""
+def _summary_python(w0, w1, start, n_post, thr, lead, scratch, release=None):
+    """Rows ``start ..`` of summary.csv with Python's ``%`` (what ``format_summary`` writes).
+
+    ``release``: ``(U, presynaptic)`` of ``synapses.release``: the rows end with ``U_initial`` and
+    ``U_final`` (``core.release.utilisation``)."""
+    if release is not None:
+        from .core.release import utilisation
+
+        U, presyn = release
+        u1 = utilisation(U, presyn, w0, w1).tolist()
     lines = []
     for k, (a, b) in enumerate(zip(w0.astype(np.float64).tolist(), w1.astype(np.float64).tolist())):
         i, j = divmod(start + k, n_post)
@@ -158,7 +166,8 @@ def _summary_python(w0, w1, start, n_post, thr, lead, scratch):
             outcome, cell = ("LTP" if dw > 0 else "LTD" if dw < 0 else "none"), ""
         else:
             outcome, cell = ("LTP" if pct > thr else "LTD" if pct < -thr else "none"), FLOAT % pct
-        lines.append(f"{lead}{i},{j},{FLOAT % a},{FLOAT % b},{FLOAT % dw},{cell},{outcome}\n")
+        extra = "" if release is None else f",{FLOAT % release[0]},{FLOAT % u1[k]}"
+        lines.append(f"{lead}{i},{j},{FLOAT % a},{FLOAT % b},{FLOAT % dw},{cell},{outcome}{extra}\n")
     return scratch, ["".join(lines).encode("ascii")]
 
 
@@ -180,12 +189,16 @@ def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray, lead: st
         blocks = ((a, stored[a : a + rows]) for a in range(0, n_pre, rows))
     else:
         blocks = initial_weight_rows(r.protocol, r.condition, rows)
+    rel = r.protocol.synapses.release
+    release = None if rel is None else (float(rel.U), r.protocol.rule.expression == "presynaptic")
     for a, block in blocks:
         w0_block = np.ascontiguousarray(block).reshape(-1)
         for s in range(0, w0_block.size, CHUNK):
             start = a * n_post + s
             w0 = w0_block[s : s + CHUNK]
-            if 7 * w0.size <= PYTHON_CELLS:
+            if release is not None:  # U_initial, U_final: formatted in Python
+                yield partial(_summary_python, w0, w1_all[start : start + w0.size], start, n_post, thr, lead, release=release)
+            elif 7 * w0.size <= PYTHON_CELLS:
                 yield partial(_summary_python, w0, w1_all[start : start + w0.size], start, n_post, thr, lead)
             else:
                 yield partial(_summary_chunk, w0, w1_all[start : start + w0.size], start, n_post, thr, kinds, labels)
@@ -198,7 +211,8 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
 
     from .core.fmt import LABEL, SUMMARY_KINDS, SUMMARY_LABELS, label_array
 
-    header = ",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"]) + "\n"
+    release = bool(results) and results[0].protocol.synapses.release is not None
+    header = ",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"] + (["U_initial", "U_final"] if release else [])) + "\n"
     _writer(fh)(header.encode("ascii"))
 
     def tasks(r):
@@ -256,6 +270,26 @@ def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
     _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
 
 
+def write_responses(fh, results: list[RunResult], sweep: bool) -> None:
+    """responses.csv (section 11): ``t_ms, pre, post, amplitude`` for each presynaptic spike of
+    each recorded synapse, in time, pre, post order; sweeps add ``condition``."""
+    import itertools
+
+    from .core.fmt import FLOAT as F
+    from .core.fmt import INT
+
+    _writer(fh)(("t_ms,pre,post,amplitude" + (",condition" if sweep else "") + "\n").encode("ascii"))
+
+    def tasks(k, r):
+        if r.responses is None or not r.responses[0].size:
+            return ()
+        t, i, j, amp = r.responses
+        cols = [t, i, j, amp] + ([np.full(t.size, condition_index(r, k))] if sweep else [])
+        return _table_tasks(np.column_stack(cols).astype(np.float64), [F, INT, INT, F] + ([INT] if sweep else []))
+
+    _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
+
+
 def versions() -> dict:
     """Versions of plastic and what it runs on; modules not imported by this run (Numba when the
     ahead-of-time kernels ran) are looked up without importing them."""
@@ -300,6 +334,8 @@ def shard_doc(shard: tuple[int, int], experiment, results: list[RunResult]) -> d
     rows = {"summary.csv": [int(r.w_final.size) for r in results], "traces.csv": [int(r.traces.shape[0]) for r in results]}
     if experiment.base.record.spikes:
         rows["spikes.csv"] = [int(r.spikes[0].size) for r in results]
+    if experiment.base.record.responses:
+        rows["responses.csv"] = [0 if r.responses is None else int(r.responses[0].size) for r in results]
     return {
         "index": k,
         "count": n,
@@ -369,6 +405,8 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
         writers += [("summary.csv", "wb", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", "wb", lambda fh: write_traces(fh, results, sweep))]
         if experiment.base.record.spikes:
             writers.append(("spikes.csv", "wb", lambda fh: write_spikes(fh, results, sweep)))
+        if experiment.base.record.responses:
+            writers.append(("responses.csv", "wb", lambda fh: write_responses(fh, results, sweep)))
     profile = dict(profile or {})
 
     def meta(fh):

@@ -63,6 +63,7 @@ SYNAPSES = (
     F("w_max", "bound", 1.0, "upper hard bound (null: unbounded)"),
     F("dtype", "choice", "float64", "storage of the weight matrix; float32 halves its memory (updates still computed in float64)", choices=("float64", "float32")),
     F("delay", "section", None, "{axonal: D1, dendritic: D2}: synaptic delays, multiples of dt (stdp, triplet; docs/stdp-variants.md)"),
+    F("release", "section", None, "transmitter release (short-term plasticity, Tsodyks-Markram): model, preset, U, tau_rec, tau_fac, sites (section 11)"),
 )
 DELAY = (
     F("axonal", TIME, 0.0, "a pre spike reaches the synapse and the LIF conductance this much later", lo=0.0),
@@ -152,13 +153,16 @@ RECORD = (
     F("state", "list", [], "rule and neuron state variables"),
     F("spikes", "spikes", None, "spikes.csv: true, false, pre or post (one population); default true up to 1e6 expected spikes"),
     F("outcome_threshold", NUM, 1.0, "percent change that counts as LTP / LTD", lo=0.0),
+    F("responses", BOOL, None, "responses.csv (with synapses.release): the amplitude of every presynaptic spike of the recorded synapses; default true up to 1e6 rows"),
 )
+EXPRESSION = F("expression", "choice", "postsynaptic", "how the rule's change is expressed: as w (postsynaptic) or as release probability U (presynaptic; needs synapses.release)", choices=("postsynaptic", "presynaptic"))
 STATS = ("mean", "std", "min", "max")
 NEURON_STATE = {"lif": ("v", "g"), "rate": ("y",), "clamped": ()}
 MAX_SPIKES_DEFAULT = 1_000_000
 MAX_COUNT = 10**9  # any whole-number field but seed (neurons, pairs, pulses, trains, spikes per burst)
 MAX_CONDITIONS = 100_000  # sweep conditions of one protocol (counted before any is built)
 MAX_NAME = 100  # characters of a run or phase name (it names a folder)
+MAX_RESPONSES_DEFAULT = 1_000_000  # record.responses defaults to true up to this many rows
 
 
 # ---------------------------------------------------------------------------- typed protocol
@@ -181,6 +185,21 @@ class Phase:
 
 
 @dataclass(frozen=True)
+class Release:
+    """``synapses.release`` (section 11): Tsodyks-Markram short-term plasticity; times in ms."""
+
+    model: str
+    U: float
+    tau_rec: float
+    tau_fac: float
+    sites: int | None = None
+    preset: str | None = None
+
+    def resolved(self) -> dict:
+        return {"model": self.model, **({"preset": self.preset} if self.preset else {}), "U": self.U, "tau_rec": self.tau_rec, "tau_fac": self.tau_fac, "sites": self.sites}
+
+
+@dataclass(frozen=True)
 class Synapses:
     n_pre: int
     n_post: int
@@ -190,6 +209,7 @@ class Synapses:
     dtype: str = "float64"
     delay_axonal: float = 0.0  # ms, a multiple of dt
     delay_dendritic: float = 0.0  # ms, a multiple of dt
+    release: Release | None = None
 
 
 @dataclass(frozen=True)
@@ -203,6 +223,7 @@ class RuleConfig:
     kind: str
     values: dict
     preset: str | None = None
+    expression: str = "postsynaptic"  # or "presynaptic" (section 11; needs synapses.release)
 
 
 @dataclass(frozen=True)
@@ -213,6 +234,7 @@ class Record:
     state: tuple[str, ...]
     spikes: bool | str  # True, False, "pre" or "post"
     outcome_threshold: float
+    responses: bool = False  # responses.csv (synapses.release only)
 
 
 @dataclass(frozen=True)
@@ -449,7 +471,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     dt = top["dt"]
 
     syn_raw = v.mapping(("synapses",), data.get("synapses"), SYNAPSES)
-    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay")])
+    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay", "release")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay", "release")])
     shape = (syn["n_pre"], syn["n_post"])
     w_init = v.init(("synapses", "w_init"), syn_raw.get("w_init", 0.5), shape)
     w_min = -math.inf if "w_min" in syn_raw and syn_raw["w_min"] is None else syn["w_min"]
@@ -457,7 +479,8 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     if w_min > w_max:
         v.fail(("synapses", "w_min"), f"w_min ({w_min:g}) is above w_max ({w_max:g})")
     delay = _delay(v, syn_raw.get("delay"), dt)
-    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"])
+    release = _release(v, syn_raw["release"]) if syn_raw.get("release") is not None else None
+    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release)
 
     neuron = _neuron(v, data.get("neuron"))
     rule = _rule(v, data.get("rule"), neuron, synapses)
@@ -465,6 +488,13 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
         which = "axonal" if delay["axonal"] else "dendritic"
         v.fail(("synapses", "delay", which), f"delays apply to the spike-timing rules ({', '.join(DELAY_RULES)}), not to rule {rule.kind}")
     spec = rule_registry.spec(rule.kind)
+    if release is not None:
+        from .core.release import RULES
+
+        if spec.inputs != "spikes" or rule.kind not in RULES:
+            v.fail(("synapses", "release"), f"transmitter release needs a spike rule ({', '.join(RULES)}), not the rate rule {rule.kind}")
+        if neuron.model == "rate":
+            v.fail(("synapses", "release"), "transmitter release needs spiking neurons (neuron.model clamped or lif), not rate")
     block = _blocks(v, ("block",), data.get("block"), spec)
     phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt, top["duration"])
     total = phases[-1].start + phases[-1].duration if phases else 0.0
@@ -500,10 +530,16 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "w_max": None if math.isinf(w_max) else w_max,
             "dtype": synapses.dtype,
             **({"delay": delay} if "delay" in syn_raw else {}),
+            **({"release": release.resolved()} if release is not None else {}),
         },
         "neuron": {"model": neuron.model, **neuron.params},
         **({"stimulus": phases_resolved[0]} if "stimulus" in data else {"phases": phases_resolved}),
-        "rule": {"kind": rule.kind, **({"preset": rule.preset} if rule.preset else {}), **_plain(rule.values)},
+        "rule": {
+            "kind": rule.kind,
+            **({"preset": rule.preset} if rule.preset else {}),
+            **_plain(rule.values),
+            **({"expression": rule.expression} if release is not None else {}),
+        },
         "block": list(block),
         "record": {
             "interval": record.interval,
@@ -512,6 +548,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "state": list(record.state),
             "spikes": record.spikes,
             "outcome_threshold": record.outcome_threshold,
+            **({"responses": record.responses} if release is not None else {}),
         },
     }
     return Protocol(
@@ -642,7 +679,7 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
     spec = rule_registry.spec(kind)
     names = spec.param_names
     for key in raw:
-        if key not in ("kind", "preset") + names:
+        if key not in ("kind", "preset", "expression") + names:
             v.fail(path + (key,), f"unknown parameter {key!r} of rule {kind}{_hint(str(key), names)}")
     preset = raw.get("preset")
     merged = dict(raw)
@@ -670,7 +707,10 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
             v.fail(("synapses", "w_min"), "power_law weight dependence needs w_min >= 0 (w^mu_plus is not defined for negative w; NEST clips at 0)")
     elif kind == "stdp" and values["weight_dependence"] != "additive" and (math.isinf(syn.w_min) or math.isinf(syn.w_max)):
         v.fail(path + ("weight_dependence",), f"{values['weight_dependence']} weight dependence needs finite w_min and w_max")
-    return RuleConfig(kind, values, preset)
+    expression = v.field(path + ("expression",), raw.get("expression"), EXPRESSION)
+    if expression == "presynaptic" and syn.release is None:
+        v.fail(path + ("expression",), "presynaptic expression changes the release probability U: it needs synapses.release")
+    return RuleConfig(kind, values, preset, expression)
 
 
 def _blocks(v: Validator, path, raw, spec) -> tuple[str, ...]:
@@ -920,7 +960,11 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
     if not isinstance(state, list):
         v.fail(path + ("state",), "expected a list of state variable names")
     valid = [s.name for s in spec.state] + list(NEURON_STATE[neuron.model])
+    if syn.release is not None:
+        valid += ["u", "x"]
     for k, s in enumerate(state):
+        if s in ("u", "x") and syn.release is None and s not in valid:
+            v.fail(path + ("state", k), f"{s!r} is a state variable of transmitter release: it needs synapses.release")
         if s not in valid:
             v.fail(path + ("state", k), f"unknown state variable {s!r} for rule {spec.kind} with neuron model {neuron.model}; valid: {', '.join(valid) or 'none'}{_close(str(s), valid)}")
     spikes = raw.get("spikes")
@@ -929,7 +973,54 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
     if spikes is None:
         spikes = expected_spikes(phases, syn) <= MAX_SPIKES_DEFAULT
     thr = v.field(path + ("outcome_threshold",), raw.get("outcome_threshold"), RECORD[5])
-    return Record(interval, tuple(weights), tuple(dict.fromkeys(stats)), tuple(dict.fromkeys(state)), spikes, thr)
+    responses = v.field(path + ("responses",), raw.get("responses"), RECORD[6])
+    if responses and syn.release is None:
+        v.fail(path + ("responses",), "responses.csv holds the amplitudes of transmitter release: it needs synapses.release")
+    if responses is None:
+        per_neuron = expected_spikes(phases, Synapses(syn.n_pre, 0, syn.w_init, syn.w_min, syn.w_max)) / max(1, syn.n_pre)
+        responses = syn.release is not None and per_neuron * len(weights) <= MAX_RESPONSES_DEFAULT
+    return Record(interval, tuple(weights), tuple(dict.fromkeys(stats)), tuple(dict.fromkeys(state)), spikes, thr, bool(responses))
+
+
+def _release(v: Validator, raw) -> Release:
+    """``synapses.release``: a preset, then explicit keys; U in (0, 1], tau_rec > 0, tau_fac >= 0."""
+    from .core.release import SPEC
+
+    path = ("synapses", "release")
+    if not isinstance(raw, dict):
+        v.fail(path, f"expected a mapping (model: tsodyks_markram, U, tau_rec, tau_fac, sites, or a preset), got {_kind(raw)}")
+    names = SPEC.param_names
+    for key in raw:
+        if key not in ("preset",) + names:
+            v.fail(path + (key,), f"unknown key {key!r} of synapses.release{_hint(str(key), ('preset',) + names)}")
+    preset = raw.get("preset")
+    merged = dict(raw)
+    if preset is not None:
+        if preset not in SPEC.presets:
+            v.fail(path + ("preset",), f"unknown preset {preset!r} of release{_hint(str(preset), list(SPEC.presets))}")
+        for k, x in SPEC.presets[preset].values.items():
+            merged.setdefault(k, x)
+    values = {}
+    for p in SPEC.params:
+        f = F(p.name, INT if p.dim == "int" else p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices)
+        x = merged.get(p.name)
+        if p.name == "U" and x is not None:
+            try:
+                u = parse_quantity(x, ONE)
+            except UnitError as exc:
+                v.fail(path + ("U",), str(exc))
+            if not (0.0 < u <= 1.0):
+                v.fail(path + ("U",), f"U is the release probability of a rested synapse: it must be in (0, 1], got {u:g}")
+        if p.name in ("tau_rec", "tau_fac") and x is not None:
+            try:
+                t = parse_quantity(x, TIME)
+            except UnitError as exc:
+                v.fail(path + (p.name,), str(exc))
+            if t < 0 or (p.name == "tau_rec" and t == 0):
+                need = "> 0 (the recovery of the resources takes time)" if p.name == "tau_rec" else ">= 0 (0: no facilitation)"
+                v.fail(path + (p.name,), f"{p.name} must be {need}, got {t:g} ms")
+        values[p.name] = v.field(path + (p.name,), x, f)
+    return Release(values["model"], values["U"], values["tau_rec"], values["tau_fac"], values["sites"], preset)
 
 
 def _nice(x: float) -> float:

@@ -68,6 +68,7 @@ import numpy as np
 
 from ..core.jit import jit
 from ..core.net import LIF, lif_step, post_events, pre_spikes, room_for_post
+from ..core.release import release_row
 from ..core.rng import new_generator, normal
 from ..inits import Init
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
@@ -336,8 +337,14 @@ def euler(r, fp, fd, rs, gamma_p, gamma_d, k, stochastic, noise1, gen, spare):
     return r
 
 
+def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+    """Advance steps ``s0 <= s < s1`` (``advance_kernel``); ``rel``: the transmitter release
+    arrays (``core.release``) or None, so that Numba compiles the kernel without release code."""
+    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel)
+
+
 @jit(entry=True)
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
@@ -370,7 +377,17 @@ def advance(w, net, st, pr, s0, s1, blocked):
         else:
             npost = post_events(post_step, post_idx, cursor, post_now, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
-        if is_lif:
+        if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
+            for a in range(npre):
+                i = pre_now[a]
+                for j in range(n_post):
+                    w[i, j] = w0 + rho[i * n_post + j] * dw
+                release_row(rel, w[i], i, s, 0, n_post)
+                if is_lif:
+                    amp = rel.amp
+                    for j in range(n_post):
+                        g[j] += amp[j]
+        elif is_lif:
             for a in range(npre):  # the weight (readout of rho now) drives the conductance
                 i = pre_now[a]
                 for j in range(n_post):

@@ -127,6 +127,7 @@ import numpy as np
 
 from ..core.jit import jit
 from ..core.net import LIF, lif_step, next_event_step, post_events, pre_spikes, room_for_post
+from ..core.release import release_row
 from .base import ONE, RATE, TIME, Param, RuleSpec, StateVar
 
 # indices into the ``blocked`` flags (SPEC.blockable order)
@@ -612,8 +613,14 @@ def grid_step(w, x, t, k, w0, bound_rest, g, dt, blocked, prp, prod, prp_use, sp
         prod[j] = 0.0
 
 
+def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+    """Advance steps ``s0 <= s < s1`` (``advance_kernel``); ``rel``: the transmitter release
+    arrays (``core.release``) or None, so that Numba compiles the kernel without release code."""
+    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel)
+
+
 @jit(entry=True)
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
@@ -658,9 +665,16 @@ def advance(w, net, st, pr, s0, s1, blocked):
                 syn = i * n_post + j
                 bring(x, t, k, syn, s, dt, blocked, prp_use, prod, j)
                 w[i, j] = w0[i, j] * x[syn, BOUND] / bound_rest
-                if is_lif:
-                    g[j] += w[i, j]
+                if rel is None:
+                    if is_lif:
+                        g[j] += w[i, j]
                 x[syn, CA] += dc
+            if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
+                release_row(rel, w[i], i, s, 0, n_post)
+                if is_lif:
+                    amp = rel.amp
+                    for j in range(n_post):
+                        g[j] += amp[j]
             u_pre[i] = u + 1.0
             t_u[i] = s
         if ca_on:

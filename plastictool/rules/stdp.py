@@ -82,6 +82,7 @@ import numpy as np
 from ..core.delay import dendritic_posts
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
+from ..core.release import release_row
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -418,16 +419,17 @@ def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pr
         walk_columns(w, post_now, npost, s, centered, pair, x_pre, t_pre, kp, t_post, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
 
 
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None):
     """Event-driven pair STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
-    model, and Numba compiles each kind apart (``core.net.lif_arg``)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net))
+    model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
+    (``core.release``: None without transmitter release)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
     """Event-driven pair STDP of the post neurons ``j0 <= j < j1`` (all columns of ``w`` are
     there; only these are read and written).
 
@@ -501,7 +503,13 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
                 if qptr[i] < qn[1]:
                     sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
                 rb = row[j0:j1]
-                if is_lif:
+                if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
+                    release_row(rel, row, i, s, j0, j1)
+                    if is_lif:
+                        ab = rel.amp[j0:j1]
+                        for k in range(nb):
+                            gb[k] += ab[k]
+                elif is_lif:
                     for k in range(nb):
                         gb[k] += rb[k]
                 if plastic:

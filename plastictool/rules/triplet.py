@@ -41,6 +41,7 @@ import numpy as np
 from ..core.delay import dendritic_posts
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
+from ..core.release import release_row
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .stdp import NEST_ORDER, PAIR, SAME_STEP
 from .traces import decay, decay_table, probe_trace
@@ -278,16 +279,17 @@ def pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus,
         t_pre[i] = s
 
 
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None):
     """Triplet STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
-    model, and Numba compiles each kind apart (``core.net.lif_arg``)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net))
+    model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
+    (``core.release``: None without transmitter release)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
     """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
     advanced separately give the results of one call over all of them, bit for bit."""
     n_pre = w.shape[0]
@@ -331,9 +333,15 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif):
                 r2 = r2s[i] * decay(dec_x, s - t_pre[i], dt, tau_x)
                 amp = a2_minus + a3_minus * r2
             rb = w[i, j0:j1]
+            if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
+                release_row(rel, w[i], i, s, j0, j1)
+                ab = rel.amp[j0:j1]
             for k in range(nb):
                 if is_lif:
-                    gb[k] += rb[k]
+                    if rel is None:
+                        gb[k] += rb[k]
+                    else:
+                        gb[k] += ab[k]
                 if plastic and o1b[k] != 0.0:
                     o1 = o1b[k] * decay(dec_minus, s - tpb[k], dt, tau_minus)
                     wij = rb[k] - o1 * amp
