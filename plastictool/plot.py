@@ -114,6 +114,7 @@ class Run:
     trace_cols: list = field(default_factory=list)
     traces: object = None  # numpy array, rows x columns (first column t_ms), or None
     spikes: dict | None = None  # population -> (t_ms array, index array); None: no spikes.csv
+    responses: dict | None = None  # condition (None without a sweep) -> {(pre, post): amplitudes}; None: no responses.csv
 
     @property
     def protocol(self) -> dict:
@@ -175,7 +176,50 @@ def read_run(run_dir) -> Run:
         run.traces = data.reshape(-1, len(run.trace_cols)) if run.trace_cols else None
     if (path / "spikes.csv").is_file() and not run.sweep_keys:
         run.spikes = _read_spikes(path / "spikes.csv")
+    if (path / "responses.csv").is_file():
+        run.responses = _read_responses(path / "responses.csv")
     return run
+
+
+def _read_responses(file: Path) -> dict:
+    """responses.csv (transmitter release) as condition -> {(pre, post): amplitudes in time order}."""
+    out: dict = {}
+    with open(file, encoding="utf-8") as fh:
+        header = fh.readline().strip().split(",")
+        sweep = "condition" in header
+        for lineno, line in enumerate(fh, start=2):
+            parts = line.strip().split(",")
+            if len(parts) < 4:
+                continue
+            try:
+                cond = int(parts[4]) if sweep else None
+                out.setdefault(cond, {}).setdefault((int(parts[1]), int(parts[2])), []).append(float(parts[3]))
+            except (ValueError, IndexError):
+                raise PlotError(f"{file}:{lineno}: cannot read {line.strip()!r}") from None
+    return out
+
+
+def _responses_axes(ax, run: Run) -> None:
+    """Response amplitudes (responses.csv) against pulse number: one curve per recorded synapse
+    (at most 6), or, in a sweep, one per condition (its first recorded synapse; at most MAX_CURVES)."""
+    conds = sorted(run.responses, key=lambda c: -1 if c is None else c)
+    labels = {}
+    for c in ((run.meta or {}).get("sweep") or {}).get("conditions") or []:
+        labels[c.get("condition")] = ", ".join(f"{str(k).rsplit('.', 1)[-1]} {_value_text(k, v)}" for k, v in c.items() if k != "condition")
+    series = []
+    if conds == [None]:
+        for (i, j), amps in list(run.responses[None].items())[:6]:
+            series.append((f"w[{i},{j}]", amps))
+    else:
+        for c in conds[:MAX_CURVES]:
+            (i, j), amps = next(iter(run.responses[c].items()))
+            series.append((labels.get(c, f"condition {c}"), amps))
+    for k, (label, amps) in enumerate(series):
+        ax.plot(range(1, len(amps) + 1), amps, label=label, **_style(k, len(amps)))
+    ax.set_xlabel("pulse number")
+    ax.set_ylabel("response (w r_n)")
+    if series:
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=7)
 
 
 def split_header(line: str) -> list:
@@ -583,9 +627,12 @@ def _time_figure(fig, run: Run) -> None:
     n_syn = len(run.summary)
     hist = n_syn >= HIST_MIN_SYNAPSES and "w_final" in run.summary_cols
     panels = ["weights"] + [("state", v) for v in states] + (["raster"] if raster else []) + (["rate"] if rate else [])
-    extra = max(0, len(panels) - BASE_PANELS)
+    resp = bool(run.responses)
+    extra = max(0, len(panels) + int(resp) - BASE_PANELS)
     fig.set_size_inches(WIDTH_IN, HEIGHT_IN + PANEL_IN * extra)
-    gs = fig.add_gridspec(len(panels), 1)
+    gs = fig.add_gridspec(len(panels) + int(resp), 1)
+    if resp:  # responses against pulse number, below the time axes (its own x axis)
+        _responses_axes(fig.add_subplot(gs[len(panels)]), run)
     axes = []
     for k, panel in enumerate(panels):
         ax = fig.add_subplot(gs[k], sharex=axes[0] if axes else None)
@@ -875,7 +922,13 @@ def _sweep_figure(fig, run: Run) -> None:
     ref_file = find_reference(run)
     ref = read_reference(ref_file, tab.keys) if ref_file is not None else None
     mode = ((run.meta or {}).get("sweep") or {}).get("mode", "grid")
-    ax = fig.add_subplot()
+    if run.responses:  # responses against pulse number below the sweep
+        fig.set_size_inches(WIDTH_IN, HEIGHT_IN + PANEL_IN * 2)
+        gs = fig.add_gridspec(2, 1)
+        ax = fig.add_subplot(gs[0])
+        _responses_axes(fig.add_subplot(gs[1]), run)
+    else:
+        ax = fig.add_subplot()
     n = len(tab.conditions)
     extra = f"{n} condition{'s' if n != 1 else ''}"
     if len(tab.keys) == 1 or mode == "zip":

@@ -415,3 +415,39 @@ def test_validation_and_rules_never_import_numba():
 def test_simulate_gives_responses_only_with_release(write):
     r = simulate(validate_file(protocol(write, {0: [0.0]}, release="null")).base)
     assert r.responses is None
+
+
+# ----------------------------------------------------------------------------- the example protocols
+def _responses_by_condition(out):
+    import csv
+
+    rows = list(csv.DictReader(open(out / "responses.csv")))
+    conds = json.load(open(out / "run.json"))["sweep"]["conditions"]
+    return [(c, [float(r["amplitude"]) for r in rows if int(r["condition"]) == c["condition"]]) for c in conds]
+
+
+def test_example_paired_pulse_and_steady_state_protocols(tmp_path, cli):
+    """The numbers in the first comments of the example protocols (read from responses.csv,
+    written with 12 significant digits: to 1e-10)."""
+    presets = {"tsodyks1997_depressing": (0.5, 800.0, 0.0), "markram1998_facilitating": (0.03, 130.0, 530.0)}
+    out = tmp_path / "ppr"
+    assert cli("run", PROTOCOLS / "tsodyks_markram_paired_pulse.yaml", "--out", out, "--quiet", "--jobs", "1").exit_code == 0
+    for c, amps in _responses_by_condition(out):
+        U, tr, tf = presets[c["synapses.release.preset"]]
+        assert amps[1] / amps[0] == pytest.approx(paired_pulse_ratio(U, tr, tf, 1000.0 / c["stimulus.pre.regular.frequency"]), rel=1e-10)
+    out = tmp_path / "ss"
+    assert cli("run", PROTOCOLS / "tsodyks_markram_steady_state.yaml", "--out", out, "--quiet", "--jobs", "1").exit_code == 0
+    for c, amps in _responses_by_condition(out):
+        assert len(amps) == 60
+        assert amps[-1] == pytest.approx(steady_state(0.5, 800.0, c["stimulus.pre.regular.frequency"]), rel=1e-10)
+
+
+def test_plot_draws_responses_against_pulse_number(tmp_path, cli):
+    pytest.importorskip("matplotlib")
+    from plastictool.plot import figure
+
+    out = tmp_path / "ppr"
+    assert cli("run", PROTOCOLS / "tsodyks_markram_paired_pulse.yaml", "--out", out, "--quiet", "--jobs", "1").exit_code == 0
+    fig = figure(out)
+    ax = [a for a in fig.axes if a.get_xlabel() == "pulse number"]
+    assert len(ax) == 1 and len(ax[0].lines) == 12
