@@ -22,7 +22,8 @@ fi
 if [ $# -eq 0 ]; then
   set --
   for name in stdp_window song2000 ltp_phases sjostrom2001_triplet graupner2012_stdp \
-              graupner2012_frequency receptor_hfs receptor_tagging_stet_wtet bcm_selectivity oja_pca hebb_growth rate_network_sigmoid; do
+              graupner2012_frequency receptor_hfs receptor_tagging_stet_wtet bcm_selectivity oja_pca hebb_growth rate_network_sigmoid \
+              markram1996_redistribution tsodyks_markram_steady_state; do
     if [ -f "protocols/$name.yaml" ]; then set -- "$@" "protocols/$name.yaml"; fi
   done
 fi
