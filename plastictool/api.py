@@ -400,8 +400,12 @@ def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, 
 
 
 def warmup_protocols() -> list[dict]:
-    """One tiny protocol per rule and neuron model: running them compiles every kernel."""
+    """One tiny protocol per rule and neuron model (and with transmitter release for the rules
+    that have it): running them compiles every kernel."""
+    import json
+
     from . import rules as registry
+    from .core.release import RULES as RELEASE_RULES
 
     out = []
     for kind in registry.kinds():
@@ -417,6 +421,11 @@ def warmup_protocols() -> list[dict]:
                 p["stimulus"] = {"duration": 50.0, "pre": {"poisson": {"rate": 100.0}}}
                 p["synapses"]["w_init"] = 1.0
             out.append(p)
+            if kind in RELEASE_RULES:  # the same with transmitter release (the kernels' rel argument)
+                q = json.loads(json.dumps(p))
+                q["name"] += "-release"
+                q["synapses"]["release"] = {"U": 0.5, "tau_rec": 100.0, "tau_fac": 50.0}
+                out.append(q)
     return out
 
 

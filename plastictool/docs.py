@@ -14,6 +14,7 @@ from .protocol import (
     NEURON_LIF,
     NEURON_RATE,
     PAIRING,
+    EXPRESSION,
     PHASE,
     RECORD,
     SYNAPSES,
@@ -159,6 +160,17 @@ def _obj(fields, extra: dict | None = None) -> dict:
     return {"type": "object", "properties": props, "additionalProperties": False}
 
 
+def _release_schema() -> dict:
+    """``synapses.release`` (section 11), from the release mechanism's parameter table."""
+    from .core.release import SPEC
+
+    props = {"preset": {"enum": list(SPEC.presets)}}
+    for p in SPEC.params:
+        f = F(p.name, "int" if p.dim == "int" else p.dim, p.default, p.doc, choices=p.choices)
+        props[p.name] = _field_schema(f) if p.name != "sites" else {"type": ["integer", "null"], "minimum": 1, "description": p.doc}
+    return {"description": "transmitter release (Tsodyks-Markram short-term plasticity)", "type": ["object", "null"], "properties": props, "additionalProperties": False}
+
+
 def json_schema() -> dict:
     from .protocol import NEURONS_FIELD, SPIKE_TRAINS, STATS
 
@@ -178,7 +190,7 @@ def json_schema() -> dict:
     rule_variants = []
     for kind in registry.kinds():
         s = registry.spec(kind)
-        props = {"kind": {"const": kind}, "preset": {"enum": list(s.presets)} if s.presets else {"not": {}}}
+        props = {"kind": {"const": kind}, "preset": {"enum": list(s.presets)} if s.presets else {"not": {}}, "expression": _field_schema(EXPRESSION)}
         for p in s.params:
             f = F(p.name, p.dim, p.default, p.doc, choices=p.choices)
             props[p.name] = _field_schema(f)
@@ -199,7 +211,7 @@ def json_schema() -> dict:
     schema = _obj(
         top_simple,
         {
-            "synapses": _obj([f for f in SYNAPSES if f.name != "delay"], {"delay": _obj(DELAY)}),
+            "synapses": _obj([f for f in SYNAPSES if f.name not in ("delay", "release")], {"delay": _obj(DELAY), "release": _release_schema()}),
             "neuron": neuron,
             "stimulus": phase,
             "phases": {"type": "array", "items": phase},
