@@ -106,6 +106,14 @@ def _summary(experiment, results) -> Table:
     cols["dw"] = lambda: t["w_final"] - t["w_initial"]
     cols["dw_percent"] = lambda: _dw_percent(t)
     cols["outcome"] = lambda: _outcome(t, results, sizes)
+    rel = experiment.base.synapses.release
+    if rel is not None:  # transmitter release: U_initial, U_final (core.release.utilisation)
+        from .core.release import utilisation
+
+        cols["U_initial"] = lambda: np.full(sum(sizes), float(rel.U))
+        cols["U_final"] = lambda: _cat(
+            [utilisation(r.protocol.synapses.release.U, r.protocol.rule.expression == "presynaptic", r.w_initial, r.w_final).reshape(-1) for r in results], np.float64
+        )
     t = Table(cols, rows=sum(sizes), name="summary", empty_nan=("dw_percent",))
     return t
 
@@ -138,10 +146,28 @@ def _spikes(experiment, results) -> Table | None:
     return Table(cols, rows=sum(sizes), name="spikes")
 
 
+def _responses(experiment, results) -> Table | None:
+    """responses.csv (transmitter release): ``t_ms, pre, post, amplitude`` (``condition`` in a sweep)."""
+    if not experiment.base.record.responses:
+        return None
+    parts = [r.responses if r.responses is not None else (np.zeros(0), np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)) for r in results]
+    sizes = [int(q[0].size) for q in parts]
+    cols: dict = {
+        "t_ms": lambda: _cat([q[0] for q in parts], np.float64),
+        "pre": lambda: _cat([q[1] for q in parts], np.int64),
+        "post": lambda: _cat([q[2] for q in parts], np.int64),
+        "amplitude": lambda: _cat([q[3] for q in parts], np.float64),
+    }
+    if experiment.sweep_keys:
+        cols["condition"] = partial(_condition_column, results, sizes)
+    return Table(cols, rows=sum(sizes), name="responses")
+
+
 TABLES: list[TableSpec] = [
     TableSpec("summary", "summary.csv", _summary, ints=("pre", "post"), labels=("outcome",), empty_nan=("dw_percent",)),
     TableSpec("traces", "traces.csv", _traces, ints=("condition",)),
     TableSpec("spikes", "spikes.csv", _spikes, ints=("index", "condition"), labels=("population",)),
+    TableSpec("responses", "responses.csv", _responses, ints=("pre", "post", "condition")),
 ]
 
 

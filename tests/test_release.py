@@ -451,3 +451,16 @@ def test_plot_draws_responses_against_pulse_number(tmp_path, cli):
     fig = figure(out)
     ax = [a for a in fig.axes if a.get_xlabel() == "pulse number"]
     assert len(ax) == 1 and len(ax[0].lines) == 12
+
+
+def test_python_api_has_responses_and_U_columns(tmp_path):
+    import plastictool as pt
+
+    res = pt.run(str(PROTOCOLS / "markram1996_redistribution.yaml"), jobs=1)
+    assert list(res.responses.columns) == ["t_ms", "pre", "post", "amplitude", "condition"]
+    assert res.summary.columns[-2:] == ["U_initial", "U_final"] or list(res.summary.columns)[-2:] == ["U_initial", "U_final"]
+    assert res.summary["U_final"][1] == pytest.approx(0.5 * res.summary["w_final"][1] / 0.5)
+    res.write(tmp_path / "w")
+    back = pt.read(tmp_path / "w")
+    assert back == res
+    assert back.responses["amplitude"].size == res.responses["amplitude"].size == 200
