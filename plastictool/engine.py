@@ -65,6 +65,11 @@ def estimate_memory(p: Protocol) -> dict:
         "spikes": 16 * 3 * spikes * (2 if p.record.spikes else 1),
         "traces": 8 * rows * cols,
     }
+    rel = p.synapses.release
+    if rel is not None:  # core.release: u, x, r, last step (and filled sites) per unit; w_initial
+        per_syn = bool(rel.sites) or p.rule.expression == "presynaptic"
+        units = n_syn if per_syn else p.synapses.n_pre
+        est["rule state"] += 8 * (4 + bool(rel.sites)) * units + (8 * n_syn if p.rule.expression == "presynaptic" else 0)
     est["total"] = sum(est.values())
     return est
 
