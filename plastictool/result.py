@@ -110,7 +110,7 @@ def _summary(experiment, results) -> Table:
     if rel is not None:  # transmitter release: U_initial, U_final (core.release.utilisation)
         from .core.release import utilisation
 
-        cols["U_initial"] = lambda: np.full(sum(sizes), float(rel.U))
+        cols["U_initial"] = lambda: _cat([np.full(n, float(r.protocol.synapses.release.U)) for r, n in zip(results, sizes)], np.float64)
         cols["U_final"] = lambda: _cat(
             [utilisation(r.protocol.synapses.release.U, r.protocol.rule.expression == "presynaptic", r.w_initial, r.w_final).reshape(-1) for r in results], np.float64
         )
