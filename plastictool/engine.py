@@ -649,6 +649,7 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     t0 = time.perf_counter()
     b = build(p, values, events)
     t_build = time.perf_counter() - t0
+    from .core import record
     from .core.net import CLAMPED
 
     rec = Recorder(b)
@@ -657,7 +658,12 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     stepper = Stepper(b, plan_blocks(b, threads))
     try:
         rec.sample(0)
-        for a, end, blocked, rate in b.phases:
+        if record.supported(b, rec, stepper) is None and os.environ.get("PLASTIC_RECORD") != "python":
+            record.run(b, rec, stepper, progress, _check_finite)  # the kernels sample (no Python per sample)
+            phases = ()
+        else:
+            phases = b.phases
+        for a, end, blocked, rate in phases:
             s = a
             while s < end:
                 nxt = min(end, (s // every + 1) * every)

@@ -250,6 +250,11 @@ def block_state(st: State) -> State:
     )
 
 
+# the traces as stored (value, step of the last update, time constant in Params), for the
+# kernels' own recording (core.record): they decay to the sample step as ``probe`` does
+RECORD_TRACES = {"x_pre": ("x_pre", "t_pre", "tau_plus"), "x_post": ("x_post", "t_post", "tau_minus")}
+
+
 def probe(st, pr, name, step):
     if name == "x_pre":
         return probe_trace(st.x_pre, st.t_pre, step, pr.dt, pr.tau_plus)

@@ -238,6 +238,16 @@ def block_state(st: State) -> State:
     return st._replace(r1=st.r1.copy(), r2=st.r2.copy(), t_pre=st.t_pre.copy())
 
 
+# the traces as stored (value, step of the last update, time constant in Params), for the
+# kernels' own recording (core.record): they decay to the sample step as ``probe`` does
+RECORD_TRACES = {
+    "r1": ("r1", "t_pre", "tau_plus"),
+    "r2": ("r2", "t_pre", "tau_x"),
+    "o1": ("o1", "t_post", "tau_minus"),
+    "o2": ("o2", "t_post", "tau_y"),
+}
+
+
 def probe(st, pr, name, step):
     if name == "r1":
         return probe_trace(st.r1, st.t_pre, step, pr.dt, pr.tau_plus)

@@ -1,0 +1,382 @@
+"""Recording inside the kernels: trace samples without a return to Python per sample.
+
+``engine.simulate`` samples the traces every ``record.interval``. Done from Python, each sample
+ends a kernel call (``Stepper._run``, ``Recorder.sample``): the STDP window sweep with its
+default recording (101 conditions x 61 samples) made 6,000 round trips for 0.2 ms of kernel
+work each. Here a jitted *driver*, one per rule module (:func:`driver`), loops over the sample
+steps of a chunk itself: it calls the rule's own ``advance_block`` (unchanged) up to each sample
+step, in exactly the calls the Python loop makes, then writes the sample into a preallocated
+buffer: the chosen weights ``w[i,j]``, the statistics (``mean`` from NumPy's pairwise
+summation, ``std``, ``min``, ``max``), the finite check, and state variables. A chunk returns
+to Python only at a phase boundary, at the end, when the buffer is full, when the post-spike
+out buffer of LIF neurons is full (Python drains it, as before), or at a non-finite value
+(Python then raises the usual error). The samples are identical, bit for bit, to the Python
+Recorder's (tests/test_record.py compares both on random protocols).
+
+State variables: the kernel copies the stored value (and the step of its last update, for
+event-driven traces); the decay to the sample step, ``x exp(-(step - t) dt / tau)``, is
+applied by NumPy afterwards over the whole buffer, the same elementwise arithmetic as the
+rule's Python ``probe``. A rule declares its decaying traces in ``RECORD_TRACES``
+(``{name: (value field, step field, tau field of Params)}``); the neuron variables ``v``, ``g``,
+``y`` are copied as they are.
+
+Where something has no kernel path (:func:`supported` says why not): a rule without
+``advance_block``, rate inputs, several thread blocks, a recorded variable without a
+``RECORD_TRACES`` entry, the mean of a big state array, ``std`` of ``float32`` weights, the
+engine keeps its per-sample Python path, so new mechanisms stay correct until they add theirs.
+
+Driver functions: the same code (:func:`_drive`) with the rule's ``advance_block`` in its
+globals, named ``drive_<rule>`` (its own Numba cache index and its own entry in the
+ahead-of-time module of ``plastic warmup``).
+"""
+
+from __future__ import annotations
+
+import types as _pytypes
+
+import numpy as np
+
+from .jit import jit
+
+DONE, FULL, OUT, BAD = 0, 1, 2, 3  # why a driver call returned (io[2])
+MEAN, STD, MIN, MAX = 0, 1, 2, 3
+STAT_CODES = {"mean": MEAN, "std": STD, "min": MIN, "max": MAX}
+BUFFER_ROWS = 4096  # samples kept in the kernel's buffer between two returns to Python
+NEURON_VARS = ("v", "g", "y")
+MEAN_MAX = 16  # (the Recorder's rule: state arrays up to this size are recorded element-wise)
+
+
+# ---------------------------------------------------------------------------- kernels
+@jit
+def _leaf(a, lo, n, mode, m):
+    """``pairwise_sum`` of at most 128 elements (1 <= n)."""
+    if n < 8:
+        res = a[lo] - a[lo]  # +0 in the array's type
+        for i in range(lo, lo + n):
+            x = a[i]
+            if mode == 1:
+                x = (x - m) * (x - m)
+            res += x
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        if mode == 1:
+            r0, r1, r2, r3 = (r0 - m) * (r0 - m), (r1 - m) * (r1 - m), (r2 - m) * (r2 - m), (r3 - m) * (r3 - m)
+            r4, r5, r6, r7 = (r4 - m) * (r4 - m), (r5 - m) * (r5 - m), (r6 - m) * (r6 - m), (r7 - m) * (r7 - m)
+        i = 8
+        stop = n - n % 8
+        while i < stop:
+            k = lo + i
+            if mode == 1:
+                r0 += (a[k] - m) * (a[k] - m)
+                r1 += (a[k + 1] - m) * (a[k + 1] - m)
+                r2 += (a[k + 2] - m) * (a[k + 2] - m)
+                r3 += (a[k + 3] - m) * (a[k + 3] - m)
+                r4 += (a[k + 4] - m) * (a[k + 4] - m)
+                r5 += (a[k + 5] - m) * (a[k + 5] - m)
+                r6 += (a[k + 6] - m) * (a[k + 6] - m)
+                r7 += (a[k + 7] - m) * (a[k + 7] - m)
+            else:
+                r0 += a[k]
+                r1 += a[k + 1]
+                r2 += a[k + 2]
+                r3 += a[k + 3]
+                r4 += a[k + 4]
+                r5 += a[k + 5]
+                r6 += a[k + 6]
+                r7 += a[k + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            x = a[lo + i]
+            if mode == 1:
+                x = (x - m) * (x - m)
+            res += x
+            i += 1
+        return res
+    return res  # pragma: no cover - (n > 128: pairwise_sum splits first)
+
+
+@jit
+def pairwise_sum(a, lo, n, mode, m):
+    """NumPy's pairwise summation (``np.sum`` of a contiguous array, numpy/_core/src/umath/
+    loops_utils.h.src) of ``a[lo:lo+n]`` (mode 0) or of ``(a[k] - m)**2`` (mode 1, the sum of
+    ``np.var``), in the array's precision: the same additions in the same order, so the same
+    bits. Blocks of up to 128 elements: eight accumulators (``_leaf``); longer: the sum of two
+    halves (the first a multiple of 8 long), NumPy's recursion written as a loop over a stack
+    (n >= 1)."""
+    if n <= 128:
+        return _leaf(a, lo, n, mode, m)
+    los = np.empty(64, np.int64)  # the frames: first element, length, stage (0 new, 1 left
+    ns = np.empty(64, np.int64)  # half pending, 2 right half pending) ...
+    stage = np.empty(64, np.int64)
+    left = np.empty(64, a.dtype)  # ... and the sum of the left half
+    top = 0
+    los[0], ns[0], stage[0] = lo, n, 0
+    while True:
+        if ns[top] <= 128:
+            r = _leaf(a, los[top], ns[top], mode, m)
+            while True:  # return r to the frames below
+                top -= 1
+                if top < 0:
+                    return r
+                if stage[top] == 1:  # the left half is done: the right half next
+                    left[top] = r
+                    stage[top] = 2
+                    n2 = ns[top] // 2
+                    n2 -= n2 % 8
+                    los[top + 1], ns[top + 1], stage[top + 1] = los[top] + n2, ns[top] - n2, 0
+                    top += 1
+                    break
+                r = left[top] + r
+        else:
+            stage[top] = 1
+            n2 = ns[top] // 2
+            n2 -= n2 % 8
+            los[top + 1], ns[top + 1], stage[top + 1] = los[top], n2, 0
+            top += 1
+
+
+@jit
+def _all_finite(a):
+    for k in range(a.shape[0]):
+        if not np.isfinite(a[k]):
+            return False
+    return True
+
+
+@jit
+def sample_row(w, net, step, dt, row, trow, wi, wj, stats, check_neurons, src, srct, cols):
+    """Write the sample of ``step`` into ``row`` (and the last-update steps of decaying state
+    into ``trow``), as ``engine.Recorder.sample`` after ``engine._check_finite`` computes it.
+    Returns False, writing nothing, where a weight (or a neuron's v or y) is not finite."""
+    flat = w.ravel()
+    size = flat.shape[0]
+    w_sum = pairwise_sum(flat, 0, size, 0, flat[0])
+    if not np.isfinite(w_sum) and not _all_finite(flat):
+        return False
+    if check_neurons and not (_all_finite(net.v) and _all_finite(net.y)):
+        return False
+    row[0] = step * dt
+    c = 1
+    for k in range(wi.shape[0]):
+        row[c] = w[wi[k], wj[k]]
+        c += 1
+    for k in range(stats.shape[0]):
+        code = stats[k]
+        if code == MEAN:  # the quotient in float64, rounded to the weights' type (Recorder.sample)
+            one = flat[:1].copy()
+            one[0] = np.float64(w_sum) / np.float64(size)
+            row[c] = one[0]
+        elif code == STD:
+            m = w_sum / size
+            row[c] = np.sqrt(pairwise_sum(flat, 0, size, 1, m) / size)
+        elif code == MIN:
+            x = flat[0]
+            for q in range(1, size):
+                if flat[q] < x:
+                    x = flat[q]
+            row[c] = x
+        else:
+            x = flat[0]
+            for q in range(1, size):
+                if flat[q] > x:
+                    x = flat[q]
+            row[c] = x
+        c += 1
+    for k in range(cols.shape[0]):
+        a, e = cols[k, 0], cols[k, 1]
+        row[c] = src[a][e]
+        trow[k] = srct[a][e]
+        c += 1
+    return True
+
+
+def _drive(w, net, st, pr, blocked, j0, j1, lif, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols):
+    """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every``, into
+    ``rows[io[1]:]``. Calls ``advance_block`` exactly as ``engine.Stepper`` does (up to each
+    sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
+    to DONE, FULL (buffer full), OUT (out buffer of post spikes full: drain it) or BAD (not
+    finite at step ``io[0]``; not sampled)."""
+    s = io[0]
+    n = io[1]
+    cap = rows.shape[0]
+    status = DONE
+    dt = net.dt
+    while s < end:
+        nxt = min(end, (s // every + 1) * every)
+        if nxt % every == 0 and n >= cap:
+            status = FULL
+            break
+        reached = advance_block(w, net, st, pr, s, nxt, blocked, j0, j1, lif)  # noqa: F821 (the rule's, in the globals)
+        if reached < nxt:
+            s = reached
+            status = OUT
+            break
+        s = nxt
+        if s % every == 0:
+            if not sample_row(w, net, s, dt, rows[n], trows[n], wi, wj, stats, check_neurons, src, srct, cols):
+                status = BAD
+                break
+            trows[n, trows.shape[1] - 1] = s
+            n += 1
+    io[0] = s
+    io[1] = n
+    io[2] = status
+    return s
+
+
+_DRIVERS: dict = {}
+
+
+def _sources() -> str:
+    """A hash of the kernel sources: part of a driver's name, so that Numba's cache (which
+    watches only this file) never serves a driver compiled with another version of the rule."""
+    global _SOURCES
+    if _SOURCES is None:
+        import hashlib
+
+        from .native import kernel_sources
+
+        h = hashlib.sha256()
+        for f in kernel_sources():
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+        _SOURCES = h.hexdigest()[:12]
+    return _SOURCES
+
+
+_SOURCES = None
+
+
+def driver(module):
+    """The driver kernel of a rule module with ``advance_block`` (made once per module)."""
+    kind = module.SPEC.kind
+    d = _DRIVERS.get(kind)
+    if d is None:
+        g = dict(globals())  # this module's kernels (or, before Numba loads, their stand-ins)
+        g["advance_block"] = module.advance_block
+        name = f"drive_{kind}_{_sources()}"
+        f = _pytypes.FunctionType(_drive.__code__, g, name)
+        f.__qualname__ = name
+        f.__module__ = __name__
+        f.__doc__ = _drive.__doc__
+        d = _DRIVERS[kind] = jit(f, entry=True)
+    return d
+
+
+# ---------------------------------------------------------------------------- planning
+class Plan:
+    """What the kernel writes per sample, in the Recorder's column order."""
+
+    def __init__(self, b, rec):
+        p = b.protocol
+        self.stats = np.array([STAT_CODES[s] for s in p.record.stats], dtype=np.int64)
+        self.wi, self.wj = rec.wi, rec.wj
+        src, srct, cols, decay = [], [], [], []
+        traces = getattr(b.module, "RECORD_TRACES", {})
+        dummy_t = np.zeros(1, np.int64)
+        for name, shape, sel in rec.state:
+            if name in NEURON_VARS:
+                x, t, tau = getattr(b.net, name), dummy_t, None
+            else:
+                xf, tf, tauf = traces[name]
+                x, t, tau = getattr(b.state, xf), getattr(b.state, tf), float(getattr(b.params, tauf))
+            src.append(np.ascontiguousarray(x, dtype=np.float64))
+            srct.append(t)
+            for e in np.asarray(sel, dtype=np.int64):
+                cols.append((len(src) - 1, int(e)))
+                decay.append(tau)
+        if not src:
+            src, srct = [np.zeros(1)], [dummy_t]
+        self.src, self.srct = tuple(src), tuple(srct)
+        self.cols = np.array(cols, dtype=np.int64).reshape(-1, 2)
+        self.decay = decay
+        self.first_state_col = 1 + len(self.wi) + len(self.stats)
+        self.check_neurons = b.net.model != 0
+
+    def finish(self, rows, trows, steps, dt):
+        """Bring the decaying state columns to their sample step (the rules' ``probe_trace``)."""
+        for k, tau in enumerate(self.decay):
+            if tau is not None:
+                c = self.first_state_col + k
+                rows[:, c] = rows[:, c] * np.exp(-(steps[:, 0] - trows[:, k]) * dt / tau)
+
+
+def supported(b, rec, stepper) -> str | None:
+    """None where the kernels can record this run themselves, else why not (the engine then
+    samples from Python)."""
+    spec = b.module.SPEC
+    if not spec.post_blocks or not hasattr(b.module, "advance_block"):
+        return "rule without advance_block"
+    if spec.inputs != "spikes" or any(ph[3] is not None for ph in b.phases):
+        return "rate input"
+    if stepper.threads > 1:
+        return "several thread blocks"
+    traces = getattr(b.module, "RECORD_TRACES", {})
+    for name, shape, sel in rec.state:
+        if sel is None or shape == "syn":
+            return f"state {name}: mean or synapse-shaped"
+        if name in NEURON_VARS:
+            if getattr(b.net, name).dtype != np.float64:
+                return f"state {name}: dtype"
+        elif name not in traces:
+            return f"state {name}: no RECORD_TRACES entry"
+    if "std" in b.protocol.record.stats and b.w.dtype != np.float64:
+        return "std of float32 weights"
+    if not b.w.flags.c_contiguous or b.w.size == 0:
+        return "weights layout"
+    return None
+
+
+def run(b, rec, stepper, progress, check_finite) -> None:
+    """Advance every phase of ``b``, the kernels sampling into ``rec`` (which holds the sample
+    of step 0 already). ``check_finite(b, step, rec)``: the engine's check, which raises."""
+    from .net import OUT_N, lif_arg
+
+    p = b.protocol
+    plan = Plan(b, rec)
+    every = rec.every
+    cap = max(1, min(BUFFER_ROWS, rec.rows.shape[0]))
+    rows = np.empty((cap, len(rec.columns)))
+    trows = np.zeros((cap, len(plan.cols) + 1), np.int64)  # last column: the sample's step
+    io = np.zeros(3, np.int64)
+    drive = driver(b.module)
+    steps_out, idx_out = stepper.spikes[0]
+    n_post = b.w.shape[1]
+
+    def flush(n):
+        if n:
+            r = rows[:n]
+            plan.finish(r, trows[:n], trows[:n, -1:], p.dt)
+            rec.rows[rec.n : rec.n + n] = r
+            rec.n += n
+
+    for a, end, blocked, _rate in b.phases:
+        io[0] = a
+        while io[0] < end:
+            s = int(io[0])
+            io[1] = 0
+            net = b.net
+            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), end, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
+            if stepper.compiled_at is None:
+                import time
+
+                stepper.compiled_at = time.perf_counter()
+            flush(int(io[1]))
+            n = net.cursor[OUT_N]
+            if n:
+                steps_out.append(net.out_step[:n].copy())
+                idx_out.append(net.out_idx[:n].copy())
+                net.cursor[OUT_N] = 0
+            status = int(io[2])
+            if status == BAD:
+                check_finite(b, int(io[0]), rec)
+                raise AssertionError("the kernel found a non-finite value that the check did not")  # pragma: no cover
+            if status == OUT and int(io[0]) == s:  # out buffer too small for one step
+                b.net = net._replace(out_step=np.zeros(2 * net.out_step.size, np.int64), out_idx=np.zeros(2 * net.out_idx.size, np.int64))
+                stepper.nets[0] = b.net
+                if plan.check_neurons or any(n in NEURON_VARS for n, _, _ in rec.state):
+                    plan = Plan(b, rec)  # (the same v, g, y arrays; rebuilt for clarity)
+            if progress is not None:
+                progress(int(io[0]))

@@ -1,0 +1,199 @@
+"""Recording inside the kernels (plastictool.core.record) against its slow twin, the engine's
+Python Recorder (``PLASTIC_RECORD=python``): identical arrays, bit for bit, on random protocols,
+with the sample buffer filling up mid-run, with LIF out buffers filling up, and at a non-finite
+weight (the same error). And the kernels' pairwise sum against np.sum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plastictool import engine
+from plastictool.core import record
+from plastictool.errors import SimulationError
+from plastictool.protocol import load_experiment
+
+
+def _kernel(k):
+    return getattr(k, "dispatcher", k)  # a stand-in until Numba loads, then the dispatcher
+
+
+def _build(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return load_experiment(path)
+
+
+def _run(exp, mode, monkeypatch, threads=1):
+    monkeypatch.setenv("PLASTIC_RECORD", mode)
+    out = [engine.run_condition(c, threads=threads) for c in exp.conditions]
+    monkeypatch.delenv("PLASTIC_RECORD")
+    return out
+
+
+def _same(a, b):
+    assert a.columns == b.columns
+    assert a.traces.shape == b.traces.shape
+    assert a.traces.tobytes() == b.traces.tobytes(), np.argwhere(a.traces != b.traces)[:5]
+    assert a.w_final.tobytes() == b.w_final.tobytes()
+    for x, y in zip(a.spikes, b.spikes):
+        assert x.tobytes() == y.tobytes()
+    assert a.counts == b.counts
+
+
+def _kernel_used(exp):
+    b = engine.build(exp.conditions[0].protocol, exp.conditions[0].values)
+    rec = engine.Recorder(b)
+    stepper = engine.Stepper(b, [(0, b.w.shape[1])])
+    return record.supported(b, rec, stepper)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pairwise_sum_is_np_sum(dtype):
+    rng = np.random.default_rng(1)
+    for n in list(range(1, 140)) + [255, 256, 257, 1000, 4099, 65537]:
+        for shape in ((n,), (1, n)) if n < 140 else ((n,),):
+            a = (rng.random(shape) * rng.choice([1.0, 1e-3, 3e5]) - 0.3).astype(dtype)
+            flat = a.ravel()
+            got = _kernel(record.pairwise_sum)(flat, 0, flat.size, 0, flat[0])
+            assert np.asarray(got, dtype).tobytes() == np.sum(a).tobytes(), n
+            if dtype is np.float64:
+                m = np.sum(a) / np.intp(a.size)
+                ss = _kernel(record.pairwise_sum)(flat, 0, flat.size, 1, m)
+                assert np.sqrt(ss / a.size) == np.std(a), n
+
+
+STDP = """
+name: r
+seed: {seed}
+dt: 0.1 ms
+duration: {duration} ms
+synapses: {{n_pre: {n_pre}, n_post: {n_post}, w_init: {{uniform: [0, 0.05]}}, w_min: 0, w_max: 0.05, dtype: {dtype}}}
+neuron: {neuron}
+phases:
+  - {{name: a, duration: {d1} ms, pre: {{poisson: {{rate: {rate} Hz}}}}{post}}}
+  - {{name: b, duration: {d2} ms, pre: {{poisson: {{rate: {rate} Hz}}}}{post}, block: [NMDA]}}
+rule: {rule}
+record: {{interval: {interval} ms, weights: {weights}, stats: {stats}, state: {state}, spikes: true}}
+"""
+
+RULES = {
+    "stdp": ("{kind: stdp, a_plus: 0.002, a_minus: 0.0021, pairing: %s, weight_dependence: %s}", ["x_pre", "x_post"]),
+    "triplet": ("{kind: triplet, preset: %s}", ["r1", "r2", "o1", "o2"]),
+}
+
+
+@st.composite
+def protocols(draw):
+    kind = draw(st.sampled_from(sorted(RULES)))
+    text, traces = RULES[kind]
+    if kind == "stdp":
+        text = text % (draw(st.sampled_from(["all_to_all", "nearest"])), draw(st.sampled_from(["additive", "multiplicative", "gutig"])))
+    else:
+        text = text % draw(st.sampled_from(["pfister2006_hippo_aa_min", "pfister2006_visual_nn_full"]))
+    lif = draw(st.booleans())
+    n_pre, n_post = draw(st.integers(1, 40)), draw(st.integers(1, 20))
+    state = draw(st.lists(st.sampled_from(traces + (["v", "g"] if lif else [])), unique=True, max_size=4))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n_pre - 1), st.integers(0, n_post - 1)), unique=True, max_size=3))
+    if state and not pairs:  # (bigger state arrays are recorded as a mean: the Python path)
+        n_pre, n_post = min(n_pre, 16), min(n_post, 16)
+    d1, d2 = draw(st.integers(1, 300)), draw(st.integers(0, 200))
+    return STDP.format(
+        seed=draw(st.integers(0, 99)),
+        duration=d1 + d2 + draw(st.integers(0, 50)),
+        n_pre=n_pre,
+        n_post=n_post,
+        dtype=draw(st.sampled_from(["float64", "float32"])),
+        neuron="{model: lif, tau_m: 10 ms, v_rest: -74 mV, v_thresh: -54 mV, v_reset: -60 mV, tau_syn: 5 ms, e_syn: 0 mV}" if lif else "{model: clamped}",
+        d1=d1,
+        d2=d2,
+        rate=draw(st.sampled_from([5, 40, 200])),
+        post="" if lif else ", post: {poisson: {rate: 30 Hz}}",
+        rule=text,
+        interval=draw(st.sampled_from([0.1, 0.3, 1, 7.5, 50])),
+        weights=[list(p) for p in pairs] if pairs else "none",
+        stats=draw(st.lists(st.sampled_from(["mean", "min", "max"]), unique=True, max_size=3)),
+        state=state,
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=protocols(), buffer_rows=st.sampled_from([1, 2, 7, 4096]))
+def test_kernel_recording_equals_python_recorder(text, buffer_rows, tmp_path, monkeypatch):
+    exp = _build(tmp_path, text)
+    assert _kernel_used(exp) is None
+    ref = _run(exp, "python", monkeypatch)
+    monkeypatch.setattr(record, "BUFFER_ROWS", buffer_rows)
+    got = _run(exp, "kernel", monkeypatch)
+    for a, b in zip(ref, got):
+        _same(a, b)
+
+
+def test_sweep_std_and_small_buffer(tmp_path, monkeypatch):
+    """The STDP window's shape (101 one-synapse conditions, here 11) with std and the full
+    state, a buffer of 5 samples (61 samples: full twelve times per condition)."""
+    exp = _build(
+        tmp_path,
+        "name: w\nseed: 1\ndt: 0.1 ms\nsynapses: {n_pre: 1, n_post: 1, w_init: 0.5, w_min: 0, w_max: 1}\n"
+        "neuron: {model: clamped}\nstimulus:\n  pairing: {pairs: 60, frequency: 1 Hz, delta_t: 10 ms}\n"
+        "rule: {kind: stdp, a_plus: 0.01, a_minus: 0.0105}\n"
+        "record: {interval: 1 s, stats: [mean, std, min, max], state: [x_pre, x_post]}\n"
+        "sweep:\n  stimulus.pairing.delta_t: {from: -50 ms, to: 50 ms, step: 10 ms}\n",
+    )
+    assert _kernel_used(exp) is None
+    ref = _run(exp, "python", monkeypatch)
+    monkeypatch.setattr(record, "BUFFER_ROWS", 5)
+    got = _run(exp, "kernel", monkeypatch)
+    assert len(got) == 11
+    for a, b in zip(ref, got):
+        _same(a, b)
+    assert got[6].traces.shape == (61, 8)  # t, w[0,0], 4 statistics, 2 traces at 0..60 s
+
+
+def test_busy_lif_out_buffer_and_std(tmp_path, monkeypatch):
+    """LIF neurons driven hard with samples far apart: the out buffer of post spikes fills up
+    between two samples, so the driver returns to Python mid-chunk (and the buffer doubles)."""
+    exp = _build(
+        tmp_path,
+        "name: busy\nseed: 4\ndt: 0.1 ms\nduration: 200 ms\n"
+        "synapses: {n_pre: 300, n_post: 150, w_init: {uniform: [0, 0.08]}, w_min: 0, w_max: 0.08}\n"
+        "neuron: {model: lif, tau_m: 10 ms, v_rest: -74 mV, v_thresh: -54 mV, v_reset: -60 mV, tau_syn: 5 ms, e_syn: 0 mV}\n"
+        "stimulus: {pre: {poisson: {rate: 30 Hz}}}\n"
+        "rule: {kind: stdp, a_plus: 0.001, a_minus: 0.00105, pairing: nearest, weight_dependence: multiplicative}\n"
+        "record: {interval: 100 ms, weights: [[0, 149], [10, 20]], stats: [mean, std, min, max], state: [x_pre, x_post, v, g], spikes: true}\n",
+    )
+    assert _kernel_used(exp) is None
+    ref = _run(exp, "python", monkeypatch)
+    got = _run(exp, "kernel", monkeypatch)
+    assert got[0].counts["post_spikes"] > 4096  # more than one out buffer's worth
+    _same(ref[0], got[0])
+
+
+def test_non_finite_weight_same_error(tmp_path, monkeypatch):
+    exp = _build(
+        tmp_path,
+        "name: inf\nseed: 2\ndt: 0.1 ms\nduration: 300 ms\n"
+        "synapses: {n_pre: 3, n_post: 2, w_init: 1, w_min: null, w_max: null}\nneuron: {model: clamped}\n"
+        "stimulus: {pre: {regular: {frequency: 100 Hz}}, post: {regular: {frequency: 100 Hz, start: 2 ms}}}\n"
+        "rule: {kind: stdp, a_plus: 1e307, a_minus: 0}\nrecord: {interval: 10 ms}\n",
+    )
+    assert _kernel_used(exp) is None
+    msgs = []
+    for mode in ("python", "kernel"):
+        monkeypatch.setenv("PLASTIC_RECORD", mode)
+        with pytest.raises(SimulationError) as e:
+            engine.run_condition(exp.conditions[0], threads=1)
+        msgs.append(str(e.value))
+    assert msgs[0] == msgs[1] and "became inf" in msgs[0]
+
+
+def test_what_stays_on_the_python_path(tmp_path):
+    base = (
+        "name: x\ndt: 0.1 ms\nduration: 10 ms\nsynapses: {n_pre: 30, n_post: 20}\nneuron: {model: clamped}\n"
+        "stimulus: {pre: {poisson: {rate: 5 Hz}}, post: {poisson: {rate: 5 Hz}}}\n"
+    )
+    assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: stdp}\nrecord: {weights: none, state: [x_pre]}\n"))
+    assert "std" in _kernel_used(_build(tmp_path, base.replace("n_post: 20", "n_post: 20, dtype: float32") + "rule: {kind: stdp}\nrecord: {stats: [std]}\n"))
+    assert "advance_block" in _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\n"))
