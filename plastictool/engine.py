@@ -657,11 +657,11 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     t1 = time.perf_counter()
     stepper = Stepper(b, plan_blocks(b, threads))
     try:
-        rec.sample(0)
         if record.supported(b, rec, stepper) is None and os.environ.get("PLASTIC_RECORD") != "python":
             record.run(b, rec, stepper, progress, _check_finite)  # the kernels sample (no Python per sample)
             phases = ()
         else:
+            rec.sample(0)
             phases = b.phases
         for a, end, blocked, rate in phases:
             s = a

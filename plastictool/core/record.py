@@ -39,11 +39,12 @@ import numpy as np
 from .jit import jit
 
 DONE, FULL, OUT, BAD = 0, 1, 2, 3  # why a driver call returned (io[2])
+FIRST = 4  # (io[2] on the way in: sample the starting step too)
 MEAN, STD, MIN, MAX = 0, 1, 2, 3
 STAT_CODES = {"mean": MEAN, "std": STD, "min": MIN, "max": MAX}
 BUFFER_ROWS = 4096  # samples kept in the kernel's buffer between two returns to Python
 NEURON_VARS = ("v", "g", "y")
-MEAN_MAX = 16  # (the Recorder's rule: state arrays up to this size are recorded element-wise)
+SOURCES = 8  # state arrays a driver reads (v, g, y and a rule's traces)
 
 
 # ---------------------------------------------------------------------------- kernels
@@ -194,16 +195,22 @@ def sample_row(w, net, step, dt, row, trow, wi, wj, stats, check_neurons, src, s
 
 
 def _drive(w, net, st, pr, blocked, j0, j1, lif, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols):
-    """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every``, into
-    ``rows[io[1]:]``. Calls ``advance_block`` exactly as ``engine.Stepper`` does (up to each
-    sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
+    """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every`` (and at
+    ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Calls ``advance_block``
+    exactly as ``engine.Stepper`` does (up to each sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
     to DONE, FULL (buffer full), OUT (out buffer of post spikes full: drain it) or BAD (not
     finite at step ``io[0]``; not sampled)."""
     s = io[0]
     n = io[1]
     cap = rows.shape[0]
-    status = DONE
     dt = net.dt
+    if io[2] == FIRST:  # the sample of the starting step first
+        if not sample_row(w, net, s, dt, rows[n], trows[n], wi, wj, stats, check_neurons, src, srct, cols):
+            io[2] = BAD
+            return s
+        trows[n, trows.shape[1] - 1] = s
+        n += 1
+    status = DONE
     while s < end:
         nxt = min(end, (s // every + 1) * every)
         if nxt % every == 0 and n >= cap:
@@ -287,8 +294,10 @@ class Plan:
             for e in np.asarray(sel, dtype=np.int64):
                 cols.append((len(src) - 1, int(e)))
                 decay.append(tau)
-        if not src:
-            src, srct = [np.zeros(1)], [dummy_t]
+        # always SOURCES arrays (unused ones empty): one kernel signature for any recorded state,
+        # so the one that plastic warmup compiles ahead of time serves every run
+        src += [np.zeros(1)] * (SOURCES - len(src))
+        srct += [dummy_t] * (SOURCES - len(srct))
         self.src, self.srct = tuple(src), tuple(srct)
         self.cols = np.array(cols, dtype=np.int64).reshape(-1, 2)
         self.decay = decay
@@ -314,6 +323,8 @@ def supported(b, rec, stepper) -> str | None:
     if stepper.threads > 1:
         return "several thread blocks"
     traces = getattr(b.module, "RECORD_TRACES", {})
+    if len(rec.state) > SOURCES:
+        return "more state variables than SOURCES"
     for name, shape, sel in rec.state:
         if sel is None or shape == "syn":
             return f"state {name}: mean or synapse-shaped"
@@ -330,8 +341,8 @@ def supported(b, rec, stepper) -> str | None:
 
 
 def run(b, rec, stepper, progress, check_finite) -> None:
-    """Advance every phase of ``b``, the kernels sampling into ``rec`` (which holds the sample
-    of step 0 already). ``check_finite(b, step, rec)``: the engine's check, which raises."""
+    """Advance every phase of ``b``, the kernels sampling into ``rec`` (empty: the sample of step
+    0 is theirs too). ``check_finite(b, step, rec)``: the engine's check, which raises."""
     from .net import OUT_N, lif_arg
 
     p = b.protocol
@@ -352,13 +363,27 @@ def run(b, rec, stepper, progress, check_finite) -> None:
             rec.rows[rec.n : rec.n + n] = r
             rec.n += n
 
+    # the sample of step 0 comes with the first call (the Recorder's sample does not check that
+    # values are finite: where an initial value is not, the Recorder takes that sample itself)
+    first = bool(b.phases) and b.phases[0][0] == 0
+    if not first:
+        rec.sample(0)
     for a, end, blocked, _rate in b.phases:
         io[0] = a
-        while io[0] < end:
+        io[2] = DONE
+        while io[0] < end or first:
             s = int(io[0])
             io[1] = 0
+            if first:
+                io[2] = FIRST
             net = b.net
             drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), end, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
+            if first:
+                first = False
+                if io[2] == BAD and rec.n == 0 and int(io[1]) == 0 and int(io[0]) == s:
+                    rec.sample(s)
+                    io[2] = DONE
+                    continue
             if stepper.compiled_at is None:
                 import time
 
@@ -375,8 +400,6 @@ def run(b, rec, stepper, progress, check_finite) -> None:
                 raise AssertionError("the kernel found a non-finite value that the check did not")  # pragma: no cover
             if status == OUT and int(io[0]) == s:  # out buffer too small for one step
                 b.net = net._replace(out_step=np.zeros(2 * net.out_step.size, np.int64), out_idx=np.zeros(2 * net.out_idx.size, np.int64))
-                stepper.nets[0] = b.net
-                if plan.check_neurons or any(n in NEURON_VARS for n, _, _ in rec.state):
-                    plan = Plan(b, rec)  # (the same v, g, y arrays; rebuilt for clarity)
+                stepper.nets[0] = b.net  # (the same v, g, y arrays: the plan still holds)
             if progress is not None:
                 progress(int(io[0]))
