@@ -1,20 +1,34 @@
 #!/usr/bin/env python
 """Benchmark plastic against Brian2 and NEST on the same workloads, in the same run.
 
-    python bench/run.py [--workloads W1,W2,W3] [--runs 3] [--peers auto|none]
-                        [--targets nest,brian2-cpp,...] [--csv bench/results.csv] [--md FILE]
+    python bench/run.py [--workloads W1,W1D,W2,W3] [--runs 3] [--peers auto|none]
+                        [--modes warm,installed,cold] [--targets nest,brian2-cpp,...]
+                        [--csv bench/results.csv] [--md FILE]
 
 Every measurement is a whole process (interpreter start, imports, building, simulating,
 writing results), timed from outside; the table shows the median of ``--runs`` runs and the
-ratio peer / plastic. plastic runs after ``plastic warmup`` (not timed), which fills Numba's
-cache and compiles the kernels ahead of time, and with its bytecode compiled, as an installed
-package has it. Peers run with ``$PLASTIC_PEERS_PYTHON`` (default /work/peers-venv/bin/python, a
+ratio peer / plastic. plastic runs with its bytecode compiled, as an installed package has it,
+in up to three states of its caches (``--modes``), each with caches of its own
+(``NUMBA_CACHE_DIR``, ``PLASTIC_CACHE_DIR`` in a temporary folder):
+
+``warm``
+    after ``plastic warmup`` (not timed), which fills Numba's cache and compiles the kernels
+    ahead of time (the native module: no Numba imported).
+``installed``
+    as a user has it who never ran ``plastic warmup``: Numba's cache filled by one earlier run
+    of the workload (not timed), no native module.
+``cold``
+    the first run on a fresh install: every run starts with empty caches (Numba compiles).
+
+Peers run with ``$PLASTIC_PEERS_PYTHON`` (default /work/peers-venv/bin/python, a
 virtual environment with brian2 and nest-simulator, see bench/PEERS.md) via bench/peers.py;
 with ``--peers auto`` they are skipped when that interpreter is missing.
 
-The workloads are the protocols in bench/workloads/ (W1 STDP window, 101 conditions; W2 Song,
-Miller & Abbott 2000, 1000 inputs, 100 s; W3 10,000 x 1,000 plastic synapses, 10 s) and the
-same models in bench/peers.py. Results go to a CSV (one row per run) and optionally to a
+The workloads are the protocols in bench/workloads/ (W1 STDP window, 101 conditions, traces
+sampled once a minute; W1D the same with the default recording of protocols/stdp_window.yaml,
+61 samples of the weight, its mean and both traces per condition; W2 Song, Miller & Abbott
+2000, 1000 inputs, 100 s; W3 10,000 x 1,000 plastic synapses, 10 s) and the same models in
+bench/peers.py (W1D's peers run W1: they record no traces). Results go to a CSV (one row per run) and optionally to a
 Markdown table with the machine described.
 """
 
@@ -34,10 +48,13 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = {"W1": "w1_stdp_window.yaml", "W2": "w2_song2000.yaml", "W3": "w3_large.yaml"}
+WORKLOADS = {"W1": "w1_stdp_window.yaml", "W1D": "w1_default.yaml", "W2": "w2_song2000.yaml", "W3": "w3_large.yaml"}
+PEER_WORKLOAD = {"W1D": "W1"}  # the model a peer runs for a workload (default: the same)
+MODES = ("warm", "installed", "cold")
 PEER_PY = os.environ.get("PLASTIC_PEERS_PYTHON", "/work/peers-venv/bin/python")
 DEFAULT_TARGETS = {
     "W1": [("nest", 1), ("brian2-cpp", 1), ("brian2-cython", 1)],
+    "W1D": [("nest", 1)],
     "W2": [("nest", 1), ("brian2-cpp", 1), ("brian2-cython", 1)],
     "W3": [("nest", 2), ("brian2-cpp", 2)],
 }
@@ -68,19 +85,45 @@ def plastic_cmd(*args: str) -> list[str]:
     return [sys.executable, "-c", "from plastictool.cli import main; main()", *args]
 
 
-def run_plastic(workload: str, runs: int, tmp: Path) -> list[dict]:
+def cache_env(folder: Path) -> dict:
+    """The environment of plastic with its caches (Numba's, the native module's) in ``folder``."""
+    return {**ENV, "NUMBA_CACHE_DIR": str(folder / "numba"), "PLASTIC_CACHE_DIR": str(folder / "plastic")}
+
+
+def prepare(mode: str, folder: Path, workloads: list[str], tmp: Path) -> None:
+    """Bring the caches in ``folder`` to the state of ``mode`` (not timed)."""
+    env = cache_env(folder)
+    if mode == "warm":
+        _, _, log = timed(plastic_cmd("warmup"), env)
+        print(log.strip(), file=sys.stderr)
+    elif mode == "installed":  # one run of each workload fills Numba's cache, as a user's first run
+        for w in workloads:
+            out = tmp / f"prepare-{w}"
+            timed(plastic_cmd("run", str(HERE / "workloads" / WORKLOADS[w]), "--out", str(out), "--force", "--quiet"), {**env, "PLASTIC_NATIVE": "0"})
+            shutil.rmtree(out)
+
+
+def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches: Path | None = None) -> list[dict]:
     protocol = HERE / "workloads" / WORKLOADS[workload]
     rows = []
     for k in range(runs):
         out = tmp / f"{workload}-{k}"
-        wall, rss, _ = timed(plastic_cmd("run", str(protocol), "--out", str(out), "--force", "--quiet"))
+        if mode == "cold":  # empty caches for every run
+            caches = tmp / f"cold-{workload}-{k}"
+            shutil.rmtree(caches, ignore_errors=True)
+        env = cache_env(caches) if caches is not None else None
+        if env is not None and mode == "installed":
+            env["PLASTIC_NATIVE"] = "0"
+        wall, rss, _ = timed(plastic_cmd("run", str(protocol), "--out", str(out), "--force", "--quiet"), env)
         meta = json.loads((out / "run.json").read_text())
         prof = meta["profile"]
-        rows.append({"workload": workload, "tool": "plastic", "threads": max(prof.get("workers") or 1, prof.get("threads") or 1), "run": k + 1,
+        rows.append({"workload": workload, "tool": "plastic", "mode": mode, "threads": max(prof.get("workers") or 1, prof.get("threads") or 1), "run": k + 1,
                      "wall_s": wall, "max_rss_kib": rss, "detail": json.dumps(meta["profile"])})
         # each run finds the same system: no gigabytes of an earlier run's files (W3 writes an
         # 800 MB summary) waiting in the page cache to be written back while it runs
         shutil.rmtree(out)
+        if mode == "cold":
+            shutil.rmtree(caches, ignore_errors=True)
         time.sleep(1.0)
     return rows
 
@@ -88,25 +131,26 @@ def run_plastic(workload: str, runs: int, tmp: Path) -> list[dict]:
 def run_peer(workload: str, target: str, threads: int, runs: int) -> list[dict]:
     rows = []
     for k in range(runs):
-        wall, rss, out = timed([PEER_PY, str(HERE / "peers.py"), workload, "--target", target, "--threads", str(threads)])
+        wall, rss, out = timed([PEER_PY, str(HERE / "peers.py"), PEER_WORKLOAD.get(workload, workload), "--target", target, "--threads", str(threads)])
         line = out.strip().splitlines()[-1]
         info = json.loads(line)
-        rows.append({"workload": workload, "tool": target, "threads": threads, "run": k + 1, "wall_s": wall,
+        rows.append({"workload": workload, "tool": target, "mode": "", "threads": threads, "run": k + 1, "wall_s": wall,
                      "max_rss_kib": rss, "detail": json.dumps({k2: info.get(k2) for k2 in ("sim_s", "setup_s", "import_s")})})
     return rows
 
 
 def table(rows: list[dict]) -> list[dict]:
+    """Medians per (workload, tool, mode, threads); ``ratio``: {plastic mode: median / that
+    mode's plastic median} (peers: how many times slower than plastic in each mode)."""
     out = []
     by = {}
     for r in rows:
-        by.setdefault((r["workload"], r["tool"], r["threads"]), []).append(r)
-    for (w, tool, threads), rs in by.items():
-        out.append({"workload": w, "tool": tool, "threads": threads, "median_s": statistics.median(r["wall_s"] for r in rs),
+        by.setdefault((r["workload"], r["tool"], r.get("mode", ""), r["threads"]), []).append(r)
+    for (w, tool, mode, threads), rs in by.items():
+        out.append({"workload": w, "tool": tool, "mode": mode, "threads": threads, "median_s": statistics.median(r["wall_s"] for r in rs),
                     "max_rss_mib": max(r["max_rss_kib"] for r in rs) / 1024, "runs": len(rs)})
     for t in out:
-        base = next((x for x in out if x["workload"] == t["workload"] and x["tool"] == "plastic"), None)
-        t["ratio"] = t["median_s"] / base["median_s"] if base else float("nan")
+        t["ratio"] = {b["mode"]: t["median_s"] / b["median_s"] for b in out if b["workload"] == t["workload"] and b["tool"] == "plastic"}
     return out
 
 
@@ -124,16 +168,24 @@ def machine() -> str:
 
 
 def markdown(summary: list[dict]) -> str:
-    lines = ["| workload | tool | threads | median wall (s) | peer / plastic | peak memory (MiB) |", "|---|---|---|---|---|---|"]
-    for t in sorted(summary, key=lambda x: (x["workload"], x["tool"] != "plastic", x["median_s"])):
-        ratio = "1" if t["tool"] == "plastic" else f"{t['ratio']:.1f}x"
-        lines.append(f"| {t['workload']} | {t['tool']} | {t['threads']} | {t['median_s']:.2f} | {ratio} | {t['max_rss_mib']:.0f} |")
+    modes = [m for m in MODES if any(t["tool"] == "plastic" and t["mode"] == m for t in summary)]
+    head = " | ".join(f"peer / plastic {m}" for m in modes)
+    lines = [f"| workload | tool | threads | median wall (s) | {head} | peak memory (MiB) |", "|---|---|---|---|" + "---|" * len(modes) + "---|"]
+    order = {m: k for k, m in enumerate(MODES)}
+    for t in sorted(summary, key=lambda x: (x["workload"], x["tool"] != "plastic", order.get(x["mode"], 9), x["median_s"])):
+        name = f"plastic ({t['mode']})" if t["tool"] == "plastic" else t["tool"]
+        if t["tool"] == "plastic":
+            ratios = " | ".join("1" if m == t["mode"] else "" for m in modes)
+        else:
+            ratios = " | ".join(f"{t['ratio'][m]:.1f}x" if m in t["ratio"] else "" for m in modes)
+        lines.append(f"| {t['workload']} | {name} | {t['threads']} | {t['median_s']:.2f} | {ratios} | {t['max_rss_mib']:.0f} |")
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--workloads", default="W1,W2,W3")
+    ap.add_argument("--workloads", default="W1,W1D,W2,W3")
+    ap.add_argument("--modes", default=",".join(MODES), help="plastic's cache states: warm,installed,cold")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--peers", choices=["auto", "none"], default="auto")
     ap.add_argument("--targets", default="", help="peer targets, e.g. nest:1,brian2-cpp:2 (default: per workload)")
@@ -144,19 +196,26 @@ def main(argv=None) -> int:
     peers = args.peers == "auto" and Path(PEER_PY).exists()
     if args.peers == "auto" and not peers:
         print(f"peers skipped: no interpreter at {PEER_PY} (set PLASTIC_PEERS_PYTHON)", file=sys.stderr)
-    # not timed: Python's bytecode of plastic (as `pip install` writes it), then `plastic warmup`
-    # (Numba's cache and the ahead-of-time compiled kernels)
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        ap.error(f"unknown mode(s) {', '.join(bad)}; valid: {', '.join(MODES)}")
+    # not timed: Python's bytecode of plastic (as `pip install` writes it)
     import plastictool
 
     timed([sys.executable, "-m", "compileall", "-q", str(Path(plastictool.__file__).parent)])
-    _, _, log = timed(plastic_cmd("warmup"))
-    print(log.strip(), file=sys.stderr)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for w in workloads:
-            print(f"{w}: plastic ...", file=sys.stderr, flush=True)
-            rows += run_plastic(w, args.runs, Path(tmp))
-            if peers:
+        tmp = Path(tmp)
+        for mode in modes:  # each mode with caches of its own, brought to its state first
+            caches = tmp / f"caches-{mode}"
+            print(f"plastic {mode}: preparing the caches ...", file=sys.stderr, flush=True)
+            prepare(mode, caches, workloads, tmp)
+            for w in workloads:
+                print(f"{w}: plastic ({mode}) ...", file=sys.stderr, flush=True)
+                rows += run_plastic(w, args.runs, tmp, mode, caches)
+        if peers:
+            for w in workloads:
                 targets = DEFAULT_TARGETS[w]
                 if args.targets:
                     targets = [(t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1) for t in args.targets.split(",")]
