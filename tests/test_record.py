@@ -197,3 +197,20 @@ def test_what_stays_on_the_python_path(tmp_path):
     assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: stdp}\nrecord: {weights: none, state: [x_pre]}\n"))
     assert "std" in _kernel_used(_build(tmp_path, base.replace("n_post: 20", "n_post: 20, dtype: float32") + "rule: {kind: stdp}\nrecord: {stats: [std]}\n"))
     assert "advance_block" in _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\n"))
+
+
+def test_something_new_goes_to_the_python_path(tmp_path):
+    """A field this module does not know (a new mechanism merged into Built, say) sends the run
+    to the Python path."""
+    import dataclasses
+
+    exp = _build(tmp_path, "name: x\ndt: 0.1 ms\nduration: 10 ms\nsynapses: {n_pre: 3, n_post: 2}\nstimulus: {pre: {poisson: {rate: 5 Hz}}, post: {poisson: {rate: 5 Hz}}}\nrule: {kind: stdp}\n")
+    b = engine.build(exp.conditions[0].protocol)
+    rec = engine.Recorder(b)
+    stepper = engine.Stepper(b, [(0, 2)])
+    assert record.supported(b, rec, stepper) is None
+    New = dataclasses.make_dataclass("New", [(f.name, f.type) for f in dataclasses.fields(b)] + [("structure", object, None)])
+    b2 = New(**{f.name: getattr(b, f.name) for f in dataclasses.fields(b)}, structure=object())
+    assert "structure" in record.supported(b2, rec, stepper)
+    b.phases[0] = b.phases[0] + (object(),)
+    assert "phases" in record.supported(b, rec, stepper)

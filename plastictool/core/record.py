@@ -312,9 +312,30 @@ class Plan:
                 rows[:, c] = rows[:, c] * np.exp(-(steps[:, 0] - trows[:, k]) * dt / tau)
 
 
+# What this module knows of a protocol, a built run and its phases. Something new there (a
+# mechanism that needs Python at chunk boundaries, say) sends the run to the Python path until
+# this module learns of it: merges of new mechanisms stay correct without touching this file.
+KNOWN_PROTOCOL = frozenset("name description seed dt duration synapses neuron phases rule block record file resolved".split())
+KNOWN_BUILT = frozenset("protocol module net w w_initial params state phases pre_events post_events".split())
+KNOWN_NET = frozenset("dt model pre_step pre_idx post_step post_idx cursor pre_now post_now out_step out_idx v g ref_until lif x y act".split())
+
+
+def _unknown(obj, known) -> list[str]:
+    import dataclasses
+
+    names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else list(obj._fields)
+    return [n for n in names if n not in known and getattr(obj, n) not in (None, (), {}, [], False, 0)]
+
+
 def supported(b, rec, stepper) -> str | None:
     """None where the kernels can record this run themselves, else why not (the engine then
     samples from Python)."""
+    for what, obj, known in (("protocol", b.protocol, KNOWN_PROTOCOL), ("build", b, KNOWN_BUILT), ("net", b.net, KNOWN_NET)):
+        new = _unknown(obj, known)
+        if new:
+            return f"{what} has {', '.join(new)}: not known to the kernels' recording"
+    if any(len(ph) != 4 for ph in b.phases):
+        return "phases with more than (first step, end step, block mask, rate input)"
     spec = b.module.SPEC
     if not spec.post_blocks or not hasattr(b.module, "advance_block"):
         return "rule without advance_block"
