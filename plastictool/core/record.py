@@ -42,7 +42,8 @@ DONE, FULL, OUT, BAD = 0, 1, 2, 3  # why a driver call returned (io[2])
 FIRST = 4  # (io[2] on the way in: sample the starting step too)
 MEAN, STD, MIN, MAX = 0, 1, 2, 3
 STAT_CODES = {"mean": MEAN, "std": STD, "min": MIN, "max": MAX}
-BUFFER_ROWS = 4096  # samples kept in the kernel's buffer between two returns to Python
+BUFFER_ROWS = 4096  # samples kept in the kernel's buffer between two returns to Python ...
+BUFFER_BYTES = 4 << 20  # ... and at most this many bytes of them (runs that record many weights)
 NEURON_VARS = ("v", "g", "y")
 SOURCES = 8  # state arrays a driver reads (v, g, y and a rule's traces)
 
@@ -369,7 +370,7 @@ def run(b, rec, stepper, progress, check_finite) -> None:
     p = b.protocol
     plan = Plan(b, rec)
     every = rec.every
-    cap = max(1, min(BUFFER_ROWS, rec.rows.shape[0]))
+    cap = max(1, min(BUFFER_ROWS, rec.rows.shape[0], BUFFER_BYTES // (8 * (len(rec.columns) + len(plan.cols) + 1))))
     rows = np.empty((cap, len(rec.columns)))
     trows = np.zeros((cap, len(plan.cols) + 1), np.int64)  # last column: the sample's step
     io = np.zeros(3, np.int64)
