@@ -70,7 +70,7 @@ name: r
 seed: {seed}
 dt: 0.1 ms
 duration: {duration} ms
-synapses: {{n_pre: {n_pre}, n_post: {n_post}, w_init: {{uniform: [0, 0.05]}}, w_min: 0, w_max: 0.05, dtype: {dtype}}}
+synapses: {{n_pre: {n_pre}, n_post: {n_post}, w_init: {{uniform: [0, 0.05]}}, w_min: 0, w_max: 0.05, dtype: {dtype}, delay: {{axonal: {d_ax} ms, dendritic: {d_den} ms}}}}
 neuron: {neuron}
 phases:
   - {{name: a, duration: {d1} ms, pre: {{poisson: {{rate: {rate} Hz}}}}{post}}}
@@ -80,7 +80,7 @@ record: {{interval: {interval} ms, weights: {weights}, stats: {stats}, state: {s
 """
 
 RULES = {
-    "stdp": ("{kind: stdp, a_plus: 0.002, a_minus: 0.0021, pairing: %s, weight_dependence: %s}", ["x_pre", "x_post"]),
+    "stdp": ("{kind: stdp, a_plus: 0.002, a_minus: 0.0021, pairing: %s, weight_dependence: %s, same_step: %s}", ["x_pre", "x_post"]),
     "triplet": ("{kind: triplet, preset: %s}", ["r1", "r2", "o1", "o2"]),
 }
 
@@ -90,7 +90,11 @@ def protocols(draw):
     kind = draw(st.sampled_from(sorted(RULES)))
     text, traces = RULES[kind]
     if kind == "stdp":
-        text = text % (draw(st.sampled_from(["all_to_all", "nearest"])), draw(st.sampled_from(["additive", "multiplicative", "gutig"])))
+        text = text % (
+            draw(st.sampled_from(["all_to_all", "nearest", "presynaptic_centered", "restricted"])),
+            draw(st.sampled_from(["additive", "multiplicative", "gutig"])),
+            draw(st.sampled_from(["exclude", "nest", "pair"])),
+        )
     else:
         text = text % draw(st.sampled_from(["pfister2006_hippo_aa_min", "pfister2006_visual_nn_full"]))
     lif = draw(st.booleans())
@@ -102,6 +106,8 @@ def protocols(draw):
     d1, d2 = draw(st.integers(1, 300)), draw(st.integers(0, 200))
     return STDP.format(
         seed=draw(st.integers(0, 99)),
+        d_ax=draw(st.sampled_from([0, 0.3])),
+        d_den=draw(st.sampled_from([0, 1.5])),
         duration=d1 + d2 + draw(st.integers(0, 50)),
         n_pre=n_pre,
         n_post=n_post,
@@ -214,3 +220,12 @@ def test_something_new_goes_to_the_python_path(tmp_path):
     assert "structure" in record.supported(b2, rec, stepper)
     b.phases[0] = b.phases[0] + (object(),)
     assert "phases" in record.supported(b, rec, stepper)
+    net2 = b.net.__class__.__name__  # (a NamedTuple: a new array field that holds something counts)
+    from collections import namedtuple
+
+    Net2 = namedtuple(net2, b.net._fields + ("release_u",))
+    b.phases[0] = b.phases[0][:4]
+    b.net = Net2(*b.net, np.zeros(3))
+    assert "release_u" in record.supported(b, rec, stepper)
+    b.net = Net2(*b.net[:-1], np.zeros(0))
+    assert record.supported(b, rec, stepper) is None

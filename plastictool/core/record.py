@@ -318,14 +318,23 @@ class Plan:
 # this module learns of it: merges of new mechanisms stay correct without touching this file.
 KNOWN_PROTOCOL = frozenset("name description seed dt duration synapses neuron phases rule block record file resolved".split())
 KNOWN_BUILT = frozenset("protocol module net w w_initial params state phases pre_events post_events".split())
-KNOWN_NET = frozenset("dt model pre_step pre_idx post_step post_idx cursor pre_now post_now out_step out_idx v g ref_until lif x y act".split())
+KNOWN_NET = frozenset("dt model pre_step pre_idx post_step post_idx cursor pre_now post_now out_step out_idx v g ref_until lif x y act dq_n dq_idx".split())
 
 
 def _unknown(obj, known) -> list[str]:
+    """The fields of ``obj`` not in ``known`` that hold something (not None, empty, 0 or False)."""
     import dataclasses
 
     names = [f.name for f in dataclasses.fields(obj)] if dataclasses.is_dataclass(obj) else list(obj._fields)
-    return [n for n in names if n not in known and getattr(obj, n) not in (None, (), {}, [], False, 0)]
+    out = []
+    for n in names:
+        v = getattr(obj, n)
+        if n in known or v is None:
+            continue
+        if isinstance(v, np.ndarray) and v.size == 0 or not isinstance(v, np.ndarray) and isinstance(v, (tuple, list, dict, bool, int, float)) and not v:
+            continue
+        out.append(n)
+    return out
 
 
 def supported(b, rec, stepper) -> str | None:
