@@ -195,7 +195,7 @@ def sample_row(w, net, step, dt, row, trow, wi, wj, stats, check_neurons, src, s
     return True
 
 
-def _drive(w, net, st, pr, blocked, j0, j1, lif, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols):
+def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols):
     """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every`` (and at
     ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Calls ``advance_block``
     exactly as ``engine.Stepper`` does (up to each sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
@@ -217,7 +217,7 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, end, every, rows, trows, io, wi
         if nxt % every == 0 and n >= cap:
             status = FULL
             break
-        reached = advance_block(w, net, st, pr, s, nxt, blocked, j0, j1, lif)  # noqa: F821 (the rule's, in the globals)
+        reached = advance_block(w, net, st, pr, s, nxt, blocked, j0, j1, lif, rel)  # noqa: F821 (the rule's, in the globals)
         if reached < nxt:
             s = reached
             status = OUT
@@ -317,7 +317,7 @@ class Plan:
 # mechanism that needs Python at chunk boundaries, say) sends the run to the Python path until
 # this module learns of it: merges of new mechanisms stay correct without touching this file.
 KNOWN_PROTOCOL = frozenset("name description seed dt duration synapses neuron phases rule block record file resolved".split())
-KNOWN_BUILT = frozenset("protocol module net w w_initial params state phases pre_events post_events".split())
+KNOWN_BUILT = frozenset("protocol module net w w_initial params state phases pre_events post_events".split())  # (rel: not yet)
 KNOWN_NET = frozenset("dt model pre_step pre_idx post_step post_idx cursor pre_now post_now out_step out_idx v g ref_until lif x y act dq_n dq_idx".split())
 
 
@@ -408,7 +408,7 @@ def run(b, rec, stepper, progress, check_finite) -> None:
             if first:
                 io[2] = FIRST
             net = b.net
-            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), end, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
+            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), b.rel, end, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
             if first:
                 first = False
                 if io[2] == BAD and rec.n == 0 and int(io[1]) == 0 and int(io[0]) == s:
