@@ -211,7 +211,21 @@ def json_schema() -> dict:
     schema = _obj(
         top_simple,
         {
-            "synapses": _obj([f for f in SYNAPSES if f.name not in ("delay", "release")], {"delay": _obj(DELAY), "release": _release_schema()}),
+            "synapses": _obj(
+                [f for f in SYNAPSES if f.name not in ("delay", "release", "inhibitory")],
+                {
+                    "delay": _obj(DELAY),
+                    "release": _release_schema(),
+                    "inhibitory": {
+                        "description": [f for f in SYNAPSES if f.name == "inhibitory"][0].doc,
+                        "anyOf": [
+                            {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                            {"type": "object", "properties": {"from": {"type": "integer", "minimum": 0}, "to": {"type": "integer", "minimum": 0}},
+                             "required": ["from", "to"], "additionalProperties": False},
+                        ],
+                    },
+                },
+            ),
             "neuron": neuron,
             "stimulus": phase,
             "phases": {"type": "array", "items": phase},

@@ -272,7 +272,8 @@ class Built:
     phases: list  # (first step, end step, block mask, RateInput | None)
     pre_events: tuple
     post_events: tuple
-    rel: object = None  # core.release.Rel with synapses.release, else None (the kernels' last argument)
+    rel: object = None  # core.release.Rel with synapses.release, else None (a kernel argument)
+    inh: object = None  # core.inhibit.Inh with synapses.inhibitory, else None (the kernels' last argument)
 
 
 def stimulus_events(p: Protocol, values: tuple = ()):
@@ -330,7 +331,12 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
         w0 = w_initial if w_initial is not None else w
         recorded = p.record.weights if p.record.responses else ()
         rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(ss.spawn(5)[4]))
-    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel)
+    inh = None
+    if p.synapses.inhibitory:  # core.inhibit: lif neurons, stdp and triplet (protocol validation)
+        from .core import inhibit
+
+        inh = inhibit.build(p.synapses.inhibitory, n_pre, n_post, q["tau_syn_inh"], q["e_syn_inh"])
+    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel, inh)
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
@@ -577,7 +583,7 @@ class Stepper:
             from .core.net import lif_arg
 
             b = self.b
-            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel)
+            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel, b.inh)
             self.compiled_at = time.perf_counter()
         from concurrent.futures import wait
 
@@ -601,7 +607,7 @@ class Stepper:
         blocks = b.module.SPEC.post_blocks
         while s < nxt:
             if blocks:
-                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel)
+                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel, b.inh)
             elif b.rel is not None:
                 reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel)
             else:

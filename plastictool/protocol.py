@@ -64,6 +64,7 @@ SYNAPSES = (
     F("dtype", "choice", "float64", "storage of the weight matrix; float32 halves its memory (updates still computed in float64)", choices=("float64", "float32")),
     F("delay", "section", None, "{axonal: D1, dendritic: D2}: synaptic delays, multiples of dt (stdp, triplet; docs/stdp-variants.md)"),
     F("release", "section", None, "transmitter release (short-term plasticity, Tsodyks-Markram): model, preset, U, tau_rec, tau_fac, sites (section 11)"),
+    F("inhibitory", "indices", None, "presynaptic neurons whose synapses are inhibitory (lif: they open g_inh), a list or {from: a, to: b}"),
 )
 DELAY = (
     F("axonal", TIME, 0.0, "a pre spike reaches the synapse and the LIF conductance this much later", lo=0.0),
@@ -79,6 +80,8 @@ NEURON_LIF = (
     F("t_ref", TIME, 0.0, "refractory period", lo=0.0),
     F("tau_syn", TIME, 5.0, "decay of the synaptic conductance", lo=0.0, lo_open=True),
     F("e_syn", VOLTAGE, 0.0, "synaptic reversal potential"),
+    F("tau_syn_inh", TIME, 10.0, "decay of the inhibitory conductance (synapses.inhibitory; Vogels et al. 2011)", lo=0.0, lo_open=True),
+    F("e_syn_inh", VOLTAGE, -80.0, "reversal potential of the inhibitory conductance (Vogels et al. 2011)"),
 )
 NEURON_RATE = (
     F("activation", "choice", "linear", "y = activation(sum_i w_ij x_i)", choices=("linear", "relu", "sigmoid", "tanh")),
@@ -210,6 +213,7 @@ class Synapses:
     delay_axonal: float = 0.0  # ms, a multiple of dt
     delay_dendritic: float = 0.0  # ms, a multiple of dt
     release: Release | None = None
+    inhibitory: tuple[int, ...] = ()  # presynaptic neurons whose synapses are inhibitory
 
 
 @dataclass(frozen=True)
@@ -471,7 +475,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     dt = top["dt"]
 
     syn_raw = v.mapping(("synapses",), data.get("synapses"), SYNAPSES)
-    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay", "release")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay", "release")])
+    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay", "release", "inhibitory")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay", "release", "inhibitory")])
     shape = (syn["n_pre"], syn["n_post"])
     w_init = v.init(("synapses", "w_init"), syn_raw.get("w_init", 0.5), shape)
     w_min = -math.inf if "w_min" in syn_raw and syn_raw["w_min"] is None else syn["w_min"]
@@ -480,13 +484,20 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
         v.fail(("synapses", "w_min"), f"w_min ({w_min:g}) is above w_max ({w_max:g})")
     delay = _delay(v, syn_raw.get("delay"), dt)
     release = _release(v, syn_raw["release"]) if syn_raw.get("release") is not None else None
-    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release)
+    inhibitory = _inhibitory(v, syn_raw.get("inhibitory"), syn["n_pre"])
+    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release, inhibitory)
 
     neuron = _neuron(v, data.get("neuron"))
     rule = _rule(v, data.get("rule"), neuron, synapses)
     if (delay["axonal"] or delay["dendritic"]) and rule.kind not in DELAY_RULES:
         which = "axonal" if delay["axonal"] else "dendritic"
         v.fail(("synapses", "delay", which), f"delays apply to the spike-timing rules ({', '.join(DELAY_RULES)}), not to rule {rule.kind}")
+    if inhibitory and (neuron.model != "lif" or rule.kind not in DELAY_RULES):
+        v.fail(("synapses", "inhibitory"), f"inhibitory inputs act on the conductances of lif neurons with the rules {', '.join(DELAY_RULES)}, not with neuron model {neuron.model} and rule {rule.kind}")
+    if inhibitory and w_min < 0:
+        v.fail(("synapses", "w_min"), "with inhibitory inputs a weight is a conductance magnitude (the sign comes from synapses.inhibitory): w_min must be >= 0")
+    if inhibitory and release is not None:
+        v.fail(("synapses", "inhibitory"), "inhibitory inputs do not combine with synapses.release yet")
     spec = rule_registry.spec(rule.kind)
     if release is not None:
         from .core.release import RULES
@@ -531,8 +542,9 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "dtype": synapses.dtype,
             **({"delay": delay} if "delay" in syn_raw else {}),
             **({"release": release.resolved()} if release is not None else {}),
+            **({"inhibitory": list(inhibitory)} if inhibitory else {}),
         },
-        "neuron": {"model": neuron.model, **neuron.params},
+        "neuron": {"model": neuron.model, **_neuron_resolved(neuron, data.get("neuron"), inhibitory)},
         **({"stimulus": phases_resolved[0]} if "stimulus" in data else {"phases": phases_resolved}),
         "rule": {
             "kind": rule.kind,
@@ -637,6 +649,20 @@ def _plain(values: dict) -> dict:
     return {k: (x.resolved() if isinstance(x, Init) else x) for k, x in values.items()}
 
 
+def _inhibitory(v: Validator, raw, n_pre: int) -> tuple[int, ...]:
+    """synapses.inhibitory: a list of presynaptic indices, or {from: a, to: b} for a <= i < b."""
+    path = ("synapses", "inhibitory")
+    if raw is None:
+        return ()
+    if isinstance(raw, dict):
+        raw = v.mapping(path, raw, (F("from", INT, None, "first inhibitory neuron", required=True, lo=0), F("to", INT, None, "end (exclusive)", required=True, lo=0)))
+        a, b = (v.field(path + (k,), raw.get(k), F(k, INT, None, "", required=True, lo=0)) for k in ("from", "to"))
+        if not a < b <= n_pre:
+            v.fail(path, f"expected 0 <= from < to <= n_pre = {n_pre}, got from {a}, to {b}")
+        return tuple(range(a, b))
+    return _indices(v, path, raw, n_pre)
+
+
 def _delay(v: Validator, raw, dt: float) -> dict:
     """synapses.delay: both delays in ms, each a whole number of steps (within 1e-9 of one: a
     delay is never rounded silently)."""
@@ -667,6 +693,14 @@ def _neuron(v: Validator, raw) -> Neuron:
     if model == "lif" and params["v_reset"] >= params["v_thresh"]:
         v.fail(path + ("v_reset",), "v_reset must be below v_thresh")
     return Neuron(model, params)
+
+
+def _neuron_resolved(neuron: Neuron, raw, inhibitory) -> dict:
+    """The neuron's parameters as written into the resolved protocol: without inhibitory inputs
+    the defaults of tau_syn_inh and e_syn_inh are left out, so that the resolved protocol (and its
+    sha256 in run.json) of a protocol without them is what it was before they existed."""
+    given = raw if isinstance(raw, dict) else {}
+    return {k: x for k, x in neuron.params.items() if inhibitory or k not in ("tau_syn_inh", "e_syn_inh") or k in given}
 
 
 def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:

@@ -114,21 +114,25 @@ def stdp_reference(w0, pre, post, dt, a_plus, a_minus, tau_plus, tau_minus, w_mi
 
 
 def lif_reference(v0, g_events, n_steps, dt, tau_m=10.0, v_rest=-74.0, v_thresh=-54.0, v_reset=-60.0,
-                  t_ref=0.0, tau_syn=5.0, e_syn=0.0):
-    """One LIF neuron; g_events: {step: conductance jump}. Returns its spike steps.
+                  t_ref=0.0, tau_syn=5.0, e_syn=0.0, gi_events=None, tau_syn_inh=10.0, e_syn_inh=-80.0):
+    """One LIF neuron; g_events: {step: conductance jump} (excitatory), gi_events: the same for
+    the inhibitory conductance. Returns its spike steps.
 
-    The step of the kernel: integrate v exactly for the conductance held, decay g, threshold,
-    then add this step's presynaptic jumps to g (they act from the next step).
+    The step of the kernel: integrate v exactly for the conductances held, decay them,
+    threshold, then add this step's presynaptic jumps (they act from the next step).
     """
-    v, g, ref_until, spikes = v0, 0.0, 0, []
+    v, g, gi, ref_until, spikes = v0, 0.0, 0.0, 0, []
+    gi_events = gi_events or {}
     for s in range(n_steps):
         if s >= ref_until:
-            v_inf = (v_rest + g * e_syn) / (1 + g)
-            v = v_inf + (v - v_inf) * math.exp(-dt * (1 + g) / tau_m)
+            v_inf = (v_rest + g * e_syn + gi * e_syn_inh) / (1 + g + gi)
+            v = v_inf + (v - v_inf) * math.exp(-dt * (1 + g + gi) / tau_m)
         g *= math.exp(-dt / tau_syn)
+        gi *= math.exp(-dt / tau_syn_inh)
         if v >= v_thresh:
             v = v_reset
             ref_until = s + 1 + round(t_ref / dt)
             spikes.append(s)
         g += g_events.get(s, 0.0)
+        gi += gi_events.get(s, 0.0)
     return spikes

@@ -94,7 +94,14 @@ def test_the_issues_minimal_case_same_step():
     assert abs(got["exclude"] - got["nest"]) > 1e-3 and abs(got["pair"] - got["nest"]) > 1e-3
 
 
-def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal=0, dendritic=0, **values):
+def inh_arg(inhibitory, n_pre, n_post, tau_syn_inh=10.0, e_syn_inh=-80.0):
+    """The kernels' ``inh`` argument (core.inhibit), None without inhibitory inputs."""
+    from plastictool.core import inhibit
+
+    return None if inhibitory is None else inhibit.build(list(inhibitory), n_pre, n_post, tau_syn_inh, e_syn_inh)
+
+
+def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal=0, dendritic=0, inhibitory=None, **values):
     """The stdp kernel on imposed trains (steps), delays in steps, as the engine sets them up."""
     from plastictool.core import delay
 
@@ -108,7 +115,7 @@ def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal
                    dendritic=dendritic)
     w = w0.copy()
     pr, stt = stdp.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
-    stdp.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8))
+    stdp.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8), None, inh_arg(inhibitory, n_pre, n_post))
     return w, net
 
 
@@ -269,7 +276,7 @@ def test_delays_run_through_the_protocol_and_keep_the_emitted_spike_times(write)
 # ---------------------------------------------------------------- triplet: same_step and delays
 
 def triplet_run(pre, post, n_pre, n_post, dt, n_steps, vals, w0, w_min=-math.inf, w_max=math.inf, model=0,
-                axonal=0, dendritic=0):
+                axonal=0, dendritic=0, inhibitory=None):
     from plastictool.core import delay
     from plastictool.rules import triplet
 
@@ -279,7 +286,7 @@ def triplet_run(pre, post, n_pre, n_post, dt, n_steps, vals, w0, w_min=-math.inf
                    dendritic=dendritic)
     w = np.array(w0, dtype=float)
     pr, stt = triplet.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
-    triplet.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8))
+    triplet.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8), None, inh_arg(inhibitory, n_pre, n_post))
     return w, net
 
 
@@ -366,3 +373,157 @@ def test_a_full_queue_keeps_every_same_step_convention(monkeypatch, same, pairin
     got, _ = kernel_run(w0, pre, post, 0.1, 320, pairing=pairing, same_step=same, weight_dependence="multiplicative", **kw)
     want = stdp_reference(w0.tolist(), pre, post, 0.1, pairing=pairing, same_step=same, wdep="multiplicative", **kw)
     np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- inhibitory inputs (LIF)
+
+def lif_inputs(seed, n_pre=30, n_steps=20000, n_spikes=1500):
+    rng = np.random.default_rng(seed)
+    pre = sorted((int(s), int(i)) for s, i in zip(rng.integers(0, n_steps, n_spikes), rng.integers(0, n_pre, n_spikes)))
+    return rng, pre
+
+
+@pytest.mark.parametrize("kind", ["stdp", "triplet"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_lif_with_inhibitory_inputs_matches_its_reference_twin(kind, seed):
+    """Plasticity off: the kernel's LIF spike steps with excitatory and inhibitory inputs equal
+    the one-neuron twin's (two conductances, e_syn_inh -80 mV, tau_syn_inh 10 ms)."""
+    from reference_stdp import lif_reference
+
+    dt, n_steps = 0.1, 20000
+    rng, pre = lif_inputs(seed)
+    w0 = rng.uniform(0.0, 0.6, size=(30, 2))
+    inh = list(range(20, 30))
+    if kind == "stdp":
+        _, net = kernel_run(w0, pre, [], dt, n_steps, model=LIF, inhibitory=inh, a_plus=0.0, a_minus=0.0)
+    else:
+        from plastictool.rules import triplet
+
+        vals = {p.name: p.default for p in triplet.SPEC.params}
+        vals.update(a2_plus=0.0, a3_plus=0.0, a2_minus=0.0, a3_minus=0.0)
+        _, net = triplet_run(pre, [], 30, 2, dt, n_steps, vals, w0, model=LIF, inhibitory=inh)
+    out = list(zip(net.out_step[: net.cursor[2]].tolist(), net.out_idx[: net.cursor[2]].tolist()))
+    for j in range(2):
+        ge, gi = {}, {}
+        for s, i in pre:
+            d = gi if i in inh else ge
+            d[s] = d.get(s, 0.0) + w0[i, j]
+        want = lif_reference(-74.0, ge, n_steps, dt, gi_events=gi)
+        got = [s for s, k in out if k == j]
+        assert len(want) > 10 and got == want
+        without = lif_reference(-74.0, {s: x for s, x in ge.items()}, n_steps, dt)
+        assert len(without) > len(want)  # inhibition lowers the rate
+
+
+def test_inhibitory_synapses_learn_by_the_same_rule():
+    """Plasticity on (tiny, so that the post spikes are fixed): the weights of a LIF run with
+    inhibitory inputs equal those of a clamped run of its own post spikes: the rule treats the
+    inhibitory synapses (weights as magnitudes) exactly like the excitatory ones."""
+    dt, n_steps = 0.1, 20000
+    rng, pre = lif_inputs(3)
+    w0 = rng.uniform(0.0, 0.6, size=(30, 2))
+    kw = dict(a_plus=1e-9, a_minus=1.1e-9, weight_dependence="multiplicative")
+    w_lif, net = kernel_run(w0, pre, [], dt, n_steps, model=LIF, inhibitory=range(20, 30), **kw)
+    post = list(zip(net.out_step[: net.cursor[2]].tolist(), net.out_idx[: net.cursor[2]].tolist()))
+    assert len(post) > 10
+    w_cl, _ = kernel_run(w0, pre, post, dt, n_steps, **kw)
+    assert np.array_equal(w_lif, w_cl)
+    assert not np.array_equal(w_lif[20:], w0[20:])
+
+
+
+def test_inhibitory_triplet_synapses_learn_by_the_same_rule():
+    """The same for triplet: the inhibitory rows (magnitudes, kept >= 0 by w_min 0) change by the
+    rule exactly as in a clamped run of the LIF's own post spikes."""
+    from plastictool.rules import triplet
+
+    dt, n_steps = 0.1, 20000
+    rng, pre = lif_inputs(4)
+    w0 = rng.uniform(0.0, 0.6, size=(30, 2))
+    vals = {p.name: p.default for p in triplet.SPEC.params}
+    vals.update(a2_plus=1e-9, a3_plus=1e-9, a2_minus=1.2e-9, a3_minus=0.0)
+    w_lif, net = triplet_run(pre, [], 30, 2, dt, n_steps, vals, w0, w_min=0.0, w_max=1.0, model=LIF, inhibitory=range(20, 30))
+    post = list(zip(net.out_step[: net.cursor[2]].tolist(), net.out_idx[: net.cursor[2]].tolist()))
+    assert len(post) > 10
+    w_cl, _ = triplet_run(pre, post, 30, 2, dt, n_steps, vals, w0, w_min=0.0, w_max=1.0)
+    assert np.array_equal(w_lif, w_cl)
+    assert not np.array_equal(w_lif[20:], w0[20:]) and (w_lif >= 0).all()
+
+
+@pytest.mark.parametrize("kind", ["stdp", "triplet"])
+def test_an_inhibitory_spike_opens_g_inh_and_an_excitatory_one_g(kind):
+    """One step after simultaneous spikes of an excitatory (0) and an inhibitory (1) neuron: g
+    holds row 0 and g_inh row 1 (the weights before the rule acts on them), exactly."""
+    from plastictool.core import inhibit
+    from plastictool.rules import stdp as rule_stdp, triplet
+
+    mod = rule_stdp if kind == "stdp" else triplet
+    w0 = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
+    net = make_net(2, 3, 0.1, LIF, (np.array([5, 5]), np.array([0, 1])), None)
+    inh = inhibit.build([1], 2, 3, 10.0, -80.0)
+    w = w0.copy()
+    vals = {p.name: p.default for p in mod.SPEC.params}
+    pr, stt = mod.build(vals, BuildContext(2, 3, 0.1, w, 0.0, 1.0, np.random.default_rng(0)))
+    mod.advance(w, net, stt, pr, 0, 6, np.zeros(1, np.uint8), None, inh)
+    assert np.array_equal(net.g, w0[0]) and np.array_equal(inh.g, w0[1])
+    v0 = net.v.copy()
+    mod.advance(w, net, stt, pr, 6, 7, np.zeros(1, np.uint8), None, inh)
+    g, gi = w0[0], w0[1]  # v relaxes towards (v_rest + g e_syn + g_inh e_syn_inh) / (1 + g + g_inh)
+    v_inf = (-74.0 + g * 0.0 + gi * -80.0) / (1.0 + g + gi)
+    np.testing.assert_allclose(net.v, v_inf + (v0 - v_inf) * np.exp(-0.1 * (1.0 + g + gi) / 10.0), rtol=1e-13, atol=0)
+    np.testing.assert_allclose(inh.g, gi * math.exp(-0.1 / 10.0), rtol=1e-15)
+
+
+def test_resolved_protocol_keeps_its_keys_without_inhibitory_inputs(write):
+    """Without synapses.inhibitory the resolved protocol (run.json, its sha256) has no new keys."""
+    plain = validate_file(write("plain.yaml", INH.format(inh="[]", kind="stdp", rule="a_plus: 0.001").replace(", inhibitory: []", "").replace(", e_syn_inh: -75 mV, tau_syn_inh: 8 ms", "")))
+    assert "tau_syn_inh" not in plain.base.resolved["neuron"] and "inhibitory" not in plain.base.resolved["synapses"]
+    inh = validate_file(write("inh.yaml", INH.format(inh="[1, 2]", kind="stdp", rule="a_plus: 0.001")))
+    assert inh.base.resolved["neuron"]["e_syn_inh"] == -75.0 and inh.base.resolved["synapses"]["inhibitory"] == [1, 2]
+
+
+def test_negative_w_min_with_inhibitory_inputs_is_refused(write):
+    text = INH.format(inh="[1]", kind="stdp", rule="a_plus: 0.001").replace("w_max: 0.05", "w_min: -0.01, w_max: 0.05")
+    with pytest.raises(ProtocolError) as e:
+        validate_file(write("bad.yaml", text))
+    assert e.value.field == "synapses.w_min" and "magnitude" in str(e.value)
+
+INH = """
+    dt: 0.1 ms
+    duration: 300 ms
+    synapses: {{n_pre: 300, n_post: 203, w_init: {{uniform: [0, 0.05]}}, w_max: 0.05, inhibitory: {inh}}}
+    neuron: {{model: lif, e_syn_inh: -75 mV, tau_syn_inh: 8 ms}}
+    stimulus: {{pre: {{poisson: {{rate: 30 Hz}}}}}}
+    rule: {{kind: {kind}, {rule}}}
+    record: {{interval: 10 ms, state: [v, g], spikes: true}}
+"""
+
+
+@pytest.mark.parametrize("kind, rule", [("stdp", "a_plus: 0.001, a_minus: 0.00105"), ("triplet", "a2_plus: 0.001, a2_minus: 0.001")])
+def test_inhibitory_protocol_and_threads(write, kind, rule):
+    """Through the protocol ({from, to} form), threads over blocks bit-identical to one thread,
+    and fewer post spikes than without the inhibitory inputs."""
+    from test_threads import assert_threads_identical, protocol
+
+    p = protocol(write, "inh", INH.format(inh="{from: 240, to: 300}", kind=kind, rule=rule))
+    assert p.synapses.inhibitory == tuple(range(240, 300))
+    assert p.resolved["synapses"]["inhibitory"] == list(range(240, 300))
+    assert_threads_identical(p, thread_counts=(2,), min_post_spikes=100)
+    from plastictool import engine
+
+    none = engine.simulate(protocol(write, "exc", INH.format(inh="[]", kind=kind, rule=rule).replace(", inhibitory: []", "")), threads=1)
+    assert engine.simulate(p, threads=1).counts["post_spikes"] < none.counts["post_spikes"]
+
+
+@pytest.mark.parametrize("inh, neuron, kind, field, words", [
+    ("[0, 400]", "lif", "stdp", "synapses.inhibitory.1", "index from 0 to 299"),
+    ("{from: 10, to: 5}", "lif", "stdp", "synapses.inhibitory", "from < to"),
+    ("[1]", "clamped", "stdp", "synapses.inhibitory", "lif neurons"),
+    ("[1]", "lif", "calcium", "synapses.inhibitory", "lif neurons"),
+])
+def test_bad_inhibitory_inputs_are_refused(write, inh, neuron, kind, field, words):
+    rule = "preset: graupner2012_dp" if kind == "calcium" else "a_plus: 0.001"
+    text = INH.format(inh=inh, kind=kind, rule=rule).replace("neuron: {model: lif, e_syn_inh: -75 mV, tau_syn_inh: 8 ms}", "neuron: {model: %s}" % neuron)
+    with pytest.raises(ProtocolError) as e:
+        validate_file(write("bad.yaml", text))
+    assert e.value.field == field and words in str(e.value), str(e.value)

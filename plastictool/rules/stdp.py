@@ -80,6 +80,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.delay import dendritic_posts
+from ..core.inhibit import lif_block_inh, open_row
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from ..core.release import release_row
@@ -424,17 +425,18 @@ def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pr
         walk_columns(w, post_now, npost, s, centered, pair, x_pre, t_pre, kp, t_post, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, inh=None):
     """Event-driven pair STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
     model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
-    (``core.release``: None without transmitter release)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel)
+    (``core.release``: None without transmitter release), and ``inh`` (``core.inhibit``: None
+    without inhibitory inputs)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, inh)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh):
     """Event-driven pair STDP of the post neurons ``j0 <= j < j1`` (all columns of ``w`` are
     there; only these are read and written).
 
@@ -488,7 +490,10 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
         if lif is None:  # (a test of the argument's type: Numba compiles only one branch)
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         else:
-            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            if inh is None:  # (likewise: None without inhibitory inputs, core.inhibit)
+                npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            else:  # a second, inhibitory conductance
+                npost = lif_block_inh(v, g, inh, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
             if delayed:  # the spikes that reach the synapses now: emitted D2 steps ago
                 npost = dendritic_posts(dq_n, dq_idx, post_now, npost, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
@@ -515,8 +520,11 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
                         for k in range(nb):
                             gb[k] += ab[k]
                 elif is_lif:
-                    for k in range(nb):
-                        gb[k] += rb[k]
+                    if inh is None:
+                        for k in range(nb):
+                            gb[k] += rb[k]
+                    else:  # an inhibitory neuron's weight (a magnitude) opens g_inh instead
+                        open_row(inh, i, rb, gb, j0, j1)
                 if plastic:
                     if restricted:  # only the first pre spike since a post spike depresses
                         tpi = t_pre[i]

@@ -39,6 +39,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..core.delay import dendritic_posts
+from ..core.inhibit import lif_block_inh, open_row
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from ..core.release import release_row
@@ -289,17 +290,18 @@ def pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus,
         t_pre[i] = s
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, inh=None):
     """Triplet STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
     model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
-    (``core.release``: None without transmitter release)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel)
+    (``core.release``: None without transmitter release), and ``inh`` (``core.inhibit``: None
+    without inhibitory inputs)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, inh)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh):
     """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
     advanced separately give the results of one call over all of them, bit for bit."""
     n_pre = w.shape[0]
@@ -330,7 +332,10 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
         if lif is None:  # (a test of the argument's type: Numba compiles only one branch)
             npost = post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1)
         else:
-            npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            if inh is None:  # (likewise: None without inhibitory inputs, core.inhibit)
+                npost = lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
+            else:  # a second, inhibitory conductance
+                npost = lif_block_inh(v, g, inh, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, j0, j1)
             if delayed:  # the spikes that reach the synapses now: emitted D2 steps ago
                 npost = dendritic_posts(dq_n, dq_idx, post_now, npost, s)
         npre = pre_spikes(pre_step, pre_idx, cursor, pre_now, s)
@@ -346,8 +351,10 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
             if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
                 release_row(rel, w[i], i, s, j0, j1)
                 ab = rel.amp[j0:j1]
+            if inh is not None:  # an inhibitory neuron's weight (a magnitude) opens g_inh instead
+                open_row(inh, i, rb, gb, j0, j1)
             for k in range(nb):
-                if is_lif:
+                if is_lif and inh is None:
                     if rel is None:
                         gb[k] += rb[k]
                     else:
