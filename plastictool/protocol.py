@@ -592,7 +592,9 @@ def _phase_path(data, k) -> tuple:
 
 def _check_spikes_fit(v: Validator, data, phases, dt) -> None:
     """Refuse stimuli whose spikes the run would silently lose: spikes of one neuron closer
-    than dt (several fall into one step) and pairing spikes after the end of their phase."""
+    than dt (several fall into one step), pairing spikes after the end of their phase, and
+    trains of a fixed number of spikes (regular with pulses, tetanus, theta_burst, times) that
+    do not fit into the phase's own duration."""
     for k, ph in enumerate(phases):
         path = _phase_path(data, k)
         for pop, trains in (("pre", ph.pre), ("post", ph.post)):
@@ -600,6 +602,14 @@ def _check_spikes_fit(v: Validator, data, phases, dt) -> None:
                 q = t.params
                 if t.kind in ("regular", "tetanus", "theta_burst") and 1000.0 / q["frequency"] < dt * (1 - 1e-9):
                     v.fail(path + (pop, t.kind, "frequency"), f"{q['frequency']:g} Hz puts spikes {1000.0 / q['frequency']:g} ms apart, closer than dt = {dt:g} ms: several would fall into one step")
+        end = int(round((ph.start + ph.duration) / dt)) - int(round(ph.start / dt))
+        # a phase whose own duration is shorter than its trains of fixed length (a top-level
+        # duration that ends the run early is a deliberate cut and stays allowed)
+        for pop, trains in (("pre", ph.pre), ("post", ph.post)) if "duration" in _at(data, path) else ():
+            for t in trains:
+                last = _last_spike(t)
+                if last is not None and int(round(last / dt)) >= end:
+                    v.fail(path + ("duration",), f"the last spike of the {pop} {t.kind} train at {last:g} ms falls at or after the end of the phase ({ph.duration:g} ms) and would be dropped: lengthen the phase (duration) or shorten the train")
         p = ph.pairing
         if not p:
             continue
@@ -932,6 +942,36 @@ def _times(v: Validator, path, body, n) -> Train:
 
 def _pairing_length(p) -> float:
     return p["start"] + p["pairs"] / p["frequency"] * 1000.0
+
+
+def _last_spike(t: Train) -> float | None:
+    """The time of a train's last spike (ms from the phase start), for trains with a fixed
+    number of spikes; None for trains that run until they stop or the phase ends."""
+    q = t.params
+    if t.kind == "regular":
+        return None if q["pulses"] is None or q["pulses"] == 0 else q["start"] + (q["pulses"] - 1) * 1000.0 / q["frequency"]
+    if t.kind == "tetanus":
+        period = 1000.0 / q["frequency"]
+        pulses = int(round(q["duration"] / period))
+        return None if pulses == 0 or q["trains"] == 0 else q["start"] + (q["trains"] - 1) * q["interval"] + (pulses - 1) * period
+    if t.kind == "theta_burst":
+        if 0 in (q["trains"], q["bursts"], q["pulses"]):
+            return None
+        return q["start"] + (q["trains"] - 1) * q["train_interval"] + (q["bursts"] - 1) * q["burst_interval"] + (q["pulses"] - 1) * 1000.0 / q["frequency"]
+    if t.kind == "times":
+        allt = q["all"] if "all" in q else [x for ts in q["per"].values() for x in ts]
+        return max(allt) if len(allt) else None
+    return None
+
+
+def _at(data, path):
+    """The raw mapping at ``path`` (a tuple of keys and indices), or {}."""
+    for k in path:
+        try:
+            data = data[k]
+        except (KeyError, IndexError, TypeError):
+            return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _nominal(t: Train) -> float:

@@ -184,6 +184,25 @@ def test_delta_t_longer_than_the_phase_would_drop_spikes(write):
 
 
 @pytest.mark.parametrize(
+    "train, last",
+    [
+        ("regular: {frequency: 10 Hz, pulses: 25}", 2400),
+        ("tetanus: {frequency: 100 Hz, duration: 1 s, trains: 2, interval: 1.5 s}", 2490),
+        ("theta_burst: {bursts: 10, trains: 2, train_interval: 2 s}", 3830),
+        ("times: [10, 500, 2000]", 2000),
+    ],
+)
+def test_trains_longer_than_their_phase_would_drop_spikes(write, train, last):
+    """A phase whose own duration cuts a train of fixed length is refused, naming the duration;
+    a top-level duration that ends the run early is a deliberate cut and stays allowed."""
+    text = "name: t\nsynapses: {n_pre: 1, n_post: 1}\nrule: {kind: stdp}\nphases:\n  - duration: 2 s\n    pre: {%s}\n" % train
+    exc = error(write, text)
+    assert exc.field == "phases.0.duration" and exc.line == 5 and f"at {last:g} ms" in exc.message and "would be dropped" in exc.message
+    load_experiment(write("ok.yaml", text.replace("duration: 2 s", "duration: 4 s")))
+    load_experiment(write("cut.yaml", text.replace("phases:\n  - duration: 2 s\n    pre:", "duration: 1 s\nstimulus:\n    pre:")))
+
+
+@pytest.mark.parametrize(
     "w_init,bad",
     [("1.5", "1.5"), ("-0.1", "-0.1"), ("{uniform: [0.5, 2]}", "2"), ("[[0.5], [7]]", "7")],
 )
