@@ -95,6 +95,14 @@ PAIRING = {"all_to_all": ALL_TO_ALL, "nearest": NEAREST, "presynaptic_centered":
 # same_step: what a pre and a post spike in the same step do
 EXCLUDE, NEST_ORDER, PAIR = SAME_STEP_CODES = (0, 1, 2)
 SAME_STEP = {"exclude": EXCLUDE, "nest": NEST_ORDER, "pair": PAIR}
+SAME_STEP_PARAM = Param(  # shared with triplet
+    "same_step",
+    "choice",
+    "exclude",
+    "a pre and a post spike in one step: exclude (depress, then potentiate, no pair), "
+    "nest (potentiate, then depress, no pair), pair (Brian2: they pair, delta_t = 0)",
+    choices=tuple(SAME_STEP),
+)
 
 SPEC = RuleSpec(
     kind="stdp",
@@ -122,14 +130,7 @@ SPEC = RuleSpec(
         ),
         Param("mu_plus", ONE, 0.5, "exponent of (w_max - w) for gutig, of w for power_law", lo=0.0),
         Param("mu_minus", ONE, 0.5, "exponent of (w - w_min) for gutig", lo=0.0),
-        Param(
-            "same_step",
-            "choice",
-            "exclude",
-            "a pre and a post spike in one step: exclude (depress, then potentiate, no pair), "
-            "nest (potentiate, then depress, no pair), pair (Brian2: they pair, delta_t = 0)",
-            choices=tuple(SAME_STEP),
-        ),
+        SAME_STEP_PARAM,
     ),
     state=(
         StateVar("x_pre", "pre", "presynaptic trace (tau_plus)"),

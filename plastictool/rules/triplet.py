@@ -44,7 +44,7 @@ from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, room_for_post
 from ..core.release import release_row
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
-from .stdp import NEST_ORDER, PAIR, SAME_STEP
+from .stdp import NEST_ORDER, PAIR, SAME_STEP, SAME_STEP_PARAM
 from .traces import decay, decay_table, probe_trace
 
 _VISUAL = (
@@ -71,14 +71,7 @@ SPEC = RuleSpec(
             "all_to_all: a spike adds 1 to its traces; nearest: sets them to 1",
             choices=("all_to_all", "nearest"),
         ),
-        Param(
-            "same_step",
-            "choice",
-            "exclude",
-            "a pre and a post spike in one step: exclude (depress, then potentiate, no pair), "
-            "nest (potentiate, then depress, no pair), pair (Brian2: they pair, delta_t = 0)",
-            choices=("exclude", "nest", "pair"),
-        ),
+        SAME_STEP_PARAM,
     ),
     state=(
         StateVar("r1", "pre", "presynaptic pair trace (tau_plus)"),
