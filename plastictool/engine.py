@@ -273,6 +273,12 @@ class Built:
     pre_events: tuple
     post_events: tuple
     rel: object = None  # core.release.Rel with synapses.release, else None (the kernels' last argument)
+    structure: object = None  # core.structure.StructureRun with synapses.structure, else None
+
+    @property
+    def present(self):
+        """The kernels' ``present`` argument: the 0/1 matrix, or None without structure."""
+        return None if self.structure is None else self.structure.present
 
 
 def stimulus_events(p: Protocol, values: tuple = ()):
@@ -330,7 +336,12 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
         w0 = w_initial if w_initial is not None else w
         recorded = p.record.weights if p.record.responses else ()
         rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(ss.spawn(5)[4]))
-    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel)
+    structure = None
+    if p.synapses.structure is not None:  # its own stream: a fixed child of the condition's seed
+        from .core.structure import StructureRun, structure_seed
+
+        structure = StructureRun(p, module, w, params, state, np.random.default_rng(structure_seed(ss)))
+    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel, structure)
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
@@ -375,6 +386,7 @@ class RunResult:
     timings: dict = field(default_factory=dict)
     index: int | None = None  # the condition's index in its experiment (set by run_condition)
     responses: tuple | None = None  # with synapses.release: t_ms, pre, post, amplitude (responses.csv)
+    structure: object = None  # core.structure.StructureResult with synapses.structure, else None
 
     @property
     def w_initial(self) -> np.ndarray:
@@ -425,6 +437,8 @@ class Recorder:
                 else:
                     cols += [f"{name}[{k}]" for k in sel]
             self.state.append((name, shape, sel))
+        if b.structure is not None:
+            cols.append("n_synapses")
         self.columns = cols
         self.every = max(1, int(round(rec.interval / p.dt)))
         n_rows = p.n_steps // self.every + 2
@@ -452,6 +466,8 @@ class Recorder:
                 row += list(values[sel[0], sel[1]])
             else:
                 row += list(values[sel])
+        if b.structure is not None:
+            row.append(b.structure.n_present)
         if self.n and self.rows[self.n - 1, 0] == row[0]:
             self.n -= 1
         self.rows[self.n] = row
@@ -577,7 +593,7 @@ class Stepper:
             from .core.net import lif_arg
 
             b = self.b
-            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel)
+            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel, b.present)
             self.compiled_at = time.perf_counter()
         from concurrent.futures import wait
 
@@ -601,11 +617,11 @@ class Stepper:
         blocks = b.module.SPEC.post_blocks
         while s < nxt:
             if blocks:
-                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel)
-            elif b.rel is not None:
-                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel)
+                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel, b.present)
+            elif b.rel is not None or b.present is not None:
+                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel, b.present)
             else:
-                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked)
+                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.present)
             if whole and self.compiled_at is None:
                 self.compiled_at = time.perf_counter()
             n = net.cursor[OUT_N]
@@ -666,6 +682,8 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
                     rate.fill(b.net.x, s - a, nxt - s)
                 stepper.run(s, nxt, blocked)
                 s = nxt
+                if b.structure is not None:  # formation and elimination at chunk ends
+                    b.structure.step(b.w, b.params, b.state, s)
                 if s % every == 0:
                     rec.sample(s, _check_finite(b, s, rec))
                 if progress is not None:
@@ -706,7 +724,12 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
         from .core.release import responses as release_responses
 
         responses = release_responses(b.rel, p.dt)
-    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses)
+    structure = None
+    if b.structure is not None:
+        structure = b.structure.result()
+        counts["synapses_formed"] = int(np.count_nonzero(structure.ev_kind == 0))
+        counts["synapses_eliminated"] = int(np.count_nonzero(structure.ev_kind == 1))
+    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
 
 
 def _check_finite(b: Built, step: int, rec: Recorder):

@@ -343,6 +343,24 @@ def build(values, ctx):
     return pr, st
 
 
+def structure_changed(pr, st, w, formed, eliminated, w_new, step):
+    """``synapses.structure`` (core/structure.py): the weight is ``w0 * bound / bound_rest``, so
+    an absent synapse is one with scale ``w0 = 0`` (it transmits nothing and reads out as 0;
+    ``advance`` needs no test of ``present``). Elimination follows the receptor content through
+    ``w``. A new synapse is a new spine at the resting state (no calcium or signals; pool, free,
+    bound receptors and slots at rest) from step ``step``, scaled to ``w_new``."""
+    pr.w0.reshape(-1)[eliminated] = 0.0
+    if formed.size:
+        x = st.x
+        x[formed] = 0.0
+        x[formed, POOL] = pr.pool_rest
+        x[formed, FREE] = pr.free_rest
+        x[formed, BOUND] = pr.bound_rest
+        x[formed, SLOTS] = pr.slots_rest
+        st.t[formed] = step
+        pr.w0.reshape(-1)[formed] = w_new
+
+
 def probe(st, pr, name, step):
     """A state variable, shape (n_pre, n_post) (``prp``: (n_post,)). ``advance`` leaves every
     synapse at the step it reached, so the slow variables are read as they are; calcium is
@@ -613,14 +631,15 @@ def grid_step(w, x, t, k, w0, bound_rest, g, dt, blocked, prp, prod, prp_use, sp
         prod[j] = 0.0
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):
     """Advance steps ``s0 <= s < s1`` (``advance_kernel``); ``rel``: the transmitter release
-    arrays (``core.release``) or None, so that Numba compiles the kernel without release code."""
-    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel)
+    arrays (``core.release``) or None, so that Numba compiles the kernel without release code;
+    ``present`` likewise (``core.structure``: None without synapses.structure)."""
+    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present)
 
 
 @jit(entry=True)
-def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
+def advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now

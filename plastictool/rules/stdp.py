@@ -83,6 +83,7 @@ from ..core.delay import dendritic_posts
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from ..core.release import release_row
+from ..core.structure import transmit
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -419,17 +420,17 @@ def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pr
         walk_columns(w, post_now, npost, s, centered, pair, x_pre, t_pre, kp, t_post, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):
     """Event-driven pair STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
     model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
-    (``core.release``: None without transmitter release)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel)
+    (``core.release``: None without transmitter release), and ``present`` (``core.structure``)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, present)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present):
     """Event-driven pair STDP of the post neurons ``j0 <= j < j1`` (all columns of ``w`` are
     there; only these are read and written).
 
@@ -507,11 +508,17 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
                     release_row(rel, row, i, s, j0, j1)
                     if is_lif:
                         ab = rel.amp[j0:j1]
-                        for k in range(nb):
-                            gb[k] += ab[k]
+                        if present is None:
+                            for k in range(nb):
+                                gb[k] += ab[k]
+                        else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                            transmit(gb, ab, present[i, j0:j1])
                 elif is_lif:
-                    for k in range(nb):
-                        gb[k] += rb[k]
+                    if present is None:
+                        for k in range(nb):
+                            gb[k] += rb[k]
+                    else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                        transmit(gb, rb, present[i, j0:j1])
                 if plastic:
                     if restricted:  # only the first pre spike since a post spike depresses
                         tpi = t_pre[i]

@@ -279,17 +279,17 @@ def pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus,
         t_pre[i] = s
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):
     """Triplet STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
     model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
-    (``core.release``: None without transmitter release)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel)
+    (``core.release``: None without transmitter release), and ``present`` (``core.structure``)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, present)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present):
     """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
     advanced separately give the results of one call over all of them, bit for bit."""
     n_pre = w.shape[0]
@@ -339,9 +339,14 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel):
             for k in range(nb):
                 if is_lif:
                     if rel is None:
-                        gb[k] += rb[k]
-                    else:
+                        if present is None:
+                            gb[k] += rb[k]
+                        else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                            gb[k] += rb[k] * present[i, j0 + k]
+                    elif present is None:
                         gb[k] += ab[k]
+                    else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                        gb[k] += ab[k] * present[i, j0 + k]
                 if plastic and o1b[k] != 0.0:
                     o1 = o1b[k] * decay(dec_minus, s - tpb[k], dt, tau_minus)
                     wij = rb[k] - o1 * amp
