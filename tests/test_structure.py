@@ -297,3 +297,36 @@ def test_bad_input_is_reported_clearly(write, structure, field, words):
     with pytest.raises(ProtocolError) as err:
         validate_file(path)
     assert err.value.field == field and words in str(err.value), (err.value.field, str(err.value))
+
+
+def test_threads_give_the_results_of_one_thread(write):
+    # a LIF network split over two blocks of post neurons: the structure step runs between chunks
+    text = """\
+name: th
+seed: 9
+dt: 0.5 ms
+synapses: {n_pre: 30, n_post: 16, w_init: 0.5, structure: {present: 0.6, formation_rate: 3 Hz, elimination_rate: 2 Hz, w_ref: 0.3, w_new: {uniform: [0.1, 0.9]}}}
+neuron: {model: lif}
+stimulus: {pre: {poisson: {rate: 30 Hz}}, duration: 2 s}
+rule: {kind: stdp}
+record: {interval: 50 ms}
+"""
+    p = validate_file(write("th.yaml", text)).base
+    one, two = simulate(p, threads=1), simulate(p, threads=2)
+    assert two.timings["threads"] == 2 and one.structure.n_events > 0
+    assert np.array_equal(one.w_final, two.w_final) and np.array_equal(one.traces, two.traces)
+    for a in ("present_final", "ev_step", "ev_syn", "ev_kind"):
+        assert np.array_equal(getattr(one.structure, a), getattr(two.structure, a))
+
+
+def test_plot_shows_synapse_number_and_survival(write, tmp_path, cli):
+    pytest.importorskip("matplotlib")
+    from plastictool.plot import read_run
+
+    text = BASE.format(name="pl", seed=3, duration="20 min", n_pre=20, n_post=10, w_init="{uniform: [0, 1]}", structure="{elimination_rate: 3 /h, w_ref: 0.2}", interval="1 min")
+    path = write("pl.yaml", text + "sweep: {synapses.structure.elimination_rate: [1 /h, 4 /h]}\n")
+    res = cli("run", path, "--out", tmp_path / "o", "--quiet", "--plot")
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "o" / "plot.png").stat().st_size > 10_000
+    run = read_run(tmp_path / "o")
+    assert "n_synapses" in run.trace_cols and "present_final" in run.summary_cols
