@@ -60,7 +60,8 @@ def estimate_memory(p: Protocol) -> dict:
     rows = p.duration / p.record.interval + 2
     cols = 1 + len(p.record.weights) + len(p.record.stats) + 16 * max(1, len(p.record.state))
     est = {
-        "weights": 2 * (4 if p.synapses.dtype == "float32" else 8) * n_syn,  # current and initial
+        # current and initial (and the two uint8 present matrices of synapses.structure)
+        "weights": (2 * (4 if p.synapses.dtype == "float32" else 8) + (2 if p.synapses.structure is not None else 0)) * n_syn,
         "rule state": 8 * syn_state * n_syn + 16 * (p.synapses.n_pre + p.synapses.n_post),
         "spikes": 16 * 3 * spikes * (2 if p.record.spikes else 1),
         "traces": 8 * rows * cols,
