@@ -53,7 +53,7 @@ from .jit import jit
 
 FORMED, ELIMINATED = 0, 1
 EVENT_LABELS = ("formed", "eliminated")
-PRESENT_ROWS = 4096  # rows of the initial present matrix drawn at once (bounded temporaries)
+PRESENT_CELLS = 1 << 20  # uniform draws of the initial present matrix at once (bounded temporaries)
 
 
 @jit(inline=True)
@@ -92,8 +92,9 @@ def initial_present(cfg, shape, rng: np.random.Generator) -> np.ndarray:
     if frac <= 0.0:
         out[...] = 0
         return out
-    for a in range(0, shape[0], PRESENT_ROWS):
-        b = min(shape[0], a + PRESENT_ROWS)
+    rows = max(1, PRESENT_CELLS // max(1, shape[1]))  # (the stream is the same for any block size)
+    for a in range(0, shape[0], rows):
+        b = min(shape[0], a + rows)
         out[a:b] = rng.random((b - a, shape[1])) < frac
     return out
 
@@ -140,11 +141,12 @@ class StructureRun:
         self.steps: list = []
         self.syns: list = []
         self.kinds: list = []
-        absent = np.flatnonzero(self.present.reshape(-1) == 0)
+        absent = self.present.reshape(-1) == 0  # a mask (1 byte a synapse, not an index array)
         self._apply(w, params, state, np.zeros(0, np.int64), absent, np.zeros(0), 0)
 
     # -- the rule side of an event
     def _apply(self, w, params, state, formed, eliminated, w_new, step) -> None:
+        """``formed``: flat indices; ``eliminated``: flat indices, or a boolean mask (at the start)."""
         hook = getattr(self.module, "structure_changed", None)
         if hook is not None:
             hook(params, state, w, formed, eliminated, w_new, step)
