@@ -330,3 +330,30 @@ def test_plot_shows_synapse_number_and_survival(write, tmp_path, cli):
     assert (tmp_path / "o" / "plot.png").stat().st_size > 10_000
     run = read_run(tmp_path / "o")
     assert "n_synapses" in run.trace_cols and "present_final" in run.summary_cols
+
+
+def test_receptor_absent_synapses_stay_at_rest_and_add_no_products(write):
+    # receptor: an absent synapse gets no calcium, so its signals stay 0 and it adds nothing to
+    # the post neuron's products; the present one of the same post neuron potentiates
+    from plastictool.engine import build
+    from plastictool.rules import receptor
+
+    text = """\
+name: rc
+seed: 1
+dt: 0.5 ms
+synapses: {n_pre: 2, n_post: 1, w_init: 0.5, structure: {present: [[1], [0]]}}
+neuron: {model: clamped}
+stimulus: {pre: {tetanus: {frequency: 100 Hz, duration: 1 s, trains: 3, interval: 10 min}}, duration: 30 min}
+rule: {kind: receptor}
+"""
+    p = validate_file(write("rc.yaml", text)).base
+    b = build(p)
+    rest = b.state.x[1].copy()
+    b.module.advance(b.w, b.net, b.state, b.params, 0, p.n_steps, b.phases[0][2], b.present)
+    assert np.array_equal(b.state.x[1], rest) and b.w[1, 0] == 0.0
+    assert b.w[0, 0] > 0.5 and b.state.x[0, receptor.MTOR_X] > 0.0
+    # the same synapse alone (n_pre 1, no structure) ends where the present one did
+    alone = build(validate_file(write("ra.yaml", text.replace("n_pre: 2", "n_pre: 1").replace(", structure: {present: [[1], [0]]}", ""))).base)
+    alone.module.advance(alone.w, alone.net, alone.state, alone.params, 0, p.n_steps, alone.phases[0][2], None)
+    assert np.allclose(alone.w[0, 0], b.w[0, 0], rtol=1e-12, atol=0)

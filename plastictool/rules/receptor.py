@@ -344,21 +344,24 @@ def build(values, ctx):
 
 
 def structure_changed(pr, st, w, formed, eliminated, w_new, step):
-    """``synapses.structure`` (core/structure.py): the weight is ``w0 * bound / bound_rest``, so
-    an absent synapse is one with scale ``w0 = 0`` (it transmits nothing and reads out as 0;
-    ``advance`` needs no test of ``present``). Elimination follows the receptor content through
-    ``w``. A new synapse is a new spine at the resting state (no calcium or signals; pool, free,
-    bound receptors and slots at rest) from step ``step``, scaled to ``w_new``."""
-    pr.w0.reshape(-1)[eliminated] = 0.0
-    if formed.size:
-        x = st.x
-        x[formed] = 0.0
-        x[formed, POOL] = pr.pool_rest
-        x[formed, FREE] = pr.free_rest
-        x[formed, BOUND] = pr.bound_rest
-        x[formed, SLOTS] = pr.slots_rest
-        st.t[formed] = step
-        pr.w0.reshape(-1)[formed] = w_new
+    """``synapses.structure`` (core/structure.py). The weight is ``w0 * bound / bound_rest``, so an
+    absent synapse is one with scale ``w0 = 0``: it transmits nothing and reads out as 0, and
+    ``advance`` gives it no calcium (its ``present`` hook), so it stays at rest and adds nothing
+    to the cell's products. Elimination follows the receptor content through ``w``. Eliminated
+    and new synapses are set to the resting state (no calcium or signals, no tag; pool, free,
+    bound receptors and slots at rest) at step ``step``; a new one is scaled to ``w_new``.
+    ``formed``: flat indices; ``eliminated``: flat indices or a boolean mask."""
+    w0 = pr.w0.reshape(-1)
+    x = st.x
+    for sel in (eliminated, formed):
+        x[sel] = 0.0
+        x[sel, POOL] = pr.pool_rest
+        x[sel, FREE] = pr.free_rest
+        x[sel, BOUND] = pr.bound_rest
+        x[sel, SLOTS] = pr.slots_rest
+        st.t[sel] = step
+    w0[eliminated] = 0.0
+    w0[formed] = w_new
 
 
 def probe(st, pr, name, step):
@@ -687,7 +690,10 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present):
                 if rel is None:
                     if is_lif:
                         g[j] += w[i, j]
-                x[syn, CA] += dc
+                if present is None:
+                    x[syn, CA] += dc
+                else:  # structure hook (core/structure.py): no calcium into an absent synapse
+                    x[syn, CA] += dc * present[i, j]
             if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
                 release_row(rel, w[i], i, s, 0, n_post)
                 if is_lif:
@@ -702,7 +708,10 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present):
                 for i in range(n_pre):
                     syn = i * n_post + j
                     bring(x, t, k, syn, s, dt, blocked, prp_use, prod, j)
-                    x[syn, CA] += c_post
+                    if present is None:
+                        x[syn, CA] += c_post
+                    else:  # structure hook (core/structure.py): no calcium into an absent synapse
+                        x[syn, CA] += c_post * present[i, j]
         s += 1
     while g_last[0] + grid <= s1:  # a grid step at s1 (or skipped by the last event) is done now
         g_last[0] += grid
