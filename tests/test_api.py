@@ -23,7 +23,7 @@ from conftest import PROTOCOLS, ROOT
 from plastictool.compare import compare_dirs
 
 GOLDEN = ROOT / "tests" / "golden"
-TABLES = ("summary.csv", "traces.csv", "spikes.csv")
+TABLES = ("summary.csv", "traces.csv", "spikes.csv", "structure.csv")
 EXAMPLES = sorted(PROTOCOLS.glob("*.yaml"))
 # API vs CLI byte for byte: every rule (stdp, triplet, calcium, receptor, hebb, oja, bcm) and
 # every neuron model (clamped, lif, rate), a sweep, phases and blocks
