@@ -250,7 +250,8 @@ def test_write_refuses_an_existing_folder_and_reports_the_file_system(tmp_path):
     back = pt.read(out)
     again = back.write(tmp_path / "again")
     for name in TABLES + ("run.json",):
-        assert (again / name).read_bytes() == (out / name).read_bytes(), name
+        if (out / name).exists() or (again / name).exists():  # (structure.csv: with synapses.structure)
+            assert (again / name).read_bytes() == (out / name).read_bytes(), name
     with pytest.raises(pt.ProtocolError, match="no such folder"):
         pt.read(tmp_path / "nothing")
     with pytest.raises(pt.ProtocolError, match="run.json"):
