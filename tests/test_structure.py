@@ -357,3 +357,34 @@ rule: {kind: receptor}
     alone = build(validate_file(write("ra.yaml", text.replace("n_pre: 2", "n_pre: 1").replace(", structure: {present: [[1], [0]]}", ""))).base)
     alone.module.advance(alone.w, alone.net, alone.state, alone.params, 0, p.n_steps, alone.phases[0][2], None)
     assert np.allclose(alone.w[0, 0], b.w[0, 0], rtol=1e-12, atol=0)
+
+
+def test_w_new_forms_and_float32_weights(write):
+    # w_new as a matrix: a new synapse takes its own entry; float32 weights work the same
+    w_new = [[0.1 * (i + 1) + 0.01 * j for j in range(5)] for i in range(4)]
+    exp, r = run(write, n_pre=4, n_post=5, duration="10 min", structure=f"{{present: 0, formation_rate: 20 /h, w_new: {w_new}}}", extra="")
+    st = r.structure
+    formed = st.ev_syn[st.ev_kind == 0]
+    assert formed.size > 5
+    w = r.w_final.reshape(-1)
+    assert np.allclose(w[formed], np.array(w_new).reshape(-1)[formed])
+    text = BASE.format(name="f32", seed=2, duration="10 min", n_pre=20, n_post=20, w_init=0.5, structure="{present: 0.5, formation_rate: 20 /h, elimination_rate: 20 /h, w_new: {normal: [0.5, 0.1]}}", interval="1 min")
+    p32 = validate_file(write("f32.yaml", text.replace("w_init: 0.5", "w_init: 0.5\n  dtype: float32"))).base
+    p64 = validate_file(write("f64.yaml", text)).base
+    a, b = simulate(p32), simulate(p64)
+    assert a.w_final.dtype == np.float32 and np.array_equal(a.structure.ev_syn, b.structure.ev_syn)
+    assert np.allclose(a.w_final, b.w_final, rtol=1e-6)
+
+
+def test_negative_weights_raise_the_hazard_above_the_rate(write):
+    # w_min null: weights below 0 are eliminated faster than elimination_rate (thinning bound
+    # from the smallest weight); S(w) = exp(-e exp(-w / w_ref) t)
+    e, w_ref, t_h = 1.0, 0.2, 0.5
+    w = [[-0.2 if j % 2 else 0.2 for j in range(100)] for _ in range(100)]
+    text = BASE.format(name="neg", seed=6, duration="30 min", n_pre=100, n_post=100, w_init=w, structure=f"{{elimination_rate: {e} /h, w_ref: {w_ref}}}", interval="1 min")
+    p = validate_file(write("neg.yaml", text.replace("  structure:", "  w_min: null\n  structure:"))).base
+    r = simulate(p)
+    p1 = r.structure.present_final.reshape(100, 100)
+    for wv, cols in ((-0.2, p1[:, 1::2]), (0.2, p1[:, ::2])):
+        s = math.exp(-e * math.exp(-wv / w_ref) * t_h)
+        assert abs(cols.mean() - s) < 5 * math.sqrt(s * (1 - s) / cols.size), (wv, cols.mean(), s)
