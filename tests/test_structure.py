@@ -388,3 +388,24 @@ def test_negative_weights_raise_the_hazard_above_the_rate(write):
     for wv, cols in ((-0.2, p1[:, 1::2]), (0.2, p1[:, ::2])):
         s = math.exp(-e * math.exp(-wv / w_ref) * t_h)
         assert abs(cols.mean() - s) < 5 * math.sqrt(s * (1 - s) / cols.size), (wv, cols.mean(), s)
+
+
+def test_composes_with_synaptic_delays(write):
+    # synapses.delay (stdp, triplet) and structure: absent synapses transmit nothing after the delay either
+    def go(present, rate):
+        text = f"""\
+name: dl
+seed: 2
+dt: 0.5 ms
+synapses: {{n_pre: 40, n_post: 3, w_init: 0.4, delay: {{axonal: 2 ms, dendritic: 1 ms}}, structure: {{present: {present}, formation_rate: {rate}, elimination_rate: {rate}}}}}
+neuron: {{model: lif}}
+stimulus: {{pre: {{poisson: {{rate: 40 Hz}}}}, duration: 2 s}}
+rule: {{kind: triplet}}
+record: {{interval: 100 ms}}
+"""
+        return simulate(validate_file(write("dl.yaml", text)).base)
+
+    assert go(0, 0).counts["post_spikes"] == 0 and go(1, 0).counts["post_spikes"] > 0
+    r = go(0.5, 1)
+    assert r.structure.n_events > 0 and r.counts["post_spikes"] > 0
+    assert np.all(r.w_final[r.structure.present_final == 0] == 0)
