@@ -409,3 +409,27 @@ record: {{interval: 100 ms}}
     r = go(0.5, 1)
     assert r.structure.n_events > 0 and r.counts["post_spikes"] > 0
     assert np.all(r.w_final[r.structure.present_final == 0] == 0)
+
+
+def test_stdp_presynaptic_centered_new_synapses_start_with_no_trace(write):
+    # the one per-synapse state of the pair rule: presynaptic_centered's kp, 0 for a new synapse
+    from plastictool.engine import build
+
+    text = """\
+name: pc
+seed: 2
+dt: 0.5 ms
+synapses: {n_pre: 3, n_post: 2, w_init: 0.4, structure: {present: [[1, 0], [0, 1], [0, 0]], formation_rate: 5 Hz, elimination_rate: 5 Hz}}
+neuron: {model: clamped}
+stimulus: {pre: {poisson: {rate: 20 Hz}}, post: {poisson: {rate: 10 Hz}}, duration: 1 s}
+rule: {kind: stdp, pairing: presynaptic_centered}
+"""
+    p = validate_file(write("pc.yaml", text)).base
+    b = build(p)
+    b.state.kp[...] = 3.0
+    b.structure.step(b.w, b.params, b.state, 2000)  # 1 s at 5 Hz: most absent synapses form
+    formed = b.structure.syns[0][b.structure.kinds[0] == 0]
+    assert formed.size and np.all(b.state.kp.reshape(-1)[formed] == 0.0)
+    others = np.setdiff1d(np.arange(6), formed)
+    assert np.all(b.state.kp.reshape(-1)[others] == 3.0)
+    assert simulate(p).structure.n_events > 0  # and the run composes

@@ -235,6 +235,13 @@ def build(values, ctx):
     return pr, st
 
 
+def structure_changed(pr, st, w, formed, eliminated, w_new, step):
+    """``synapses.structure`` (core/structure.py): a new synapse has seen no pre spike yet, so its
+    presynaptic_centered trace ``kp`` starts at 0; the other schemes keep per-neuron traces only."""
+    if st.kp.size and len(formed):
+        st.kp.reshape(-1)[formed] = 0.0
+
+
 def block_state(st: State) -> State:
     """A State for another block of post neurons (``advance_block``): private copies of what is
     written per pre neuron or per call (pre traces, queue), the per-post arrays shared (and
