@@ -543,6 +543,8 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     delay = _delay(v, syn_raw.get("delay"), dt)
     release = _release(v, syn_raw["release"]) if syn_raw.get("release") is not None else None
     structure = _structure(v, syn_raw["structure"], shape, w_init) if syn_raw.get("structure") is not None else None
+    if structure is not None and release is not None:
+        v.fail(("synapses", "structure"), "synapses.structure and synapses.release cannot be combined yet (the summary of such a run is not defined)")
     synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release, structure)
 
     neuron = _neuron(v, data.get("neuron"))

@@ -350,12 +350,12 @@ rule: {kind: receptor}
     p = validate_file(write("rc.yaml", text)).base
     b = build(p)
     rest = b.state.x[1].copy()
-    b.module.advance(b.w, b.net, b.state, b.params, 0, p.n_steps, b.phases[0][2], b.present)
+    b.module.advance(b.w, b.net, b.state, b.params, 0, p.n_steps, b.phases[0][2], None, b.present)
     assert np.array_equal(b.state.x[1], rest) and b.w[1, 0] == 0.0
     assert b.w[0, 0] > 0.5 and b.state.x[0, receptor.MTOR_X] > 0.0
     # the same synapse alone (n_pre 1, no structure) ends where the present one did
     alone = build(validate_file(write("ra.yaml", text.replace("n_pre: 2", "n_pre: 1").replace(", structure: {present: [[1], [0]]}", ""))).base)
-    alone.module.advance(alone.w, alone.net, alone.state, alone.params, 0, p.n_steps, alone.phases[0][2], None)
+    alone.module.advance(alone.w, alone.net, alone.state, alone.params, 0, p.n_steps, alone.phases[0][2], None, None)
     assert np.allclose(alone.w[0, 0], b.w[0, 0], rtol=1e-12, atol=0)
 
 
@@ -433,3 +433,10 @@ rule: {kind: stdp, pairing: presynaptic_centered}
     others = np.setdiff1d(np.arange(6), formed)
     assert np.all(b.state.kp.reshape(-1)[others] == 3.0)
     assert simulate(p).structure.n_events > 0  # and the run composes
+
+
+def test_release_and_structure_are_refused_together(write):
+    path = write("rs.yaml", BASE.format(name="rs", seed=1, duration="1 s", n_pre=2, n_post=3, w_init=0.5, structure="{formation_rate: 1 Hz}", interval="1 s").replace("  structure:", "  release: {U: 0.5}\n  structure:"))
+    with pytest.raises(ProtocolError) as err:
+        validate_file(path)
+    assert err.value.field == "synapses.structure" and "release" in str(err.value)
