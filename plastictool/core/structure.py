@@ -235,8 +235,11 @@ def absent_to_zero(w, present):
                 w[i, j] = 0.0
 
 
+STRUCTURE_SPAWN_KEY = 4  # engine.build spawns keys 0-3; release (core.release) draws from key 8
+
+
 def structure_seed(ss: np.random.SeedSequence) -> np.random.SeedSequence:
-    """The structure stream of a condition: a fixed child (spawn key 16) of its SeedSequence ``ss``,
-    independent of how many children the engine and other mechanisms spawn (the streams of runs
-    without structure are unchanged)."""
-    return np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (16,), pool_size=ss.pool_size)
+    """The structure stream of a condition: the fixed child ``STRUCTURE_SPAWN_KEY`` of its
+    SeedSequence ``ss`` (what ``SeedSequence(seed).spawn(5)[4]`` gives), whatever the engine and
+    other mechanisms spawn: the streams of runs without structure are unchanged."""
+    return np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (STRUCTURE_SPAWN_KEY,), pool_size=ss.pool_size)
