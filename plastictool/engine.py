@@ -619,10 +619,8 @@ class Stepper:
         while s < nxt:
             if blocks:
                 reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel, b.present)
-            elif b.rel is not None or b.present is not None:
+            else:  # rel and present explicit (None: compiled away), one signature for the AOT build
                 reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel, b.present)
-            else:
-                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.present)
             if whole and self.compiled_at is None:
                 self.compiled_at = time.perf_counter()
             n = net.cursor[OUT_N]
