@@ -401,7 +401,8 @@ def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, 
 
 def warmup_protocols() -> list[dict]:
     """One tiny protocol per rule and neuron model (and with transmitter release for the rules
-    that have it): running them compiles every kernel."""
+    that have it, and with ``synapses.structure``: the kernels' ``present`` argument as a
+    matrix): running them compiles every kernel."""
     import json
 
     from . import rules as registry
@@ -426,6 +427,10 @@ def warmup_protocols() -> list[dict]:
                 q["name"] += "-release"
                 q["synapses"]["release"] = {"U": 0.5, "tau_rec": 100.0, "tau_fac": 50.0}
                 out.append(q)
+            q = json.loads(json.dumps(p))
+            q["name"] += "-structure"
+            q["synapses"]["structure"] = {"present": [[1, 0], [1, 1]], "formation_rate": 100.0, "elimination_rate": 50.0}
+            out.append(q)
     return out
 
 
@@ -444,7 +449,7 @@ def warmup_runs(folder: Path) -> dict[str, str]:
     for p in warmup_protocols():
         for dtype in WARMUP_DTYPES:
             runs.append((p, dtype, None))
-            if registry.spec(p["rule"]["kind"]).post_blocks:  # the kernels of threaded runs too
+            if registry.spec(p["rule"]["kind"]).post_blocks and "structure" not in p["synapses"]:  # the kernels of threaded runs too
                 runs.append((p, dtype, 2))
     cells = output.PYTHON_CELLS
     output.PYTHON_CELLS = 0
@@ -474,8 +479,9 @@ def _warmup_run(folder: Path, p: dict, dtype: str, threads: int | None) -> tuple
         err.exit_code = report.status  # exit 4 when the disk is full, 3 for a failed run
         raise err
     h = hashlib.sha256()
-    for name in ("summary.csv", "traces.csv", "spikes.csv"):
-        h.update((folder / q["name"] / name).read_bytes())
+    for name in ("summary.csv", "traces.csv", "spikes.csv", "structure.csv"):
+        if (folder / q["name"] / name).is_file():
+            h.update((folder / q["name"] / name).read_bytes())
     return q["name"], h.hexdigest()
 
 

@@ -1,7 +1,7 @@
 """Compare two output folders (spec section 10): ``plastic compare`` and ``plastic run --check``.
 
-The tables ``summary.csv``, ``traces.csv`` and ``spikes.csv`` are compared column by column,
-matching columns by their header name:
+The tables ``summary.csv``, ``traces.csv``, ``spikes.csv`` and ``structure.csv`` are compared
+column by column, matching columns by their header name:
 
 * two cells are equal when their text is equal (so empty cells equal only empty cells, and
   ``LTP``/``pre``/sweep labels must match exactly);
@@ -40,7 +40,7 @@ from .errors import ProtocolError
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 1e-12
 DEFAULT_LIMIT = 20
-TABLES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv")
+TABLES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv", "structure.csv")
 RESULT_FILES = TABLES + ("run.json",)
 
 MISSING = "(missing)"

@@ -17,6 +17,7 @@ from .protocol import (
     EXPRESSION,
     PHASE,
     RECORD,
+    STRUCTURE,
     SYNAPSES,
     DELAY,
     TOP,
@@ -149,6 +150,8 @@ def _field_schema(f: F) -> dict:
                 {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
             ],
         }
+    if t == "present":
+        return {"description": f.doc, "anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "array", "items": {"type": "array", "items": {"enum": [0, 1]}}}]}
     if t == "indices":
         return {"type": "array", "items": {"type": "integer", "minimum": 0}, "description": f.doc}
     return {"description": f.doc}
@@ -212,10 +215,11 @@ def json_schema() -> dict:
         top_simple,
         {
             "synapses": _obj(
-                [f for f in SYNAPSES if f.name not in ("delay", "release", "inhibitory")],
+                [f for f in SYNAPSES if f.name not in ("delay", "release", "inhibitory", "structure")],
                 {
                     "delay": _obj(DELAY),
                     "release": _release_schema(),
+                    "structure": _obj(STRUCTURE),
                     "inhibitory": {
                         "description": [f for f in SYNAPSES if f.name == "inhibitory"][0].doc,
                         "anyOf": [

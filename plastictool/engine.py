@@ -60,7 +60,8 @@ def estimate_memory(p: Protocol) -> dict:
     rows = p.duration / p.record.interval + 2
     cols = 1 + len(p.record.weights) + len(p.record.stats) + 16 * max(1, len(p.record.state))
     est = {
-        "weights": 2 * (4 if p.synapses.dtype == "float32" else 8) * n_syn,  # current and initial
+        # current and initial (and the two uint8 present matrices of synapses.structure)
+        "weights": (2 * (4 if p.synapses.dtype == "float32" else 8) + (2 if p.synapses.structure is not None else 0)) * n_syn,
         "rule state": 8 * syn_state * n_syn + 16 * (p.synapses.n_pre + p.synapses.n_post),
         "spikes": 16 * 3 * spikes * (2 if p.record.spikes else 1),
         "traces": 8 * rows * cols,
@@ -273,7 +274,13 @@ class Built:
     pre_events: tuple
     post_events: tuple
     rel: object = None  # core.release.Rel with synapses.release, else None (a kernel argument)
+    structure: object = None  # core.structure.StructureRun with synapses.structure, else None
     inh: object = None  # core.inhibit.Inh with synapses.inhibitory, else None (the kernels' last argument)
+
+    @property
+    def present(self):
+        """The kernels' ``present`` argument: the 0/1 matrix, or None without structure."""
+        return None if self.structure is None else self.structure.present
 
 
 def stimulus_events(p: Protocol, values: tuple = ()):
@@ -331,12 +338,17 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
         w0 = w_initial if w_initial is not None else w
         recorded = p.record.weights if p.record.responses else ()
         rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(ss.spawn(5)[4]))
+    structure = None
+    if p.synapses.structure is not None:  # its own stream: a fixed child of the condition's seed
+        from .core.structure import StructureRun, structure_seed
+
+        structure = StructureRun(p, module, w, params, state, np.random.default_rng(structure_seed(ss)))
     inh = None
     if p.synapses.inhibitory:  # core.inhibit: lif neurons, stdp and triplet (protocol validation)
         from .core import inhibit
 
         inh = inhibit.build(p.synapses.inhibitory, n_pre, n_post, q["tau_syn_inh"], q["e_syn_inh"])
-    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel, inh)
+    return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel, structure, inh)
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
@@ -381,6 +393,7 @@ class RunResult:
     timings: dict = field(default_factory=dict)
     index: int | None = None  # the condition's index in its experiment (set by run_condition)
     responses: tuple | None = None  # with synapses.release: t_ms, pre, post, amplitude (responses.csv)
+    structure: object = None  # core.structure.StructureResult with synapses.structure, else None
 
     @property
     def w_initial(self) -> np.ndarray:
@@ -431,6 +444,8 @@ class Recorder:
                 else:
                     cols += [f"{name}[{k}]" for k in sel]
             self.state.append((name, shape, sel))
+        if b.structure is not None:
+            cols.append("n_synapses")
         self.columns = cols
         self.every = max(1, int(round(rec.interval / p.dt)))
         n_rows = p.n_steps // self.every + 2
@@ -458,6 +473,8 @@ class Recorder:
                 row += list(values[sel[0], sel[1]])
             else:
                 row += list(values[sel])
+        if b.structure is not None:
+            row.append(b.structure.n_present)
         if self.n and self.rows[self.n - 1, 0] == row[0]:
             self.n -= 1
         self.rows[self.n] = row
@@ -583,7 +600,7 @@ class Stepper:
             from .core.net import lif_arg
 
             b = self.b
-            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel, b.inh)
+            b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel, b.present, b.inh)
             self.compiled_at = time.perf_counter()
         from concurrent.futures import wait
 
@@ -607,11 +624,9 @@ class Stepper:
         blocks = b.module.SPEC.post_blocks
         while s < nxt:
             if blocks:
-                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel, b.inh)
-            elif b.rel is not None:
-                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel)
-            else:
-                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked)
+                reached = b.module.advance_block(b.w, net, st, b.params, s, nxt, blocked, j0, j1, lif_arg(net), b.rel, b.present, b.inh)
+            else:  # rel and present explicit (None: compiled away), one signature for the AOT build
+                reached = b.module.advance(b.w, net, st, b.params, s, nxt, blocked, b.rel, b.present)
             if whole and self.compiled_at is None:
                 self.compiled_at = time.perf_counter()
             n = net.cursor[OUT_N]
@@ -678,6 +693,8 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
                     rate.fill(b.net.x, s - a, nxt - s)
                 stepper.run(s, nxt, blocked)
                 s = nxt
+                if b.structure is not None:  # formation and elimination at chunk ends
+                    b.structure.step(b.w, b.params, b.state, s)
                 if s % every == 0:
                     rec.sample(s, _check_finite(b, s, rec))
                 if progress is not None:
@@ -718,7 +735,12 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
         from .core.release import responses as release_responses
 
         responses = release_responses(b.rel, p.dt)
-    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses)
+    structure = None
+    if b.structure is not None:
+        structure = b.structure.result()
+        counts["synapses_formed"] = int(np.count_nonzero(structure.ev_kind == 0))
+        counts["synapses_eliminated"] = int(np.count_nonzero(structure.ev_kind == 1))
+    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
 
 
 def _check_finite(b: Built, step: int, rec: Recorder):

@@ -3,8 +3,8 @@
 Shard K of N holds the conditions with index i where ``i % N == K - 1``; its ``run.json``
 records the shard (``shard``: index, count, total_conditions, conditions and the rows each
 condition has in each CSV file). Merging interleaves the shards' rows in condition order and
-writes exactly the files a single run writes: ``summary.csv``, ``traces.csv`` and ``spikes.csv``
-byte-identical to ``plastic run --jobs 1`` with the same protocol and seed (the ``condition``
+writes exactly the files a single run writes: ``summary.csv``, ``traces.csv``, ``spikes.csv``
+and ``structure.csv``, byte-identical to ``plastic run --jobs 1`` with the same protocol and seed (the ``condition``
 column of traces and spikes is the global condition index in shards too), and a ``run.json``
 with the counts summed. Plain text work: nothing is recomputed and NumPy is not loaded.
 
@@ -25,7 +25,7 @@ from pathlib import Path
 from .errors import PlasticError
 from .folders import check_target, write_folder
 
-CSV_FILES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv")
+CSV_FILES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv", "structure.csv")
 SAME = ("seed", "resolved_sha256", "sweep")  # run.json keys that shards of one run share
 VERSIONS = ("plastic", "python", "numpy", "numba", "llvmlite")
 BLOCK = 65536  # lines copied at a time

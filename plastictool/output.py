@@ -204,6 +204,55 @@ def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray, lead: st
                 yield partial(_summary_chunk, w0, w1_all[start : start + w0.size], start, n_post, thr, kinds, labels)
 
 
+STRUCTURE_OUTCOMES = ("none", "LTP", "LTD", "formed", "eliminated", "absent")
+
+
+def _structure_summary_tasks(r: RunResult, prefix: str):
+    """summary.csv rows of a run with ``synapses.structure``: every potential synapse, with
+    ``present_initial, present_final``; ``w_initial`` is empty where the synapse was absent at
+    the start, ``w_final`` where it is absent at the end, and ``dw``, ``dw_percent`` where either
+    is (a synapse formed during the run is a new one, not a change of an old one); ``outcome``
+    is then ``formed``, ``eliminated`` or ``absent``."""
+    from .core.fmt import FLOAT as F
+    from .core.fmt import FLOAT_OR_EMPTY as FE
+    from .core.fmt import INT, LABEL
+
+    from .engine import initial_weight_rows
+
+    st = r.structure
+    n_pre, n_post = r.w_final.shape
+    w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
+    p0_all = st.present_initial.reshape(-1)
+    p1_all = st.present_final.reshape(-1)
+    thr = float(r.protocol.record.outcome_threshold)
+    rows = max(1, CHUNK // max(1, n_post))
+    if r.w_initial_stored is not None:
+        blocks = ((a, r.w_initial_stored[a : a + rows]) for a in range(0, n_pre, rows))
+    else:
+        blocks = initial_weight_rows(r.protocol, r.condition, rows)
+    labels = STRUCTURE_OUTCOMES + ((prefix,) if prefix else ())
+    kinds = ([LABEL] if prefix else []) + [INT, INT, FE, FE, FE, FE, LABEL, INT, INT]
+    for a, block in blocks:
+        w0 = np.ascontiguousarray(block, dtype=np.float64).reshape(-1)
+        start = a * n_post
+        stop = start + w0.size
+        k = np.arange(start, stop)
+        p0, p1 = p0_all[start:stop] != 0, p1_all[start:stop] != 0
+        w1 = w1_all[start:stop].astype(np.float64)
+        both = p0 & p1
+        dw = w1 - w0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pct = np.where(w0 != 0.0, 100.0 * dw / np.abs(w0), np.nan)
+        sign = np.where(dw > 0, 1, np.where(dw < 0, 2, 0))
+        outcome = np.where(np.isnan(pct), sign, np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
+        outcome = np.where(both, outcome, np.where(p1, 3, np.where(p0, 4, 5)))
+        nan = np.nan
+        cols = [k // n_post, k % n_post, np.where(p0, w0, nan), np.where(p1, w1, nan), np.where(both, dw, nan), np.where(both, pct, nan), outcome, p0, p1]
+        if prefix:
+            cols.insert(0, np.full(w0.size, len(STRUCTURE_OUTCOMES)))
+        yield _table_task(np.column_stack(cols).astype(np.float64), kinds, labels)
+
+
 def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
     """summary.csv: one row per synapse and condition (columns: the sweep values, then those of
     :func:`plastictool.core.fmt.format_summary`), written as bytes."""
@@ -212,11 +261,15 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
     from .core.fmt import LABEL, SUMMARY_KINDS, SUMMARY_LABELS, label_array
 
     release = bool(results) and results[0].protocol.synapses.release is not None
-    header = ",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"] + (["U_initial", "U_final"] if release else [])) + "\n"
+    structure = bool(results) and results[0].structure is not None
+    extra = (["U_initial", "U_final"] if release else []) + (["present_initial", "present_final"] if structure else [])
+    header = ",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"] + extra) + "\n"
     _writer(fh)(header.encode("ascii"))
 
     def tasks(r):
         prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_") for _, v in r.condition)
+        if structure:
+            return _structure_summary_tasks(r, prefix)
         kinds = np.array(([LABEL] if prefix else []) + list(SUMMARY_KINDS), dtype=np.uint8)
         labels = label_array(SUMMARY_LABELS + ((prefix,) if prefix else ()))
         return _summary_tasks(r, kinds, labels, prefix + "," if prefix else "")
@@ -290,6 +343,29 @@ def write_responses(fh, results: list[RunResult], sweep: bool) -> None:
     _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
 
 
+def write_structure(fh, results: list[RunResult], sweep: bool) -> None:
+    """structure.csv: every formation and elimination, ``t_ms, pre, post, event`` (+ ``condition``)."""
+    import itertools
+
+    from .core.fmt import FLOAT as F
+    from .core.fmt import INT, LABEL
+    from .core.structure import EVENT_LABELS
+
+    _writer(fh)(("t_ms,pre,post,event" + (",condition" if sweep else "") + "\n").encode("ascii"))
+
+    def tasks(k, r):
+        st = r.structure
+        if st is None or not st.n_events:
+            return ()
+        n_post = r.w_final.shape[1]
+        cols = [st.ev_step * r.protocol.dt, st.ev_syn // n_post, st.ev_syn % n_post, st.ev_kind]
+        if sweep:
+            cols.append(np.full(st.n_events, condition_index(r, k)))
+        return _table_tasks(np.column_stack(cols).astype(np.float64), [F, INT, INT, LABEL] + ([INT] if sweep else []), list(EVENT_LABELS))
+
+    _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
+
+
 def versions() -> dict:
     """Versions of plastic and what it runs on; modules not imported by this run (Numba when the
     ahead-of-time kernels ran) are looked up without importing them."""
@@ -336,6 +412,8 @@ def shard_doc(shard: tuple[int, int], experiment, results: list[RunResult]) -> d
         rows["spikes.csv"] = [int(r.spikes[0].size) for r in results]
     if experiment.base.record.responses:
         rows["responses.csv"] = [0 if r.responses is None else int(r.responses[0].size) for r in results]
+    if experiment.base.synapses.structure is not None:
+        rows["structure.csv"] = [int(r.structure.n_events) for r in results]
     return {
         "index": k,
         "count": n,
@@ -407,6 +485,8 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
             writers.append(("spikes.csv", "wb", lambda fh: write_spikes(fh, results, sweep)))
         if experiment.base.record.responses:
             writers.append(("responses.csv", "wb", lambda fh: write_responses(fh, results, sweep)))
+        if experiment.base.synapses.structure is not None:
+            writers.append(("structure.csv", "wb", lambda fh: write_structure(fh, results, sweep)))
     profile = dict(profile or {})
 
     def meta(fh):

@@ -86,10 +86,10 @@ WEIGHT_STATS = ("w_mean", "w_std", "w_min", "w_max")
 STATE_COLUMN = re.compile(r"^(?P<var>.+?)(?:\[(?P<idx>[0-9,]+)\]|_(?P<stat>mean))$")
 
 # units of recorded state variables (everything else is dimensionless)
-STATE_UNITS = {"v": "mV", "g": "rel. to leak", "pool": "receptors", "free": "receptors", "bound": "receptors", "slots": "number"}
+STATE_UNITS = {"v": "mV", "g": "rel. to leak", "pool": "receptors", "free": "receptors", "bound": "receptors", "slots": "number", "n_synapses": "present synapses"}
 # units of swept values (canonical units), by the last part of the dotted path
 _TIME_KEYS = {"delta_t", "duration", "interval", "start", "stop", "dt", "t_ref", "presentation", "burst_interval", "train_interval", "delay", "substep"}
-_RATE_KEYS = {"frequency", "rate", "pre_frequency", "post_frequency"}
+_RATE_KEYS = {"frequency", "rate", "pre_frequency", "post_frequency", "formation_rate", "elimination_rate"}
 _VOLT_KEYS = {"v_rest", "v_thresh", "v_reset", "e_syn"}
 _PER_S_KEYS = {"eta", "decay"}
 
@@ -844,7 +844,7 @@ def _hist_axes(ax, run: Run) -> None:
     bins = np.linspace(lo, hi, 26)
     if w0.size:
         ax.hist(w0[np.isfinite(w0)], bins=bins, orientation="horizontal", histtype="step", color="0.2", linestyle="--", linewidth=1.0, label="w_initial (hist.)")
-    ax.hist(w1[np.isfinite(w1)], bins=bins, orientation="horizontal", histtype="stepfilled", color="0.25", alpha=0.6, label=f"w_final (hist.,\n{len(w1)} synapses)")
+    ax.hist(w1[np.isfinite(w1)], bins=bins, orientation="horizontal", histtype="stepfilled", color="0.25", alpha=0.6, label=f"w_final (hist.,\n{int(np.isfinite(w1).sum())} synapses)")
     ax.tick_params(labelleft=False, labelbottom=False, left=False, bottom=False)
     ax.grid(False)
     for side in ("top", "right", "bottom"):
@@ -922,11 +922,17 @@ def _sweep_figure(fig, run: Run) -> None:
     ref_file = find_reference(run)
     ref = read_reference(ref_file, tab.keys) if ref_file is not None else None
     mode = ((run.meta or {}).get("sweep") or {}).get("mode", "grid")
+    survival = "present_final" in run.summary_cols and "present_initial" in run.summary_cols
     if run.responses:  # responses against pulse number below the sweep
         fig.set_size_inches(WIDTH_IN, HEIGHT_IN + PANEL_IN * 2)
         gs = fig.add_gridspec(2, 1)
         ax = fig.add_subplot(gs[0])
         _responses_axes(fig.add_subplot(gs[1]), run)
+    elif survival:  # synapses.structure: survival by initial weight below the sweep's curve
+        fig.set_size_inches(WIDTH_IN, HEIGHT_IN + PANEL_IN)
+        gs = fig.add_gridspec(2, 1, height_ratios=(3, 2))
+        ax = fig.add_subplot(gs[0])
+        _survival_axes(fig.add_subplot(gs[1]), run, tab)
     else:
         ax = fig.add_subplot()
     n = len(tab.conditions)
@@ -940,6 +946,48 @@ def _sweep_figure(fig, run: Run) -> None:
     fig.suptitle(_title(run, extra), fontsize=11)
     if ref is not None:
         _note(fig, f"reference points: {ref.file.name}")
+
+
+SURVIVAL_BINS = 10
+
+
+def _survival_axes(ax, run: Run, tab: SweepTable) -> None:
+    """``synapses.structure``: the fraction of the synapses present at the start that are present
+    at the end, by initial weight (SURVIVAL_BINS bins), one curve per sweep condition."""
+    import numpy as np
+
+    cols = run.summary_cols
+    ci = {c: k for k, c in enumerate(cols)}
+    by_cond: dict = {}
+    for r in run.summary:
+        if r[ci["present_initial"]] != "1":
+            continue
+        key = tuple(r[ci[k]] for k in tab.keys)
+        by_cond.setdefault(key, []).append((_num(r[ci["w_initial"]]), r[ci["present_final"]] == "1"))
+    allw = np.array([w for rows in by_cond.values() for w, _ in rows])
+    allw = allw[np.isfinite(allw)]
+    if not allw.size:
+        ax.text(0.5, 0.5, "no synapse present at the start", transform=ax.transAxes, ha="center", va="center", color="0.4")
+        return
+    lo, hi = float(allw.min()), float(allw.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, SURVIVAL_BINS + 1)
+    mids = 0.5 * (edges[1:] + edges[:-1])
+    many = len(by_cond) > MAX_LEGEND
+    for k, (key, rows) in enumerate(by_cond.items()):
+        w = np.array([x for x, _ in rows])
+        alive = np.array([a for _, a in rows], dtype=float)
+        b = np.clip(np.searchsorted(edges, w, side="right") - 1, 0, SURVIVAL_BINS - 1)
+        n = np.bincount(b, minlength=SURVIVAL_BINS)
+        frac = np.where(n > 0, np.bincount(b, weights=alive, minlength=SURVIVAL_BINS) / np.maximum(n, 1), np.nan)
+        label = ", ".join(f"{kk.rsplit('.', 1)[-1]} = {_value_text(kk, _num(v))}" for kk, v in zip(tab.keys, key))
+        style = {"color": "0.45", "linestyle": "-", "linewidth": 0.6} if many else _style(k, SURVIVAL_BINS)
+        ax.plot(mids, frac, label=None if many and k else (f"{len(by_cond)} conditions" if many else label), **style)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("initial weight w_initial (dimensionless)")
+    ax.set_ylabel("surviving fraction\n(present at the end)")
+    _legend_outside(ax)
 
 
 def _xpos(tab: SweepTable, key: str, v) -> float:

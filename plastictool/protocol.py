@@ -65,6 +65,14 @@ SYNAPSES = (
     F("delay", "section", None, "{axonal: D1, dendritic: D2}: synaptic delays, multiples of dt (stdp, triplet; docs/stdp-variants.md)"),
     F("release", "section", None, "transmitter release (short-term plasticity, Tsodyks-Markram): model, preset, U, tau_rec, tau_fac, sites (section 11)"),
     F("inhibitory", "indices", None, "presynaptic neurons whose synapses are inhibitory (lif: they open g_inh), a list or {from: a, to: b}"),
+    F("structure", "section", None, "synapse number: formation and elimination (structural plasticity)"),
+)
+STRUCTURE = (
+    F("present", "present", 1.0, "fraction of potential synapses present at the start (drawn from the seed), or an n_pre x n_post 0/1 list"),
+    F("formation_rate", RATE, 0.0, "formation hazard of each absent potential synapse", lo=0.0),
+    F("elimination_rate", RATE, 0.0, "elimination hazard of each present synapse at weight 0", lo=0.0),
+    F("w_ref", "bound", None, "elimination hazard = elimination_rate * exp(-w / w_ref); null: independent of w", lo=0.0, lo_open=True),
+    F("w_new", "init", None, "weight of a new synapse: number | {uniform: [lo, hi]} | {normal: [mean, sd]} | n_pre x n_post list; null: as w_init"),
 )
 DELAY = (
     F("axonal", TIME, 0.0, "a pre spike reaches the synapse and the LIF conductance this much later", lo=0.0),
@@ -214,6 +222,18 @@ class Synapses:
     delay_dendritic: float = 0.0  # ms, a multiple of dt
     release: Release | None = None
     inhibitory: tuple[int, ...] = ()  # presynaptic neurons whose synapses are inhibitory
+    structure: "Structure | None" = None  # synapses.structure (None: every synapse always present)
+
+
+@dataclass(frozen=True)
+class Structure:
+    """``synapses.structure``: rates in Hz (per second)."""
+
+    present: float | tuple  # fraction in [0, 1], or rows of 0/1 (tuples of floats)
+    formation_rate: float
+    elimination_rate: float
+    w_ref: float | None
+    w_new: Init
 
 
 @dataclass(frozen=True)
@@ -438,6 +458,48 @@ def _whole(value) -> float | None:
     return None
 
 
+def _structure(v: Validator, raw, shape, w_init: Init) -> Structure:
+    """``synapses.structure`` (spec section 12)."""
+    path = ("synapses", "structure")
+    raw = v.mapping(path, raw, STRUCTURE)
+    simple = [f for f in STRUCTURE if f.name in ("formation_rate", "elimination_rate")]
+    q = v.fields(path, raw, simple)
+    w_ref = raw.get("w_ref")
+    if w_ref is not None:
+        w_ref = v.field(path + ("w_ref",), w_ref, F("w_ref", NUM, None, lo=0.0, lo_open=True))
+    w_new = w_init if raw.get("w_new") is None else v.init(path + ("w_new",), raw["w_new"], shape)
+    present = raw.get("present", 1.0)
+    if isinstance(present, list):
+        rows = v.matrix(path + ("present",), present)
+        if (len(rows), len(rows[0])) != shape:
+            v.fail(path + ("present",), f"expected an n_pre x n_post = {shape[0]} x {shape[1]} matrix of 0 and 1, got {len(rows)} x {len(rows[0])}")
+        for i, r in enumerate(rows):
+            for j, x in enumerate(r):
+                if x not in (0.0, 1.0):
+                    v.fail(path + ("present", i, j), f"a present matrix holds 0 (absent) or 1 (present), got {x:g}")
+        present = rows
+    else:
+        try:
+            present = parse_quantity(present, ONE) if not isinstance(present, dict) else None
+        except UnitError as exc:
+            v.fail(path + ("present",), str(exc))
+        if present is None:
+            v.fail(path + ("present",), "expected a fraction in [0, 1] or an n_pre x n_post list of 0 and 1, got a mapping")
+        if not 0.0 <= present <= 1.0:
+            v.fail(path + ("present",), f"a fraction of present synapses must be in [0, 1], got {present:g}")
+    return Structure(present, q["formation_rate"], q["elimination_rate"], w_ref, w_new)
+
+
+def _structure_resolved(st: Structure) -> dict:
+    return {
+        "present": [list(r) for r in st.present] if isinstance(st.present, tuple) else st.present,
+        "formation_rate": st.formation_rate,
+        "elimination_rate": st.elimination_rate,
+        "w_ref": st.w_ref,
+        "w_new": st.w_new.resolved(),
+    }
+
+
 def _kind(value) -> str:
     if value is None:
         return "nothing (null)"
@@ -475,7 +537,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     dt = top["dt"]
 
     syn_raw = v.mapping(("synapses",), data.get("synapses"), SYNAPSES)
-    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay", "release", "inhibitory")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay", "release", "inhibitory")])
+    syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay", "release", "inhibitory", "structure")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay", "release", "inhibitory", "structure")])
     shape = (syn["n_pre"], syn["n_post"])
     w_init = v.init(("synapses", "w_init"), syn_raw.get("w_init", 0.5), shape)
     w_min = -math.inf if "w_min" in syn_raw and syn_raw["w_min"] is None else syn["w_min"]
@@ -485,7 +547,12 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     delay = _delay(v, syn_raw.get("delay"), dt)
     release = _release(v, syn_raw["release"]) if syn_raw.get("release") is not None else None
     inhibitory = _inhibitory(v, syn_raw.get("inhibitory"), syn["n_pre"])
-    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release, inhibitory)
+    structure = _structure(v, syn_raw["structure"], shape, w_init) if syn_raw.get("structure") is not None else None
+    if structure is not None and release is not None:
+        v.fail(("synapses", "structure"), "synapses.structure and synapses.release cannot be combined yet (the summary of such a run is not defined)")
+    if structure is not None and inhibitory:
+        v.fail(("synapses", "structure"), "synapses.structure and synapses.inhibitory cannot be combined yet")
+    synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release, inhibitory, structure)
 
     neuron = _neuron(v, data.get("neuron"))
     rule = _rule(v, data.get("rule"), neuron, synapses)
@@ -543,6 +610,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             **({"delay": delay} if "delay" in syn_raw else {}),
             **({"release": release.resolved()} if release is not None else {}),
             **({"inhibitory": list(inhibitory)} if inhibitory else {}),
+            **({"structure": _structure_resolved(structure)} if structure is not None else {}),
         },
         "neuron": {"model": neuron.model, **_neuron_resolved(neuron, data.get("neuron"), inhibitory)},
         **({"stimulus": phases_resolved[0]} if "stimulus" in data else {"phases": phases_resolved}),

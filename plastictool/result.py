@@ -114,7 +114,46 @@ def _summary(experiment, results) -> Table:
         cols["U_final"] = lambda: _cat(
             [utilisation(r.protocol.synapses.release.U, r.protocol.rule.expression == "presynaptic", r.w_initial, r.w_final).reshape(-1) for r in results], np.float64
         )
+    if results and results[0].structure is not None:  # (the lambdas above read this t)
+        t = _structure_summary(cols, results, sizes)
+        return t
     t = Table(cols, rows=sum(sizes), name="summary", empty_nan=("dw_percent",))
+    return t
+
+
+STRUCTURE_EMPTY = ("w_initial", "w_final", "dw", "dw_percent")
+
+
+def _structure_summary(cols: dict, results, sizes) -> Table:
+    """summary.csv of a run with ``synapses.structure`` (as ``output._structure_summary_tasks``
+    writes it): ``w_initial`` NaN (empty) where absent at the start, ``w_final`` where absent at
+    the end, ``dw``/``dw_percent`` where either; ``outcome`` formed/eliminated/absent there;
+    ``present_initial, present_final`` last."""
+    plain = Table(dict(cols), rows=sum(sizes), name="summary")
+    p0 = lambda: _cat([r.structure.present_initial.reshape(-1) for r in results], np.int64)  # noqa: E731
+    p1 = lambda: _cat([r.structure.present_final.reshape(-1) for r in results], np.int64)  # noqa: E731
+    out = {k: v for k, v in cols.items() if k not in STRUCTURE_EMPTY + ("outcome",)}
+
+    def masked(name):
+        a, b = t["present_initial"] == 1, t["present_final"] == 1
+        keep = {"w_initial": a, "w_final": b}.get(name, a & b)
+        return np.where(keep, plain[name], np.nan)
+
+    def outcome():
+        a, b = t["present_initial"] == 1, t["present_final"] == 1
+        o = plain["outcome"].astype("<U10")
+        o[~a & b] = "formed"
+        o[a & ~b] = "eliminated"
+        o[~a & ~b] = "absent"
+        return o
+
+    for name in STRUCTURE_EMPTY:
+        out[name] = partial(masked, name)
+    out["outcome"] = outcome
+    out["present_initial"] = p0
+    out["present_final"] = p1
+    order = [k for k in cols if k not in ("outcome",)] + ["outcome", "present_initial", "present_final"]
+    t = Table({k: out[k] for k in order}, rows=sum(sizes), name="summary", empty_nan=STRUCTURE_EMPTY)
     return t
 
 
@@ -161,13 +200,32 @@ def _responses(experiment, results) -> Table | None:
     if experiment.sweep_keys:
         cols["condition"] = partial(_condition_column, results, sizes)
     return Table(cols, rows=sum(sizes), name="responses")
+def _structure(experiment, results) -> Table | None:
+    """structure.csv (``synapses.structure``): ``t_ms, pre, post, event`` (``condition`` in a sweep)."""
+    if experiment.base.synapses.structure is None:
+        return None
+    from .core.structure import EVENT_LABELS
+
+    sizes = [r.structure.n_events for r in results]
+    cols: dict = {
+        "t_ms": lambda: _cat([r.structure.ev_step * r.protocol.dt for r in results], np.float64),
+        "pre": lambda: _cat([r.structure.ev_syn // r.w_final.shape[1] for r in results], np.int64),
+        "post": lambda: _cat([r.structure.ev_syn % r.w_final.shape[1] for r in results], np.int64),
+        "event": lambda: np.array(EVENT_LABELS)[_cat([r.structure.ev_kind for r in results], np.int64)],
+    }
+    if experiment.sweep_keys:
+        cols["condition"] = partial(_condition_column, results, sizes)
+    return Table(cols, rows=sum(sizes), name="structure")
 
 
 TABLES: list[TableSpec] = [
-    TableSpec("summary", "summary.csv", _summary, ints=("pre", "post"), labels=("outcome",), empty_nan=("dw_percent",)),
+    TableSpec(
+        "summary", "summary.csv", _summary, ints=("pre", "post", "present_initial", "present_final"), labels=("outcome",), empty_nan=("w_initial", "w_final", "dw", "dw_percent")
+    ),
     TableSpec("traces", "traces.csv", _traces, ints=("condition",)),
     TableSpec("spikes", "spikes.csv", _spikes, ints=("index", "condition"), labels=("population",)),
     TableSpec("responses", "responses.csv", _responses, ints=("pre", "post", "condition")),
+    TableSpec("structure", "structure.csv", _structure, ints=("pre", "post", "condition"), labels=("event",)),
 ]
 
 

@@ -13,7 +13,7 @@ TIME, RATE, VOLTAGE, ONE = "time", "rate", "voltage", "1"
 
 UNITS: dict[str, dict[str, float]] = {
     TIME: {"us": 1e-3, "ms": 1.0, "s": 1e3, "min": 60e3, "h": 3600e3},
-    RATE: {"Hz": 1.0, "kHz": 1e3, "/s": 1.0, "/min": 1.0 / 60.0},
+    RATE: {"Hz": 1.0, "kHz": 1e3, "/s": 1.0, "/min": 1.0 / 60.0, "/h": 1.0 / 3600.0},
     VOLTAGE: {"mV": 1.0, "V": 1e3},
     ONE: {},
 }

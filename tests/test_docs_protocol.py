@@ -117,6 +117,7 @@ def field_groups():
     groups = [
         (None, [f for f in P.TOP]),
         ("synapses", list(P.SYNAPSES)),
+        ("structure", list(P.STRUCTURE)),
         ("neuron", list(P.NEURON_COMMON + P.NEURON_LIF + P.NEURON_RATE)),
         ("stimulus", list(P.PHASE)),
         ("pairing", list(P.PAIRING)),

@@ -22,7 +22,7 @@ from plastictool.compare import compare_dirs
 GOLDEN = ROOT / "tests" / "golden"
 GOLDEN_RTOL = 1e-7
 GOLDEN_ATOL = 1e-12
-TABLES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv")
+TABLES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv", "structure.csv")
 EXAMPLES = sorted(PROTOCOLS.glob("*.yaml"))
 
 

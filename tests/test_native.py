@@ -121,7 +121,7 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
         w = np.array(b.w, order=order)
         s = 0
         while s < p.n_steps:
-            s = advance(w, b.net, b.state, b.params, s, p.n_steps, b.phases[0][2], 0, 3, b.net.lif, None, None)
+            s = advance(w, b.net, b.state, b.params, s, p.n_steps, b.phases[0][2], 0, 3, b.net.lif, None, None, None)
             b.net.cursor[2] = 0
         runs.append(w)
     assert "native" in jit.USED and "jit" in jit.USED

@@ -215,9 +215,9 @@ def test_something_new_goes_to_the_python_path(tmp_path):
     rec = engine.Recorder(b)
     stepper = engine.Stepper(b, [(0, 2)])
     assert record.supported(b, rec, stepper) is None
-    New = dataclasses.make_dataclass("New", [(f.name, f.type) for f in dataclasses.fields(b)] + [("structure", object, None)])
-    b2 = New(**{f.name: getattr(b, f.name) for f in dataclasses.fields(b)}, structure=object())
-    assert "structure" in record.supported(b2, rec, stepper)
+    New = dataclasses.make_dataclass("New", [(f.name, f.type) for f in dataclasses.fields(b)] + [("future_mechanism", object, None)])
+    b2 = New(**{f.name: getattr(b, f.name) for f in dataclasses.fields(b)}, future_mechanism=object())
+    assert "future_mechanism" in record.supported(b2, rec, stepper)
     b.phases[0] = b.phases[0] + (object(),)
     assert "phases" in record.supported(b, rec, stepper)
     net2 = b.net.__class__.__name__  # (a NamedTuple: a new array field that holds something counts)

@@ -115,7 +115,7 @@ def kernel_run(w0, pre, post, dt, n_steps, model=0, w_min=0.0, w_max=1.0, axonal
                    dendritic=dendritic)
     w = w0.copy()
     pr, stt = stdp.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
-    stdp.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8), None, inh_arg(inhibitory, n_pre, n_post))
+    stdp.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8), None, inh=inh_arg(inhibitory, n_pre, n_post))
     return w, net
 
 
@@ -286,7 +286,7 @@ def triplet_run(pre, post, n_pre, n_post, dt, n_steps, vals, w0, w_min=-math.inf
                    dendritic=dendritic)
     w = np.array(w0, dtype=float)
     pr, stt = triplet.build(vals, BuildContext(n_pre, n_post, dt, w, w_min, w_max, np.random.default_rng(0)))
-    triplet.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8), None, inh_arg(inhibitory, n_pre, n_post))
+    triplet.advance(w, net, stt, pr, 0, n_steps, np.zeros(1, np.uint8), None, inh=inh_arg(inhibitory, n_pre, n_post))
     return w, net
 
 
@@ -464,10 +464,10 @@ def test_an_inhibitory_spike_opens_g_inh_and_an_excitatory_one_g(kind):
     w = w0.copy()
     vals = {p.name: p.default for p in mod.SPEC.params}
     pr, stt = mod.build(vals, BuildContext(2, 3, 0.1, w, 0.0, 1.0, np.random.default_rng(0)))
-    mod.advance(w, net, stt, pr, 0, 6, np.zeros(1, np.uint8), None, inh)
+    mod.advance(w, net, stt, pr, 0, 6, np.zeros(1, np.uint8), None, inh=inh)
     assert np.array_equal(net.g, w0[0]) and np.array_equal(inh.g, w0[1])
     v0 = net.v.copy()
-    mod.advance(w, net, stt, pr, 6, 7, np.zeros(1, np.uint8), None, inh)
+    mod.advance(w, net, stt, pr, 6, 7, np.zeros(1, np.uint8), None, inh=inh)
     g, gi = w0[0], w0[1]  # v relaxes towards (v_rest + g e_syn + g_inh e_syn_inh) / (1 + g + g_inh)
     v_inf = (-74.0 + g * 0.0 + gi * -80.0) / (1.0 + g + gi)
     np.testing.assert_allclose(net.v, v_inf + (v0 - v_inf) * np.exp(-0.1 * (1.0 + g + gi) / 10.0), rtol=1e-13, atol=0)

@@ -217,7 +217,7 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
         if nxt % every == 0 and n >= cap:
             status = FULL
             break
-        reached = advance_block(w, net, st, pr, s, nxt, blocked, j0, j1, lif, rel, None)  # noqa: F821 (the rule's, in the globals; inh None: Built.inh sends a run to the Python path)
+        reached = advance_block(w, net, st, pr, s, nxt, blocked, j0, j1, lif, rel, None, None)  # noqa: F821 (the rule's, in the globals; inh None: Built.inh sends a run to the Python path)
         if reached < nxt:
             s = reached
             status = OUT

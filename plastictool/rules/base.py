@@ -11,10 +11,10 @@ A rule is one module in ``plastictool/rules/`` plus one line in
     turns validated parameter values (floats in canonical units: ms, Hz, mV; strings for
     options) into a ``Params`` NamedTuple of floats/ints in the kernel's units and a ``State``
     NamedTuple of arrays, given a :class:`BuildContext`.
-``advance(w, net, st, pr, s0, s1, blocked) -> int``
+``advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None) -> int``
     the ``@jit`` kernel: integrates steps ``s0 <= s < s1`` in place and returns the step it
     reached (``s1``, or earlier when the post-spike buffer of ``net`` is full).
-``advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh) -> int`` and ``block_state(st)``
+``advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present, inh) -> int`` and ``block_state(st)``
     only for rules with ``SPEC.post_blocks``: ``advance`` for the post neurons
     ``j0 <= j < j1`` alone, and a State for another such block (private copies of what is
     written per pre neuron or per call, the per-post arrays shared). Post neurons do not
@@ -22,7 +22,8 @@ A rule is one module in ``plastictool/rules/`` plus one line in
     its own ``core.net.block_net`` and ``block_state``; the results must be identical, bit for
     bit, to one ``advance``. ``lif`` is ``core.net.lif_arg(net)``, the LIF parameters or None:
     tested with ``lif is None``, it lets Numba compile only the neuron model's code; ``rel``
-    (``core.release``) and ``inh`` (``core.inhibit``) likewise, None when unused. The
+    (``core.release``), ``present`` (``core.structure``) and ``inh`` (``core.inhibit``)
+    likewise, None when unused. The
     engine calls ``advance_block`` over all post neurons for one thread too (one entry kernel
     to compile); ``advance`` stays, as plain Python over all post neurons, for tests and
     callers of the rule alone.

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..core.jit import jit
 from ..core.net import rate_output
+from ..core.structure import absent_to_zero
 from .base import ONE, RATE, TIME, Param, RuleSpec, StateVar
 
 SPEC = RuleSpec(
@@ -61,7 +62,7 @@ def probe(st, pr, name, step):
 
 
 @jit(entry=True)
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):  # (rel: no release for rate rules)
     n_pre, n_post = w.shape
     x = net.x
     ys = net.y
@@ -76,4 +77,6 @@ def advance(w, net, st, pr, s0, s1, blocked):
                 wij = w[i, j] + pr.k_eta * xs[i] * y * (y - th)
                 w[i, j] = min(max(wij, pr.w_min), pr.w_max)
             st.theta[j] = th + pr.k_theta * (y * y / pr.y0 - th)
+        if present is not None:  # structure hook (core/structure.py): absent synapses stay at 0
+            absent_to_zero(w, present)
     return s1

@@ -70,6 +70,7 @@ from ..core.jit import jit
 from ..core.net import LIF, lif_step, post_events, pre_spikes, room_for_post
 from ..core.release import release_row
 from ..core.rng import new_generator, normal
+from ..core.structure import absent_to_zero
 from ..inits import Init
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
@@ -304,12 +305,22 @@ def probe(st, pr, name, step):
 
 
 @jit
-def readout(w, rho, w0, w1):
+def readout(w, rho, w0, w1, present=None):
     n_pre, n_post = w.shape
     dw = w1 - w0
     for i in range(n_pre):
         for j in range(n_post):
             w[i, j] = w0 + rho[i * n_post + j] * dw
+    if present is not None:  # structure hook (core/structure.py): absent synapses weigh 0
+        absent_to_zero(w, present)
+
+
+def structure_changed(pr, st, w, formed, eliminated, w_new, step):
+    """``synapses.structure``: a new synapse (flat indices ``formed``) starts with the efficacy
+    that reads out as ``w_new``, ``rho = (w_new - w0) / (w1 - w0)``; an eliminated one keeps its
+    ``rho`` (it is absent: read out as 0, reset when it forms again)."""
+    if formed.size:
+        st.rho[formed] = (w_new - pr.w0) / (pr.w1 - pr.w0) if pr.w1 != pr.w0 else 0.0
 
 
 @jit(inline=True)
@@ -337,14 +348,15 @@ def euler(r, fp, fd, rs, gamma_p, gamma_d, k, stochastic, noise1, gen, spare):
     return r
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):
     """Advance steps ``s0 <= s < s1`` (``advance_kernel``); ``rel``: the transmitter release
-    arrays (``core.release``) or None, so that Numba compiles the kernel without release code."""
-    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel)
+    arrays (``core.release``) or None, so that Numba compiles the kernel without release code;
+    ``present`` likewise (``core.structure``: None without synapses.structure)."""
+    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present)
 
 
 @jit(entry=True)
-def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
+def advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
@@ -370,7 +382,7 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
     for s in range(s0, s1):
         if not room_for_post(cursor, post_now, out_step):
             cmax[0], cmax[1] = mp, mq
-            readout(w, rho, w0, w1)
+            readout(w, rho, w0, w1, present)
             return s
         if is_lif:
             npost = lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt)
@@ -382,6 +394,8 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
                 i = pre_now[a]
                 for j in range(n_post):
                     w[i, j] = w0 + rho[i * n_post + j] * dw
+                    if present is not None:  # structure hook (core/structure.py): absent synapses transmit nothing
+                        w[i, j] *= present[i, j]
                 release_row(rel, w[i], i, s, 0, n_post)
                 if is_lif:
                     amp = rel.amp
@@ -392,6 +406,8 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
                 i = pre_now[a]
                 for j in range(n_post):
                     w[i, j] = w0 + rho[i * n_post + j] * dw
+                    if present is not None:  # structure hook (core/structure.py): absent synapses transmit nothing
+                        w[i, j] *= present[i, j]
                     g[j] += w[i, j]
         # calcium of step s: the bounds decay by one step, then this step's jumps
         mp *= dec
@@ -468,5 +484,5 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
                 r = rho[m]
                 rho[m] = r + k * (-r * (1.0 - r) * (rs - r))
     cmax[0], cmax[1] = mp, mq
-    readout(w, rho, w0, w1)
+    readout(w, rho, w0, w1, present)
     return s1

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..core.jit import jit
 from ..core.net import rate_output
+from ..core.structure import absent_to_zero
 from .base import RATE, Param, RuleSpec
 
 SPEC = RuleSpec(
@@ -57,7 +58,7 @@ def probe(st, pr, name, step):  # pragma: no cover - hebb has no state
 
 
 @jit(entry=True)
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):  # (rel: no release for rate rules)
     n_pre, n_post = w.shape
     x = net.x
     ys = net.y
@@ -69,4 +70,6 @@ def advance(w, net, st, pr, s0, s1, blocked):
             for j in range(n_post):
                 wij = w[i, j] + pr.k_eta * xs[i] * ys[j] - pr.k_decay * w[i, j]
                 w[i, j] = min(max(wij, pr.w_min), pr.w_max)
+        if present is not None:  # structure hook (core/structure.py): absent synapses stay at 0
+            absent_to_zero(w, present)
     return s1

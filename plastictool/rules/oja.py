@@ -19,6 +19,7 @@ import numpy as np
 
 from ..core.jit import jit
 from ..core.net import rate_output
+from ..core.structure import absent_to_zero
 from .base import RATE, Param, RuleSpec
 
 SPEC = RuleSpec(
@@ -50,7 +51,7 @@ def probe(st, pr, name, step):  # pragma: no cover - oja has no state
 
 
 @jit(entry=True)
-def advance(w, net, st, pr, s0, s1, blocked):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):  # (rel: no release for rate rules)
     n_pre, n_post = w.shape
     x = net.x
     ys = net.y
@@ -63,4 +64,6 @@ def advance(w, net, st, pr, s0, s1, blocked):
             for i in range(n_pre):
                 wij = w[i, j] + pr.k_eta * y * (xs[i] - y * w[i, j])
                 w[i, j] = min(max(wij, pr.w_min), pr.w_max)
+        if present is not None:  # structure hook (core/structure.py): absent synapses stay at 0
+            absent_to_zero(w, present)
     return s1

@@ -343,6 +343,27 @@ def build(values, ctx):
     return pr, st
 
 
+def structure_changed(pr, st, w, formed, eliminated, w_new, step):
+    """``synapses.structure`` (core/structure.py). The weight is ``w0 * bound / bound_rest``, so an
+    absent synapse is one with scale ``w0 = 0``: it transmits nothing and reads out as 0, and
+    ``advance`` gives it no calcium (its ``present`` hook), so it stays at rest and adds nothing
+    to the cell's products. Elimination follows the receptor content through ``w``. Eliminated
+    and new synapses are set to the resting state (no calcium or signals, no tag; pool, free,
+    bound receptors and slots at rest) at step ``step``; a new one is scaled to ``w_new``.
+    ``formed``: flat indices; ``eliminated``: flat indices or a boolean mask."""
+    w0 = pr.w0.reshape(-1)
+    x = st.x
+    for sel in (eliminated, formed):
+        x[sel] = 0.0
+        x[sel, POOL] = pr.pool_rest
+        x[sel, FREE] = pr.free_rest
+        x[sel, BOUND] = pr.bound_rest
+        x[sel, SLOTS] = pr.slots_rest
+        st.t[sel] = step
+    w0[eliminated] = 0.0
+    w0[formed] = w_new
+
+
 def probe(st, pr, name, step):
     """A state variable, shape (n_pre, n_post) (``prp``: (n_post,)). ``advance`` leaves every
     synapse at the step it reached, so the slow variables are read as they are; calcium is
@@ -613,14 +634,15 @@ def grid_step(w, x, t, k, w0, bound_rest, g, dt, blocked, prp, prod, prp_use, sp
         prod[j] = 0.0
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):
     """Advance steps ``s0 <= s < s1`` (``advance_kernel``); ``rel``: the transmitter release
-    arrays (``core.release``) or None, so that Numba compiles the kernel without release code."""
-    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel)
+    arrays (``core.release``) or None, so that Numba compiles the kernel without release code;
+    ``present`` likewise (``core.structure``: None without synapses.structure)."""
+    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present)
 
 
 @jit(entry=True)
-def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
+def advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present):
     n_pre, n_post = w.shape
     model, dt, cursor = net.model, net.dt, net.cursor
     pre_step, pre_idx, pre_now = net.pre_step, net.pre_idx, net.pre_now
@@ -668,7 +690,10 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
                 if rel is None:
                     if is_lif:
                         g[j] += w[i, j]
-                x[syn, CA] += dc
+                if present is None:
+                    x[syn, CA] += dc
+                else:  # structure hook (core/structure.py): no calcium into an absent synapse
+                    x[syn, CA] += dc * present[i, j]
             if rel is not None:  # transmitter release (core.release): the LIF gets w r_n
                 release_row(rel, w[i], i, s, 0, n_post)
                 if is_lif:
@@ -683,7 +708,10 @@ def advance_kernel(w, net, st, pr, s0, s1, blocked, rel):
                 for i in range(n_pre):
                     syn = i * n_post + j
                     bring(x, t, k, syn, s, dt, blocked, prp_use, prod, j)
-                    x[syn, CA] += c_post
+                    if present is None:
+                        x[syn, CA] += c_post
+                    else:  # structure hook (core/structure.py): no calcium into an absent synapse
+                        x[syn, CA] += c_post * present[i, j]
         s += 1
     while g_last[0] + grid <= s1:  # a grid step at s1 (or skipped by the last event) is done now
         g_last[0] += grid

@@ -84,6 +84,7 @@ from ..core.inhibit import lif_block_inh, open_row
 from ..core.jit import jit
 from ..core.net import lif_arg, lif_block, next_event_step, post_events_block, pre_spikes, prefetch_rows, room_for_post
 from ..core.release import release_row
+from ..core.structure import transmit
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 
@@ -234,6 +235,13 @@ def build(values, ctx):
         t_seen=np.full(ctx.n_post if scheme == RESTRICTED else 0, never, dtype=np.int64),
     )
     return pr, st
+
+
+def structure_changed(pr, st, w, formed, eliminated, w_new, step):
+    """``synapses.structure`` (core/structure.py): a new synapse has seen no pre spike yet, so its
+    presynaptic_centered trace ``kp`` starts at 0; the other schemes keep per-neuron traces only."""
+    if st.kp.size and len(formed):
+        st.kp.reshape(-1)[formed] = 0.0
 
 
 def block_state(st: State) -> State:
@@ -426,18 +434,19 @@ def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pr
         walk_columns(w, post_now, npost, s, centered, pair, x_pre, t_pre, kp, t_post, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None, inh=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None, inh=None):
     """Event-driven pair STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
     model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
-    (``core.release``: None without transmitter release), and ``inh`` (``core.inhibit``: None
-    without inhibitory inputs)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, inh)
+    (``core.release``: None without transmitter release), ``present`` (``core.structure``: None
+    without structural plasticity) and ``inh`` (``core.inhibit``: None without inhibitory
+    inputs)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, present, inh)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present, inh):
     """Event-driven pair STDP of the post neurons ``j0 <= j < j1`` (all columns of ``w`` are
     there; only these are read and written).
 
@@ -518,14 +527,19 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh):
                     release_row(rel, row, i, s, j0, j1)
                     if is_lif:
                         ab = rel.amp[j0:j1]
-                        for k in range(nb):
-                            gb[k] += ab[k]
+                        if present is None:
+                            for k in range(nb):
+                                gb[k] += ab[k]
+                        else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                            transmit(gb, ab, present[i, j0:j1])
                 elif is_lif:
-                    if inh is None:
+                    if inh is not None:  # an inhibitory neuron's weight (a magnitude) opens g_inh instead
+                        open_row(inh, i, rb, gb, j0, j1)
+                    elif present is None:
                         for k in range(nb):
                             gb[k] += rb[k]
-                    else:  # an inhibitory neuron's weight (a magnitude) opens g_inh instead
-                        open_row(inh, i, rb, gb, j0, j1)
+                    else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                        transmit(gb, rb, present[i, j0:j1])
                 if plastic:
                     if restricted:  # only the first pre spike since a post spike depresses
                         tpi = t_pre[i]

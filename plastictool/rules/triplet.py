@@ -283,18 +283,19 @@ def pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus,
         t_pre[i] = s
 
 
-def advance(w, net, st, pr, s0, s1, blocked, rel=None, inh=None):
+def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None, inh=None):
     """Triplet STDP of every post neuron (``advance_block`` over all of them).
 
     Plain Python: ``advance_block``'s ``lif`` argument is an array or None by the neuron
     model, and Numba compiles each kind apart (``core.net.lif_arg``); ``rel`` likewise
-    (``core.release``: None without transmitter release), and ``inh`` (``core.inhibit``: None
-    without inhibitory inputs)."""
-    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, inh)
+    (``core.release``: None without transmitter release), ``present`` (``core.structure``: None
+    without structural plasticity) and ``inh`` (``core.inhibit``: None without inhibitory
+    inputs)."""
+    return advance_block(w, net, st, pr, s0, s1, blocked, 0, w.shape[1], lif_arg(net), rel, present, inh)
 
 
 @jit(entry=True)
-def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh):
+def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present, inh):
     """Triplet STDP of the post neurons ``j0 <= j < j1`` only (their columns of ``w``); blocks
     advanced separately give the results of one call over all of them, bit for bit."""
     n_pre = w.shape[0]
@@ -349,9 +350,14 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, inh):
             for k in range(nb):
                 if is_lif and inh is None:
                     if rel is None:
-                        gb[k] += rb[k]
-                    else:
+                        if present is None:
+                            gb[k] += rb[k]
+                        else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                            gb[k] += rb[k] * present[i, j0 + k]
+                    elif present is None:
                         gb[k] += ab[k]
+                    else:  # structure hook (core/structure.py): absent synapses transmit nothing
+                        gb[k] += ab[k] * present[i, j0 + k]
                 if plastic and o1b[k] != 0.0:
                     o1 = o1b[k] * decay(dec_minus, s - tpb[k], dt, tau_minus)
                     wij = rb[k] - o1 * amp
