@@ -271,16 +271,17 @@ def post_walk(w, post_now, npost, s, r1s, t_pre, o2s, t_post, dec_plus, dec_y, d
 
 
 @jit(inline=True)
-def pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest):
-    """Increment r1 and r2 of the pre neurons spiking at step ``s``."""
-    for a in range(npre):
-        i = pre_now[a]
-        k = s - t_pre[i]
+def spike_traces(now, n, s, r1s, r2s, t_last, dec_plus, dec_x, dt, tau_plus, tau_x, nearest):
+    """Increment the two traces of the neurons ``now[:n]`` spiking at step ``s``: r1 and r2 of
+    pre neurons, or o1 and o2 of post neurons (with their time constants)."""
+    for a in range(n):
+        i = now[a]
+        k = s - t_last[i]
         r1 = r1s[i] * decay(dec_plus, k, dt, tau_plus)
         r2 = r2s[i] * decay(dec_x, k, dt, tau_x)
         r1s[i] = 1.0 if nearest else r1 + 1.0
         r2s[i] = 1.0 if nearest else r2 + 1.0
-        t_pre[i] = s
+        t_last[i] = s
 
 
 def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None, inh=None):
@@ -363,18 +364,11 @@ def advance_block(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present, in
                     wij = rb[k] - o1 * amp
                     rb[k] = min(max(wij, w_min), w_max)
         if pair:  # same_step pair: the pre traces first, so that this step's post spikes pair with them
-            pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest)
+            spike_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest)
         if plastic and not nest_order:  # post spike: walk the column, potentiate with r1 (and o2)
             post_walk(w, post_now, npost, s, r1s, t_pre, o2s, t_post, dec_plus, dec_y, dt, tau_plus, tau_y, a2_plus, a3_plus, w_min, w_max)
         if not pair:  # then the traces of the neurons that spiked
-            pre_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest)
-        for b in range(npost):
-            j = post_now[b]
-            k = s - t_post[j]
-            o1 = o1s[j] * decay(dec_minus, k, dt, tau_minus)
-            o2 = o2s[j] * decay(dec_y, k, dt, tau_y)
-            o1s[j] = 1.0 if nearest else o1 + 1.0
-            o2s[j] = 1.0 if nearest else o2 + 1.0
-            t_post[j] = s
+            spike_traces(pre_now, npre, s, r1s, r2s, t_pre, dec_plus, dec_x, dt, tau_plus, tau_x, nearest)
+        spike_traces(post_now, npost, s, o1s, o2s, t_post, dec_minus, dec_y, dt, tau_minus, tau_y, nearest)
         s += 1
     return s1
