@@ -790,17 +790,12 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
         v.fail(path + ("kind",), f"{'missing' if kind is None else repr(kind)}: kind must be one of {', '.join(rule_registry.kinds())}{_close(str(kind), rule_registry.kinds())}")
     spec = rule_registry.spec(kind)
     names = spec.param_names
-    for key in raw:
-        if key not in ("kind", "preset", "expression") + names:
-            v.fail(path + (key,), f"unknown parameter {key!r} of rule {kind}{_hint(str(key), names)}")
+    merged = _with_preset(
+        v, path, raw, spec, ("kind", "preset", "expression") + names,
+        lambda key: f"unknown parameter {key!r} of rule {kind}{_hint(str(key), names)}",
+        lambda preset: f"unknown preset {preset!r} of rule {kind}; valid: {', '.join(spec.presets) or 'none'}{_close(str(preset), list(spec.presets))}",
+    )
     preset = raw.get("preset")
-    merged = dict(raw)
-    if preset is not None:
-        if preset not in spec.presets:
-            v.fail(path + ("preset",), f"unknown preset {preset!r} of rule {kind}; valid: {', '.join(spec.presets) or 'none'}{_close(str(preset), list(spec.presets))}")
-        for k, x in spec.presets[preset].values.items():
-            if k not in raw:
-                merged[k] = x
     values = {}
     for p in spec.params:
         f = F(p.name, p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices)
@@ -823,6 +818,23 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
     if expression == "presynaptic" and syn.release is None:
         v.fail(path + ("expression",), "presynaptic expression changes the release probability U: it needs synapses.release")
     return RuleConfig(kind, values, preset, expression)
+
+
+def _with_preset(v: Validator, path, raw: dict, spec, allowed, unknown_key, unknown_preset) -> dict:
+    """``raw`` with the values of its ``preset`` (one of ``spec.presets``) filled in where it does
+    not set them; a key outside ``allowed`` or an unknown preset fails with the message that
+    ``unknown_key(key)`` or ``unknown_preset(preset)`` gives (the rule and synapses.release)."""
+    for key in raw:
+        if key not in allowed:
+            v.fail(path + (key,), unknown_key(key))
+    preset = raw.get("preset")
+    merged = dict(raw)
+    if preset is not None:
+        if preset not in spec.presets:
+            v.fail(path + ("preset",), unknown_preset(preset))
+        for k, x in spec.presets[preset].values.items():
+            merged.setdefault(k, x)
+    return merged
 
 
 def _blocks(v: Validator, path, raw, spec) -> tuple[str, ...]:
@@ -1132,16 +1144,12 @@ def _release(v: Validator, raw) -> Release:
     if not isinstance(raw, dict):
         v.fail(path, f"expected a mapping (model: tsodyks_markram, U, tau_rec, tau_fac, sites, or a preset), got {_kind(raw)}")
     names = SPEC.param_names
-    for key in raw:
-        if key not in ("preset",) + names:
-            v.fail(path + (key,), f"unknown key {key!r} of synapses.release{_hint(str(key), ('preset',) + names)}")
+    merged = _with_preset(
+        v, path, raw, SPEC, ("preset",) + names,
+        lambda key: f"unknown key {key!r} of synapses.release{_hint(str(key), ('preset',) + names)}",
+        lambda preset: f"unknown preset {preset!r} of release{_hint(str(preset), list(SPEC.presets))}",
+    )
     preset = raw.get("preset")
-    merged = dict(raw)
-    if preset is not None:
-        if preset not in SPEC.presets:
-            v.fail(path + ("preset",), f"unknown preset {preset!r} of release{_hint(str(preset), list(SPEC.presets))}")
-        for k, x in SPEC.presets[preset].values.items():
-            merged.setdefault(k, x)
     values = {}
     for p in SPEC.params:
         f = F(p.name, INT if p.dim == "int" else p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices)
