@@ -13,6 +13,17 @@ from typer.testing import CliRunner
 ROOT = Path(__file__).resolve().parents[1]
 PROTOCOLS = ROOT / "protocols"
 
+# a small STDP protocol (2 synapses, 5 pairings) that the CLI, folder and environment tests run
+SMALL = """\
+name: small
+seed: 3
+synapses: {n_pre: 2, n_post: 1, w_init: 0.5}
+stimulus:
+  pairing: {pairs: 5, frequency: 10 Hz, delta_t: 10 ms}
+rule: {kind: stdp}
+record: {state: [x_pre]}
+"""
+
 # the tests run the Numba JIT path, whatever ahead-of-time kernels this user's cache holds
 # (tests/test_native.py builds and checks those in a folder of its own); Numba's cache stays the
 # user's one (it is keyed by source path and content), so the suite does not compile everything anew

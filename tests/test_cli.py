@@ -7,16 +7,8 @@ import subprocess
 import sys
 
 from conftest import PROTOCOLS
+from conftest import SMALL  # the small protocol several test files run
 
-SMALL = """\
-name: small
-seed: 3
-synapses: {n_pre: 2, n_post: 1, w_init: 0.5}
-stimulus:
-  pairing: {pairs: 5, frequency: 10 Hz, delta_t: 10 ms}
-rule: {kind: stdp}
-record: {state: [x_pre]}
-"""
 
 
 def test_run_writes_the_four_files_with_the_spec_columns(cli, write, tmp_path):

@@ -13,16 +13,8 @@ from typer.testing import CliRunner
 
 from plastictool import cli as cli_module
 from plastictool.errors import EXIT_ENVIRONMENT
+from conftest import SMALL  # the small protocol several test files run
 
-SMALL = """\
-name: small
-seed: 3
-synapses: {n_pre: 2, n_post: 1, w_init: 0.5}
-stimulus:
-  pairing: {pairs: 5, frequency: 10 Hz, delta_t: 10 ms}
-rule: {kind: stdp}
-record: {state: [x_pre], spikes: true}
-"""
 
 
 def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:

@@ -19,16 +19,8 @@ from conftest import ROOT
 
 from plastictool import folders
 from plastictool.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, OutputError, ProtocolError
+from conftest import SMALL  # the small protocol several test files run
 
-SMALL = """\
-name: small
-seed: 3
-synapses: {n_pre: 2, n_post: 1, w_init: 0.5}
-stimulus:
-  pairing: {pairs: 5, frequency: 10 Hz, delta_t: 10 ms}
-rule: {kind: stdp}
-record: {state: [x_pre]}
-"""
 # about 100 kB of traces.csv: more than the 64 kB file system below
 BIG = SMALL.replace("name: small", "name: big").replace("pairs: 5", "pairs: 60")
 
