@@ -1,7 +1,12 @@
 """Compare two output folders (spec section 10): ``plastic compare`` and ``plastic run --check``.
 
-The tables ``summary.csv``, ``traces.csv``, ``spikes.csv`` and ``structure.csv`` are compared
-column by column, matching columns by their header name:
+The tables ``summary.csv``, ``traces.csv``, ``spikes.csv``, ``responses.csv`` and ``structure.csv``
+are compared column by column, matching columns by their header name. A table of
+``record.format: npy`` (a folder of ``.npy`` files, :mod:`plastictool.columnar`) stands for its
+CSV file: against a CSV file it is compared as the CSV text it would write (12 significant
+digits), against another ``.npy`` table column by column at full precision (``%.17g``; identical
+files are not parsed). A CSV and an npy folder of one run have no differences, and a protocol
+that differs only in ``record.format`` is no warning.
 
 * two cells are equal when their text is equal (so empty cells equal only empty cells, and
   ``LTP``/``pre``/sweep labels must match exactly);
@@ -35,6 +40,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .columnar import table_dir
 from .errors import ProtocolError
 
 DEFAULT_RTOL = 1e-9
@@ -204,7 +210,7 @@ def check_folder(path: str | Path, what: str = "output") -> Path:
         raise ProtocolError(f"no such {what} folder", "", str(p))
     if not p.is_dir():
         raise ProtocolError(f"{what} folder expected, found a file", "", str(p))
-    if not any((p / f).is_file() for f in RESULT_FILES):
+    if not any((p / f).is_file() for f in RESULT_FILES) and not any(table_dir(p, t[:-4]) is not None for t in TABLES):
         raise ProtocolError(f"not a plastic output folder (none of {', '.join(RESULT_FILES)})", "", str(p))
     return p
 
@@ -253,13 +259,89 @@ def _compare_cells(file: str, column: str, got: list[str], exp: list[str], rtol:
             sink.add(Difference(file, column, k + 1, g, e, "value", abs(gf - ef) if not math.isnan(gf - ef) else None))
 
 
+def _table(folder: Path, name: str) -> Path | None:
+    """The table ``name`` (``summary.csv``) of a run folder: the CSV file, or the folder of
+    ``.npy`` files of ``record.format: npy`` (``summary/``); None where there is neither."""
+    if (folder / name).is_file():
+        return folder / name
+    return table_dir(folder, name[: -len(".csv")])
+
+
+def _npy_as_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """A table of ``.npy`` files as the cells of the CSV file that ``record.format: csv`` writes."""
+    from .result import read_table
+
+    text = read_table(path.parent, path.name).to_csv_bytes().decode("ascii")
+    rows = [split_line(line) for line in text.splitlines()]
+    return (rows[0], rows[1:]) if rows else ([], [])
+
+
+def _npy_cells(path: Path, column: str, empty_nan: bool) -> list[str]:
+    """A column of a ``.npy`` table as text at full precision (``%.17g``; NaN empty where the CSV
+    file leaves it empty)."""
+    from . import columnar
+
+    a = columnar.load(path, column)
+    if a.dtype.kind == "S":
+        return [x.decode("ascii", "replace") for x in a.tolist()]
+    if a.dtype.kind in "iub":
+        return ["%d" % x for x in a.tolist()]
+    return ["" if (x != x and empty_nan) else "%.17g" % x for x in a.astype(float).tolist()]
+
+
+def _same_npy_table(got: Path, exp: Path) -> bool:
+    """Two ``.npy`` tables with byte-identical files."""
+    from . import columnar
+
+    if (got / columnar.COLUMNS_FILE).read_bytes() != (exp / columnar.COLUMNS_FILE).read_bytes():
+        return False
+    return all((got / columnar.column_file(c)).read_bytes() == (exp / columnar.column_file(c)).read_bytes() for c in columnar.column_names(exp))
+
+
+def _compare_npy_tables(name: str, got: Path, exp: Path, rtol: float, atol: float, sink: _Sink, result: Comparison) -> None:
+    """Two ``.npy`` tables, column by column at full precision (identical files need no parsing)."""
+    from . import columnar
+    from .result import _spec
+
+    g_head, e_head = columnar.column_names(got), columnar.column_names(exp)
+    g_n, e_n = columnar.rows(got), columnar.rows(exp)
+    if g_n != e_n:
+        sink.add(Difference(name, "", None, f"{g_n} rows", f"{e_n} rows", "row count"))
+    for c in e_head:
+        if c not in g_head:
+            sink.add(Difference(name, c, None, MISSING, PRESENT, "missing column"))
+    for c in g_head:
+        if c not in e_head:
+            sink.add(Difference(name, c, None, PRESENT, MISSING, "extra column"))
+    common = [c for c in e_head if c in g_head]
+    if [c for c in g_head if c in e_head] != common:
+        result.warnings.append(f"{name}: the columns are in a different order")
+    n = min(g_n, e_n)
+    empty = _spec(exp.name).empty_nan
+    for c in common:
+        result.cells += n
+        if (got / columnar.column_file(c)).read_bytes() == (exp / columnar.column_file(c)).read_bytes():
+            continue
+        got_cells, exp_cells = _npy_cells(got, c, c in empty)[:n], _npy_cells(exp, c, c in empty)[:n]
+        _compare_cells(name, c, got_cells, exp_cells, rtol, atol, sink)
+
+
 def _compare_table(name: str, got_path: Path, exp_path: Path, rtol: float, atol: float, sink: _Sink, result: Comparison) -> None:
-    if got_path.read_bytes() == exp_path.read_bytes():  # the usual case: nothing to parse
+    g_npy, e_npy = got_path.is_dir(), exp_path.is_dir()
+    if g_npy and e_npy:
+        if _same_npy_table(got_path, exp_path):
+            from . import columnar
+
+            result.cells += len(columnar.column_names(exp_path)) * columnar.rows(exp_path)
+            return
+        return _compare_npy_tables(name, got_path, exp_path, rtol, atol, sink, result)
+    if not g_npy and not e_npy and got_path.read_bytes() == exp_path.read_bytes():  # the usual case: nothing to parse
         header, rows = _read_table(exp_path)
         result.cells += len(header) * len(rows)
         return
-    g_head, g_rows = _read_table(got_path)
-    e_head, e_rows = _read_table(exp_path)
+    # a CSV file and a table of .npy files: the latter as the CSV file it stands for
+    g_head, g_rows = _npy_as_csv(got_path) if g_npy else _read_table(got_path)
+    e_head, e_rows = _npy_as_csv(exp_path) if e_npy else _read_table(exp_path)
     if len(g_rows) != len(e_rows):
         sink.add(Difference(name, "", None, f"{len(g_rows)} rows", f"{len(e_rows)} rows", "row count"))
     n = min(len(g_rows), len(e_rows))
@@ -294,6 +376,15 @@ def _load_run_json(path: Path, side: str, warnings: list[str]) -> dict | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _without_format(protocol) -> dict | None:
+    if not isinstance(protocol, dict):
+        return None
+    p = json.loads(json.dumps(protocol, sort_keys=True))
+    if isinstance(p.get("record"), dict):
+        p["record"].pop("format", None)
+    return p
+
+
 def _short(x) -> str:
     s = str(x)
     return s[:12] + "..." if len(s) > 15 else s
@@ -306,7 +397,11 @@ def _metadata_warnings(run_dir: Path, base_dir: Path) -> list[str]:
     if got is None or exp is None:
         return out
     labels = {"protocol_sha256": "protocol file", "resolved_sha256": "resolved protocol"}
+    gp, ep = got.get("protocol"), exp.get("protocol")
+    same_but_format = gp != ep and gp is not None and _without_format(gp) == _without_format(ep)
     for key, label in labels.items():
+        if key == "resolved_sha256" and same_but_format:
+            continue  # only record.format differs: how the tables are stored
         if got.get(key) != exp.get(key):
             out.append(f"the {label} changed ({key} {_short(got.get(key))} here, {_short(exp.get(key))} in the baseline)")
     if got.get("seed") != exp.get("seed"):
@@ -339,13 +434,13 @@ def compare_dirs(
     result = Comparison(str(run_dir), str(baseline_dir), float(rtol), float(atol))
     sink = _Sink(limit)
     for name in TABLES:
-        g, e = run / name, base / name
-        if not g.is_file() and not e.is_file():
+        g, e = _table(run, name), _table(base, name)
+        if g is None and e is None:
             continue
-        if not g.is_file():
+        if g is None:
             sink.add(Difference(name, "", None, MISSING, PRESENT, "missing file"))
             continue
-        if not e.is_file():
+        if e is None:
             sink.add(Difference(name, "", None, PRESENT, MISSING, "extra file"))
             continue
         result.files.append(name)

@@ -380,9 +380,65 @@ def _replace(tmp: Path, out: Path) -> None:
 # ------------------------------------------------------------------------------ writing
 
 
+class ColumnWriter:
+    """One table of ``record.format: npy`` (:mod:`plastictool.columnar`): the folder, its
+    ``columns.txt`` and one ``.npy`` file per column, written a block of rows at a time.
+
+    ``begin(columns, rows)`` with ``columns`` a list of ``(name, descr)`` (NumPy type strings
+    such as ``<f8``) writes the names and every file's header; ``write(k, data)`` appends the
+    bytes of ``data`` (a C-contiguous NumPy array of column ``k``'s type, or bytes) to column
+    ``k``; ``close()`` checks that every column got exactly ``rows`` values."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._files: list = []
+        self._expect: list[int] = []
+
+    def begin(self, columns, rows: int) -> None:
+        from .columnar import COLUMNS_FILE, column_file, itemsize, npy_header
+
+        self.folder.mkdir()
+        names = [n for n, _ in columns]
+        files = [column_file(n) for n in names]
+        if len(set(files)) != len(files):
+            raise ValueError(f"columns with the same file name: {names}")
+        with open(self.folder / COLUMNS_FILE, "w", encoding="ascii", newline="\n") as fh:
+            fh.write("".join(n + "\n" for n in names))
+        for (name, descr), file in zip(columns, files):
+            fh = open(self.folder / file, "wb")
+            self._files.append(fh)
+            head = npy_header(descr, rows)
+            fh.write(head)
+            self._expect.append(len(head) + rows * itemsize(descr))
+
+    def write(self, k: int, data) -> None:
+        self._files[k].write(data)
+
+    def close(self) -> None:
+        files, self._files = self._files, []
+        sizes = []
+        for fh in files:
+            sizes.append(fh.tell())
+            fh.close()
+        if sizes != self._expect[: len(sizes)]:
+            raise RuntimeError(f"{self.folder}: columns of {sizes} bytes, expected {self._expect}")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, exc, tb):
+        if kind is None:
+            self.close()
+        else:
+            for fh in self._files:
+                fh.close()
+            self._files = []
+
+
 def write_folder(out: Path, writers, force: bool, file: str | None = None) -> Path:
     """Write ``writers`` (``(name, mode, fill)``: ``fill(fh)`` writes the file opened with
-    ``mode``, ``"w"`` for ASCII text with ``\\n`` line ends or ``"wb"``), in order, into a
+    ``mode``, ``"w"`` for ASCII text with ``\\n`` line ends or ``"wb"``; ``"columns"``: the
+    folder ``name`` of a binary table, ``fill(ColumnWriter)``), in order, into a
     temporary sibling folder, then put it at ``out`` (see the module docstring); an existing
     ``out`` is replaced only with ``force`` and only where :func:`check_target` allows. A crash
     or Ctrl-C leaves neither a half-written folder nor (after the next write there) the
@@ -410,7 +466,10 @@ def write_folder(out: Path, writers, force: bool, file: str | None = None) -> Pa
             os.umask(umask)
             os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes 0700; the result folder gets the usual mode
             for name, mode, fill in writers:
-                if "b" in mode:
+                if mode == "columns":  # a table of record.format npy: a folder of .npy files
+                    with ColumnWriter(tmp / name) as cw:
+                        fill(cw)
+                elif "b" in mode:
                     with open(tmp / name, mode) as fh:
                         fill(fh)
                 else:

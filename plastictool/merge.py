@@ -7,6 +7,9 @@ writes exactly the files a single run writes: ``summary.csv``, ``traces.csv``, `
 and ``structure.csv``, byte-identical to ``plastic run --jobs 1`` with the same protocol and seed (the ``condition``
 column of traces and spikes is the global condition index in shards too), and a ``run.json``
 with the counts summed. Plain text work: nothing is recomputed and NumPy is not loaded.
+Shards of ``record.format: npy`` (tables as folders of ``.npy`` files, :mod:`plastictool.columnar`)
+are merged the same way, column by column, as bytes: the merged folder is byte-identical to a
+single run's (``shard.rows`` names the tables by their CSV file, ``summary.csv``, in both formats).
 
 Refused (exit 2): a folder without ``run.json`` or not made with ``--shard``; shards of
 different runs (``resolved_sha256``, ``seed``, ``sweep``, shard count or number of conditions
@@ -197,6 +200,73 @@ def _merge_csv(name: str, shards: list[Shard], total: int):
     return fill
 
 
+COPY = 1 << 24  # bytes copied at a time from a shard's .npy file
+
+
+def _merge_npy(name: str, shards: list[Shard], total: int):
+    """A ``columns`` writer of the table ``name`` (``summary.csv``: the folder ``summary/``) of
+    ``record.format: npy`` shards: each column's rows, condition by condition, copied as bytes
+    from the shard that holds them (standard library only)."""
+    from .columnar import COLUMNS_FILE, column_file, column_names, itemsize, read_header
+
+    stem = name[: -len(".csv")]
+
+    def fill(cw) -> None:
+        names, descrs, where, handles = None, None, {}, {}
+        try:
+            for s in shards:
+                if not s.info["conditions"]:
+                    continue
+                folder = s.folder / stem
+                if not (folder / COLUMNS_FILE).is_file():
+                    raise PlasticError(f"{folder / COLUMNS_FILE} is missing")
+                cols = column_names(folder)
+                if names is None:
+                    names = cols
+                elif cols != names:
+                    raise PlasticError(f"{folder}: its columns differ from the other shards' {stem}")
+                counts = s.info["rows"][name]
+                files = []
+                for k, c in enumerate(cols):
+                    fh = open(folder / column_file(c), "rb")
+                    handles[(id(s), k)] = fh
+                    try:
+                        descr, n, offset = read_header(fh)
+                    except (ValueError, SyntaxError) as exc:
+                        raise PlasticError(f"{folder / column_file(c)}: not a column of plastic ({exc})") from None
+                    if n != sum(counts):
+                        raise PlasticError(f"{folder / column_file(c)}: {n} rows, its run.json records {sum(counts)} (truncated?)")
+                    files.append((descr, offset))
+                these = [d for d, _ in files]
+                if descrs is None:
+                    descrs = these
+                elif these != descrs:
+                    raise PlasticError(f"{folder}: its column types differ from the other shards' {stem}")
+                start = 0
+                for pos, i in enumerate(s.info["conditions"]):
+                    where[i] = (s, start, counts[pos], [o for _, o in files])
+                    start += counts[pos]
+            cw.begin(list(zip(names, descrs)), sum(where[i][2] for i in range(total)))
+            for k, descr in enumerate(descrs):
+                size = itemsize(descr)
+                for i in range(total):
+                    s, start, n, offsets = where[i]
+                    fh = handles[(id(s), k)]
+                    fh.seek(offsets[k] + start * size)
+                    left = n * size
+                    while left > 0:
+                        block = fh.read(min(left, COPY))
+                        if not block:
+                            raise PlasticError(f"{s.folder / stem / column_file(names[k])}: fewer rows than its run.json records (truncated?)")
+                        cw.write(k, block)
+                        left -= len(block)
+        finally:
+            for fh in handles.values():
+                fh.close()
+
+    return fill
+
+
 def merge_shards(folders, out=None, force: bool = False, argv=()) -> MergeReport:
     """Merge the shard folders into ``out`` (default ``outputs/<name>``); see the module doc."""
     folders = list(folders)
@@ -215,7 +285,10 @@ def merge_shards(folders, out=None, force: bool = False, argv=()) -> MergeReport
     total = first.info["total_conditions"]
     files = [f for f in CSV_FILES if any(f in s.info["rows"] and s.info["conditions"] for s in shards)]
     doc = merged_run_json(shards, argv)
-    writers = [(f, "wb", _merge_csv(f, shards, total)) for f in files]
+    if ((first.doc.get("protocol") or {}).get("record") or {}).get("format") == "npy":
+        writers = [(f[: -len(".csv")], "columns", _merge_npy(f, shards, total)) for f in files]
+    else:
+        writers = [(f, "wb", _merge_csv(f, shards, total)) for f in files]
     writers.append(("run.json", "w", lambda fh: fh.write(json.dumps(doc, indent=2, sort_keys=False) + "\n")))
     write_folder(target, writers, force, "plastic merge")
     return MergeReport(str(target), name, len(shards), total, doc["counts"], warnings)

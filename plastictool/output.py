@@ -233,24 +233,33 @@ def _structure_summary_tasks(r: RunResult, prefix: str):
     labels = STRUCTURE_OUTCOMES + ((prefix,) if prefix else ())
     kinds = ([LABEL] if prefix else []) + [INT, INT, FE, FE, FE, FE, LABEL, INT, INT]
     for a, block in blocks:
-        w0 = np.ascontiguousarray(block, dtype=np.float64).reshape(-1)
         start = a * n_post
-        stop = start + w0.size
-        k = np.arange(start, stop)
-        p0, p1 = p0_all[start:stop] != 0, p1_all[start:stop] != 0
-        w1 = w1_all[start:stop].astype(np.float64)
-        both = p0 & p1
-        dw = w1 - w0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pct = np.where(w0 != 0.0, 100.0 * dw / np.abs(w0), np.nan)
-        sign = np.where(dw > 0, 1, np.where(dw < 0, 2, 0))
-        outcome = np.where(np.isnan(pct), sign, np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
-        outcome = np.where(both, outcome, np.where(p1, 3, np.where(p0, 4, 5)))
-        nan = np.nan
-        cols = [k // n_post, k % n_post, np.where(p0, w0, nan), np.where(p1, w1, nan), np.where(both, dw, nan), np.where(both, pct, nan), outcome, p0, p1]
+        cols = _structure_columns(block, w1_all, p0_all, p1_all, start, n_post, thr, np.float64)
         if prefix:
-            cols.insert(0, np.full(w0.size, len(STRUCTURE_OUTCOMES)))
+            cols.insert(0, np.full(cols[0].size, len(STRUCTURE_OUTCOMES)))
         yield _table_task(np.column_stack(cols).astype(np.float64), kinds, labels)
+
+
+def _structure_columns(block, w1_all, p0_all, p1_all, start: int, n_post: int, thr: float, wdtype) -> list:
+    """The summary columns of the synapses ``start ..`` (``block``: their initial weights) with
+    ``synapses.structure``: pre, post, w_initial, w_final (``wdtype``; NaN where absent), dw,
+    dw_percent (NaN where either is absent), outcome (index into STRUCTURE_OUTCOMES), present_initial,
+    present_final."""
+    w0 = np.ascontiguousarray(block, dtype=np.float64).reshape(-1)
+    stop = start + w0.size
+    k = np.arange(start, stop)
+    p0, p1 = p0_all[start:stop] != 0, p1_all[start:stop] != 0
+    w1 = w1_all[start:stop].astype(np.float64)
+    both = p0 & p1
+    dw = w1 - w0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = np.where(w0 != 0.0, 100.0 * dw / np.abs(w0), np.nan)
+    sign = np.where(dw > 0, 1, np.where(dw < 0, 2, 0))
+    outcome = np.where(np.isnan(pct), sign, np.where(pct > thr, 1, np.where(pct < -thr, 2, 0)))
+    outcome = np.where(both, outcome, np.where(p1, 3, np.where(p0, 4, 5)))
+    nan = np.nan
+    w0s, w1s = np.asarray(block, dtype=wdtype).reshape(-1), w1_all[start:stop].astype(wdtype)
+    return [k // n_post, k % n_post, np.where(p0, w0s, nan).astype(wdtype), np.where(p1, w1s, nan).astype(wdtype), np.where(both, dw, nan), np.where(both, pct, nan), outcome, p0, p1]
 
 
 def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
@@ -366,6 +375,220 @@ def write_structure(fh, results: list[RunResult], sweep: bool) -> None:
     _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
 
 
+# ------------------------------------------------------------------ record.format: npy
+# The tables as folders of .npy files, one per column (layout: plastictool.columnar), written
+# straight from the arrays a block of rows at a time; plastictool.folders.ColumnWriter writes.
+
+NPY_ROWS = 1 << 20  # rows of a block (8 MiB per float64 column)
+NPY_KERNEL_ROWS = 1 << 16  # summaries of more synapses use the kernel (core.columns), smaller ones NumPy
+I4, F8 = "<i4", "<f8"
+
+
+def _text(values) -> tuple[str, list[bytes]]:
+    """ASCII values of a text column and its type ``|S<n>`` (n: the longest)."""
+    b = [str(v).encode("ascii", "replace") for v in values]
+    return f"|S{max([len(x) for x in b] + [1])}", b
+
+
+def _sweep_npy(experiment, results):
+    """(name, descr) of the sweep columns and, per result, the value of each: float64 where every
+    condition of the sweep (not only these results: shards agree) has a number, else the text
+    summary.csv writes (a type decided by all conditions too)."""
+    cols, values = [], [[] for _ in results]
+    for k, key in enumerate(experiment.sweep_keys):
+        every = [c.values[k][1] for c in experiment.conditions]
+        mine = [r.condition[k][1] for r in results]
+        if all(isinstance(v, (int, float)) for v in every):
+            cols.append((key, F8))
+            row = [np.float64(v) for v in mine]
+        else:
+            text = lambda v: fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_")  # noqa: E731
+            descr, _ = _text([text(v) for v in every])
+            cols.append((key, descr))
+            row = [np.bytes_(text(v).encode("ascii", "replace")) for v in mine]
+        for j, v in enumerate(row):
+            values[j].append(v)
+    return cols, values
+
+
+def _weight_type(experiment) -> str:
+    """``w_initial``/``w_final``: the weight matrix's type (float32 with ``synapses.dtype:
+    float32``, unless a sweep changes it), so that they hold the simulation's numbers exactly."""
+    f4 = experiment.base.synapses.dtype == "float32" and "synapses.dtype" not in experiment.sweep_keys
+    return "<f4" if f4 else F8
+
+
+def npy_summary(experiment, results: list[RunResult]):
+    """The summary table as ``(columns, rows, blocks)``: ``blocks()`` yields lists of arrays, one
+    per column, a block of rows at a time (the values of summary.csv; NaN where it is empty)."""
+    sweep_cols, sweep_vals = _sweep_npy(experiment, results)
+    release = experiment.base.synapses.release is not None
+    structure = experiment.base.synapses.structure is not None
+    wd = _weight_type(experiment)
+    labels = STRUCTURE_OUTCOMES if structure else ("none", "LTP", "LTD")
+    descr, names = _text(labels)
+    label_arr = np.array(names, dtype=descr)
+    columns = sweep_cols + [("pre", I4), ("post", I4), ("w_initial", wd), ("w_final", wd), ("dw", F8), ("dw_percent", F8), ("outcome", descr)]
+    columns += [("U_initial", F8), ("U_final", F8)] if release else []
+    columns += [("present_initial", "|i1"), ("present_final", "|i1")] if structure else []
+    wdtype = np.dtype(wd)
+    kernel = sum(int(r.w_final.size) for r in results) > NPY_KERNEL_ROWS
+
+    def blocks():
+        from .engine import initial_weight_rows
+
+        for r, vals in zip(results, sweep_vals):
+            n_pre, n_post = r.w_final.shape
+            w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
+            thr = float(r.protocol.record.outcome_threshold)
+            rows = max(1, NPY_ROWS // max(1, n_post))
+            if r.w_initial_stored is not None:
+                source = ((a, r.w_initial_stored[a : a + rows]) for a in range(0, n_pre, rows))
+            else:
+                source = initial_weight_rows(r.protocol, r.condition, rows)
+            for a, block in source:
+                start = a * n_post
+                if structure:
+                    st = r.structure
+                    c = _structure_columns(block, w1_all, st.present_initial.reshape(-1), st.present_final.reshape(-1), start, n_post, thr, wdtype)
+                    cols = [c[0].astype(np.int32), c[1].astype(np.int32), *c[2:6], label_arr[c[6]], c[7].astype(np.int8), c[8].astype(np.int8)]
+                else:
+                    w0 = np.ascontiguousarray(block).reshape(-1)
+                    w1 = w1_all[start : start + w0.size]
+                    cols = [*_summary_columns(w0, w1, a, n_post, thr, label_arr, wdtype, kernel)]
+                    if release:
+                        rel = r.protocol.synapses.release
+                        from .core.release import utilisation
+
+                        cols += [np.full(w0.size, float(rel.U)), utilisation(rel.U, r.protocol.rule.expression == "presynaptic", w0, w1)]
+                n = cols[0].size
+                yield [np.full(n, v) for v in vals] + cols
+
+    return columns, sum(int(r.w_final.size) for r in results), blocks
+
+
+def _summary_columns(w0, w1, a: int, n_post: int, thr: float, label_arr, wdtype, kernel: bool) -> tuple:
+    """pre, post, w_initial, w_final, dw, dw_percent, outcome of the synapses of whole rows from
+    row ``a`` (``w0``, ``w1``: their flat initial and final weights): with the kernel
+    :func:`plastictool.core.columns.summary_columns`, or (small tables, no compilation) its twin
+    in NumPy, which gives the same numbers bit for bit."""
+    n = w0.size
+    if kernel:
+        from .core.columns import summary_columns
+
+        pre, post = np.empty(n, np.int32), np.empty(n, np.int32)
+        dw, pct = np.empty(n), np.empty(n)
+        out = np.empty((n, label_arr.dtype.itemsize), np.uint8)
+        summary_columns(w0, w1, np.int64(a), np.int64(n_post), float(thr), label_arr.view(np.uint8).reshape(len(label_arr), -1), pre, post, dw, pct, out)
+        return pre, post, w0.astype(wdtype, copy=False), w1.astype(wdtype, copy=False), dw, pct, out.view(label_arr.dtype).reshape(n)
+    nrows = n // n_post
+    a0, a1 = w0.astype(np.float64, copy=False), w1.astype(np.float64, copy=False)
+    dw = a1 - a0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100.0 * dw / np.abs(a0)
+    empty = a0 == 0.0
+    pct[empty] = np.nan
+    empty |= np.isnan(pct)
+    ltp = (pct > thr) | (empty & (dw > 0))
+    ltd = (pct < -thr) | (empty & (dw < 0))
+    code = ltp.view(np.uint8) + 2 * ltd.view(np.uint8)
+    pre = np.repeat(np.arange(a, a + nrows, dtype=np.int32), n_post)
+    post = np.tile(np.arange(n_post, dtype=np.int32), nrows)
+    return pre, post, w0.astype(wdtype, copy=False), w1.astype(wdtype, copy=False), dw, pct, label_arr[code]
+
+
+def _condition_npy(sweep: bool, k: int, r: RunResult, n: int) -> list:
+    return [np.full(n, condition_index(r, k), dtype=np.int32)] if sweep else []
+
+
+def npy_traces(results: list[RunResult], sweep: bool):
+    cols = results[0].columns if results else []
+    columns = [(c, F8) for c in cols] + ([("condition", I4)] if sweep else [])
+
+    def blocks():
+        for k, r in enumerate(results):
+            if r.columns != cols:
+                raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
+            for a in range(0, r.traces.shape[0], NPY_ROWS):
+                data = r.traces[a : a + NPY_ROWS]
+                yield [np.ascontiguousarray(data[:, j], dtype=np.float64) for j in range(len(cols))] + _condition_npy(sweep, k, r, data.shape[0])
+
+    return columns, sum(int(r.traces.shape[0]) for r in results), blocks
+
+
+def npy_spikes(results: list[RunResult], sweep: bool):
+    pop = np.array([b"pre", b"post"], dtype="|S4")
+    columns = [("t_ms", F8), ("population", "|S4"), ("index", I4)] + ([("condition", I4)] if sweep else [])
+
+    def blocks():
+        for k, r in enumerate(results):
+            t, p, idx = r.spikes
+            if t.size:
+                yield [np.asarray(t, dtype=np.float64), pop[p], np.asarray(idx).astype(np.int32)] + _condition_npy(sweep, k, r, t.size)
+
+    return columns, sum(int(r.spikes[0].size) for r in results), blocks
+
+
+def npy_responses(results: list[RunResult], sweep: bool):
+    columns = [("t_ms", F8), ("pre", I4), ("post", I4), ("amplitude", F8)] + ([("condition", I4)] if sweep else [])
+
+    def blocks():
+        for k, r in enumerate(results):
+            if r.responses is None or not r.responses[0].size:
+                continue
+            t, i, j, amp = r.responses
+            yield [np.asarray(t, dtype=np.float64), np.asarray(i).astype(np.int32), np.asarray(j).astype(np.int32), np.asarray(amp, dtype=np.float64)] + _condition_npy(sweep, k, r, t.size)
+
+    return columns, sum(0 if r.responses is None else int(r.responses[0].size) for r in results), blocks
+
+
+def npy_structure(results: list[RunResult], sweep: bool):
+    from .core.structure import EVENT_LABELS
+
+    descr, names = _text(EVENT_LABELS)
+    labels = np.array(names, dtype=descr)
+    columns = [("t_ms", F8), ("pre", I4), ("post", I4), ("event", descr)] + ([("condition", I4)] if sweep else [])
+
+    def blocks():
+        for k, r in enumerate(results):
+            st = r.structure
+            if st is None or not st.n_events:
+                continue
+            n_post = r.w_final.shape[1]
+            yield [st.ev_step * r.protocol.dt, (st.ev_syn // n_post).astype(np.int32), (st.ev_syn % n_post).astype(np.int32), labels[st.ev_kind]] + _condition_npy(sweep, k, r, st.n_events)
+
+    return columns, sum(0 if r.structure is None else int(r.structure.n_events) for r in results), blocks
+
+
+def npy_fill(table):
+    """A ``columns`` writer of :func:`plastictool.folders.write_folder` for ``(columns, rows, blocks)``."""
+    columns, rows, blocks = table
+
+    def fill(cw) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        cw.begin(columns, rows)
+        types = [np.dtype(d) for _, d in columns]
+
+        def write(parts):
+            for k, part in enumerate(parts):
+                cw.write(k, part)
+
+        # a block is written on a second thread while this one draws and computes the next
+        # (NumPy's generator, the kernel and the writes release the GIL); blocks stay in order
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = None
+            for parts in blocks():
+                parts = [np.ascontiguousarray(part, dtype=dt) for part, dt in zip(parts, types)]
+                if pending is not None:
+                    pending.result()
+                pending = pool.submit(write, parts)
+            if pending is not None:
+                pending.result()
+
+    return fill
+
+
 def versions() -> dict:
     """Versions of plastic and what it runs on; modules not imported by this run (Numba when the
     ahead-of-time kernels ran) are looked up without importing them."""
@@ -441,6 +664,7 @@ def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile:
         "overrides": list(experiment.overrides),
         "protocol": base,
         "seed": experiment.base.seed,
+        "format": experiment.base.record.format,
         "sweep": (
             {
                 "mode": experiment.sweep_mode,
@@ -470,7 +694,8 @@ def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile:
 
 
 def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float, argv=(), profile=None, force=False, shard=None) -> Path:
-    """Write summary, traces, spikes and run.json into ``out`` atomically.
+    """Write summary, traces, spikes and run.json into ``out`` atomically (the tables as CSV files,
+    or with ``record.format: npy`` as folders of .npy files, :mod:`plastictool.columnar`).
 
     ``shard=(K, N)``: ``results`` are the conditions of shard K of N (``plastic run --shard``);
     ``run.json`` records them (``shard``). A shard without conditions writes only ``run.json``."""
@@ -479,7 +704,15 @@ def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float
     t0 = time.perf_counter()
     sweep = bool(experiment.sweep_keys)
     writers = []
-    if results or shard is None:
+    if (results or shard is None) and experiment.base.record.format == "npy":
+        writers += [("summary", "columns", npy_fill(npy_summary(experiment, results))), ("traces", "columns", npy_fill(npy_traces(results, sweep)))]
+        if experiment.base.record.spikes:
+            writers.append(("spikes", "columns", npy_fill(npy_spikes(results, sweep))))
+        if experiment.base.record.responses:
+            writers.append(("responses", "columns", npy_fill(npy_responses(results, sweep))))
+        if experiment.base.synapses.structure is not None:
+            writers.append(("structure", "columns", npy_fill(npy_structure(results, sweep))))
+    elif results or shard is None:
         writers += [("summary.csv", "wb", lambda fh: write_summary(fh, results, experiment.sweep_keys)), ("traces.csv", "wb", lambda fh: write_traces(fh, results, sweep))]
         if experiment.base.record.spikes:
             writers.append(("spikes.csv", "wb", lambda fh: write_spikes(fh, results, sweep)))

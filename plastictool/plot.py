@@ -123,13 +123,17 @@ class Run:
 
 
 def read_run(run_dir) -> Run:
-    """Read a run folder (``summary.csv`` or ``traces.csv`` must be there; the rest is optional)."""
+    """Read a run folder (``summary.csv`` or ``traces.csv`` must be there, or, with
+    ``record.format: npy``, their folders of ``.npy`` files; the rest is optional)."""
     import numpy as np
 
     path = Path(run_dir)
     if not path.is_dir():
         raise PlotError(f"{str(path)!r} is not a run folder (expected the output folder of `plastic run`)")
-    have = [n for n in ("summary.csv", "traces.csv") if (path / n).is_file()]
+    from . import columnar
+
+    npy = {stem: columnar.table_dir(path, stem) for stem in columnar.TABLES}  # record.format: npy
+    have = [n for n in ("summary.csv", "traces.csv") if (path / n).is_file() or npy[n[:-4]] is not None]
     if not have:
         raise PlotError(f"{str(path)!r} holds neither summary.csv nor traces.csv: is it the output folder of `plastic run`?")
     meta = None
@@ -142,8 +146,8 @@ def read_run(run_dir) -> Run:
             raise PlotError(f"{path / 'run.json'}: expected a JSON object")
     run = Run(path, meta, "")
     run.name = str(run.protocol.get("name") or path.resolve().name)
-    if (path / "summary.csv").is_file():
-        rows = _read_csv(path / "summary.csv")
+    if (path / "summary.csv").is_file() or npy["summary"] is not None:
+        rows = _read_csv(path / "summary.csv") if npy["summary"] is None else _npy_rows(path, "summary")
         if rows:
             run.summary_cols, run.summary = rows[0], rows[1:]
             for k, row in enumerate(run.summary):
@@ -155,7 +159,11 @@ def read_run(run_dir) -> Run:
         keys = [str(k) for k in meta["sweep"].get("keys") or []]
         if keys:
             run.sweep_keys = keys
-    if (path / "traces.csv").is_file():
+    if npy["traces"] is not None:
+        run.trace_cols = columnar.column_names(npy["traces"])
+        cols = [np.asarray(columnar.load(npy["traces"], c), dtype=float) for c in run.trace_cols]
+        run.traces = np.column_stack(cols) if cols else None
+    elif (path / "traces.csv").is_file():
         import warnings
 
         file = path / "traces.csv"
@@ -174,11 +182,33 @@ def read_run(run_dir) -> Run:
         if run.trace_cols and data.size and data.shape[1] != len(run.trace_cols):
             raise PlotError(f"{path / 'traces.csv'}: {data.shape[1]} values per row for {len(run.trace_cols)} columns")
         run.traces = data.reshape(-1, len(run.trace_cols)) if run.trace_cols else None
-    if (path / "spikes.csv").is_file() and not run.sweep_keys:
+    if npy["spikes"] is not None and not run.sweep_keys:
+        t, pop, idx = (columnar.load(npy["spikes"], c) for c in ("t_ms", "population", "index"))
+        run.spikes = {p: (np.asarray(t[pop == p.encode()], dtype=float), np.asarray(idx[pop == p.encode()], dtype=np.int64)) for p in ("pre", "post") if (pop == p.encode()).any()}
+    elif (path / "spikes.csv").is_file() and not run.sweep_keys:
         run.spikes = _read_spikes(path / "spikes.csv")
-    if (path / "responses.csv").is_file():
+    if npy["responses"] is not None:
+        tab = columnar.load_all(npy["responses"])
+        run.responses = {}
+        cond = tab["condition"].tolist() if "condition" in tab else [None] * len(tab["t_ms"])
+        for c, i, j, amp in zip(cond, tab["pre"].tolist(), tab["post"].tolist(), tab["amplitude"].tolist()):
+            run.responses.setdefault(c, {}).setdefault((i, j), []).append(amp)
+    elif (path / "responses.csv").is_file():
         run.responses = _read_responses(path / "responses.csv")
     return run
+
+
+def _npy_rows(path: Path, stem: str) -> list:
+    """A table of ``.npy`` files (``record.format: npy``) as the rows of its CSV file (text cells)."""
+    import io
+
+    from .result import read_table
+
+    try:
+        text = read_table(path, stem).to_csv_bytes().decode("ascii")
+    except (OSError, ValueError) as exc:
+        raise PlotError(f"{path / stem}: cannot read ({exc})") from None
+    return [row for row in csv.reader(io.StringIO(text)) if row]
 
 
 def _read_responses(file: Path) -> dict:

@@ -165,6 +165,7 @@ RECORD = (
     F("spikes", "spikes", None, "spikes.csv: true, false, pre or post (one population); default true up to 1e6 expected spikes"),
     F("outcome_threshold", NUM, 1.0, "percent change that counts as LTP / LTD", lo=0.0),
     F("responses", BOOL, None, "responses.csv (with synapses.release): the amplitude of every presynaptic spike of the recorded synapses; default true up to 1e6 rows"),
+    F("format", "choice", "csv", "file format of the tables: csv (the contract's files) or npy (a folder of NumPy .npy files per table, for big runs)", choices=("csv", "npy")),
 )
 EXPRESSION = F("expression", "choice", "postsynaptic", "how the rule's change is expressed: as w (postsynaptic) or as release probability U (presynaptic; needs synapses.release)", choices=("postsynaptic", "presynaptic"))
 STATS = ("mean", "std", "min", "max")
@@ -259,6 +260,7 @@ class Record:
     spikes: bool | str  # True, False, "pre" or "post"
     outcome_threshold: float
     responses: bool = False  # responses.csv (synapses.release only)
+    format: str = "csv"  # of the tables: csv or npy (plastictool.columnar)
 
 
 @dataclass(frozen=True)
@@ -629,6 +631,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "spikes": record.spikes,
             "outcome_threshold": record.outcome_threshold,
             **({"responses": record.responses} if release is not None else {}),
+            **({"format": record.format} if record.format != "csv" else {}),  # csv runs keep their resolved_sha256
         },
     }
     return Protocol(
@@ -1133,7 +1136,8 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
     if responses is None:
         per_neuron = expected_spikes(phases, Synapses(syn.n_pre, 0, syn.w_init, syn.w_min, syn.w_max)) / max(1, syn.n_pre)
         responses = syn.release is not None and per_neuron * len(weights) <= MAX_RESPONSES_DEFAULT
-    return Record(interval, tuple(weights), tuple(dict.fromkeys(stats)), tuple(dict.fromkeys(state)), spikes, thr, bool(responses))
+    fmt = v.field(path + ("format",), raw.get("format"), RECORD[7])
+    return Record(interval, tuple(weights), tuple(dict.fromkeys(stats)), tuple(dict.fromkeys(state)), spikes, thr, bool(responses), fmt)
 
 
 def _release(v: Validator, raw) -> Release:

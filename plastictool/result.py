@@ -348,18 +348,27 @@ class Result:
             return write_outputs(target, self.experiment, self._results, wall, argv, self._profile, force, self._shard)
         from .folders import write_folder
 
-        writers = [(s.file, "wb", t.write_csv) for s in TABLES if (t := self.table(s.attr)) is not None]
+        from . import columnar
+
+        writers = []
+        for s in TABLES:
+            t = self.table(s.attr)
+            npy = columnar.table_dir(self.folder, s.attr) if self.folder is not None else None
+            if npy is not None:  # a table of record.format npy: its files as they are
+                writers.append((s.attr, "columns", partial(_copy_npy_table, npy)))
+            elif t is not None:
+                writers.append((s.file, "wb", t.write_csv))
         text = json.dumps(self.info, indent=2, sort_keys=False) + "\n"
         writers.append(("run.json", "w", lambda fh: fh.write(text)))
         return write_folder(target, writers, force)
 
     # ------------------------------------------------------------------ comparing, display
     def __eq__(self, other) -> bool:
-        """Same resolved protocol and the same tables, compared at the files' precision
+        """Same resolved protocol (``record.format`` aside) and the same tables, compared at the files' precision
         (:meth:`Table.__eq__ <plastictool.table.Table.__eq__>`: the same CSV bytes)."""
         if not isinstance(other, Result):
             return NotImplemented
-        if _plain_json(self.protocol) != _plain_json(other.protocol):
+        if _without_format(self.protocol) != _without_format(other.protocol):
             return False
         mine, theirs = self.tables, other.tables
         return list(mine) == list(theirs) and all(mine[k] == theirs[k] for k in mine)
@@ -378,12 +387,21 @@ def _plain_json(x):
     return json.loads(json.dumps(x, sort_keys=True))
 
 
+def _without_format(protocol: dict) -> dict:
+    """The protocol as plain JSON without ``record.format``: how the tables are stored, not what
+    was run (a CSV and an npy folder of one run are equal)."""
+    p = _plain_json(protocol)
+    if isinstance(p, dict) and isinstance(p.get("record"), dict):
+        p["record"].pop("format", None)
+    return p
+
+
 # ---------------------------------------------------------------------------- reading a folder
 def read(folder) -> Result:
     """A finished run folder (of ``plastic run`` or :meth:`Result.write`) as a Result.
 
     Each column is read on first access; numbers are those of the files (12 significant
-    digits). ``read(folder) == result`` for the Result that wrote it. Raises
+    digits in CSV files, the simulation's own numbers with ``record.format: npy``). ``read(folder) == result`` for the Result that wrote it. Raises
     :class:`~plastictool.errors.ProtocolError` when ``folder`` is not a finished run folder."""
     folder = Path(folder)
     meta = folder / "run.json"
@@ -397,8 +415,65 @@ def read(folder) -> Result:
         raise ProtocolError(f"run.json is not valid JSON: {exc}", "", str(meta), None) from None
     if not isinstance(info, dict) or info.get("tool") != "plastic":
         raise ProtocolError("run.json was not written by plastic", "", str(meta), None)
-    tables = {s.attr: (_read_table(folder / s.file, s) if (folder / s.file).is_file() else None) for s in TABLES}
+    tables = {s.attr: read_table(folder, s.attr) for s in TABLES}
     return Result(info=info, folder=folder, tables=tables)
+
+
+def read_table(folder, attr: str) -> Table | None:
+    """The table ``attr`` (``"summary"``, ...) of a run folder, from its CSV file or its folder of
+    ``.npy`` files (``record.format: npy``), with the same column types either way (integers
+    int64, text str, numbers float64); None where the folder has no such table."""
+    from . import columnar
+
+    spec = _spec(attr)
+    folder = Path(folder)
+    if (folder / spec.file).is_file():
+        return _read_table(folder / spec.file, spec)
+    npy = columnar.table_dir(folder, spec.attr)
+    if npy is not None:
+        return _read_npy_table(npy, spec)
+    return None
+
+
+def _read_npy_table(path: Path, spec: TableSpec) -> Table:
+    from . import columnar
+
+    cols = {name: partial(_npy_column, path, name) for name in columnar.column_names(path)}
+    return Table(cols, rows=columnar.rows(path), name=spec.attr, empty_nan=spec.empty_nan)
+
+
+def _copy_npy_table(path: Path, cw) -> None:
+    """Write the table of ``.npy`` files at ``path`` again, byte for byte (``folders.ColumnWriter``)."""
+    from . import columnar
+
+    names = columnar.column_names(path)
+    heads = []
+    for name in names:
+        with open(path / columnar.column_file(name), "rb") as fh:
+            heads.append(columnar.read_header(fh))
+    cw.begin([(n, h[0]) for n, h in zip(names, heads)], heads[0][1] if heads else 0)
+    for k, (name, (descr, rows, offset)) in enumerate(zip(names, heads)):
+        with open(path / columnar.column_file(name), "rb") as fh:
+            fh.seek(offset)
+            left = rows * columnar.itemsize(descr)
+            while left > 0:
+                block = fh.read(min(left, 1 << 24))
+                if not block:
+                    raise ProtocolError("truncated column", "", str(path / columnar.column_file(name)), None)
+                cw.write(k, block)
+                left -= len(block)
+
+
+def _npy_column(path: Path, name: str) -> np.ndarray:
+    """A column of a ``.npy`` table with the types of a column read from CSV."""
+    from . import columnar
+
+    a = columnar.load(path, name)
+    if a.dtype.kind == "S":
+        return a.astype(str)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64)
+    return a.astype(np.float64)
 
 
 def _read_table(path: Path, spec: TableSpec) -> Table:
