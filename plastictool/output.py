@@ -437,6 +437,9 @@ def npy_summary(experiment, results: list[RunResult]):
     def blocks():
         from .engine import initial_weight_rows
 
+        # two sets of output buffers, used in turn: npy_fill writes a block while the next one
+        # is computed, and asks for the one after only once that write is done
+        scratch, parity = ({}, {}), 0
         for r, vals in zip(results, sweep_vals):
             n_pre, n_post = r.w_final.shape
             w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
@@ -455,7 +458,8 @@ def npy_summary(experiment, results: list[RunResult]):
                 else:
                     w0 = np.ascontiguousarray(block).reshape(-1)
                     w1 = w1_all[start : start + w0.size]
-                    cols = [*_summary_columns(w0, w1, a, n_post, thr, label_arr, wdtype, kernel)]
+                    cols = [*_summary_columns(w0, w1, a, n_post, thr, label_arr, wdtype, kernel, scratch[parity])]
+                    parity ^= 1
                     if release:
                         rel = r.protocol.synapses.release
                         from .core.release import utilisation
@@ -467,20 +471,26 @@ def npy_summary(experiment, results: list[RunResult]):
     return columns, sum(int(r.w_final.size) for r in results), blocks
 
 
-def _summary_columns(w0, w1, a: int, n_post: int, thr: float, label_arr, wdtype, kernel: bool) -> tuple:
+def _summary_columns(w0, w1, a: int, n_post: int, thr: float, label_arr, wdtype, kernel: bool, scratch: dict | None = None) -> tuple:
     """pre, post, w_initial, w_final, dw, dw_percent, outcome of the synapses of whole rows from
     row ``a`` (``w0``, ``w1``: their flat initial and final weights): with the kernel
     :func:`plastictool.core.columns.summary_columns`, or (small tables, no compilation) its twin
-    in NumPy, which gives the same numbers bit for bit."""
+    in NumPy, which gives the same numbers bit for bit. ``scratch``: the kernel's output arrays
+    are kept there and reused by the next call with the same dict (fresh memory costs a page
+    fault per 4 KiB)."""
     n = w0.size
-    if kernel:
+    if kernel and label_arr.dtype.itemsize == 4:  # outcome |S4: one uint32 per label
         from .core.columns import summary_columns
 
-        pre, post = np.empty(n, np.int32), np.empty(n, np.int32)
-        dw, pct = np.empty(n), np.empty(n)
-        out = np.empty((n, label_arr.dtype.itemsize), np.uint8)
-        summary_columns(w0, w1, np.int64(a), np.int64(n_post), float(thr), label_arr.view(np.uint8).reshape(len(label_arr), -1), pre, post, dw, pct, out)
-        return pre, post, w0.astype(wdtype, copy=False), w1.astype(wdtype, copy=False), dw, pct, out.view(label_arr.dtype).reshape(n)
+        if scratch is None or scratch.get("n", 0) < n:
+            bufs = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n), np.empty(n), np.empty(n, np.uint32))
+            if scratch is not None:
+                scratch.update(n=n, bufs=bufs)
+        else:
+            bufs = scratch["bufs"]
+        pre, post, dw, pct, out = (b[:n] for b in bufs)
+        summary_columns(w0, w1, np.int64(a), np.int64(n_post), float(thr), label_arr.view(np.uint32), pre, post, dw, pct, out)
+        return pre, post, w0.astype(wdtype, copy=False), w1.astype(wdtype, copy=False), dw, pct, out.view(label_arr.dtype)
     nrows = n // n_post
     a0, a1 = w0.astype(np.float64, copy=False), w1.astype(np.float64, copy=False)
     dw = a1 - a0
@@ -561,7 +571,11 @@ def npy_structure(results: list[RunResult], sweep: bool):
 
 
 def npy_fill(table):
-    """A ``columns`` writer of :func:`plastictool.folders.write_folder` for ``(columns, rows, blocks)``."""
+    """A ``columns`` writer of :func:`plastictool.folders.write_folder` for ``(columns, rows, blocks)``.
+
+    Block ``k`` is written on a second thread while ``blocks()`` computes block ``k + 1``; block
+    ``k + 2`` is asked for only after block ``k`` is written, so ``blocks()`` may reuse the
+    arrays of the block before the previous one."""
     columns, rows, blocks = table
 
     def fill(cw) -> None:

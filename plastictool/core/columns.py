@@ -19,11 +19,10 @@ from .jit import jit
 
 @jit(entry=True)
 def summary_columns(w0, w1, first_row, n_post, thr, labels, pre, post, dw, pct, outcome):
-    """Fill ``pre``, ``post`` (int32), ``dw``, ``pct`` (float64) and ``outcome`` (uint8, n x width:
-    row 0, 1 or 2 of ``labels``, the ASCII of none / LTP / LTD) for the synapses of ``w0``/``w1``
-    (flat, whole rows from ``first_row``, ``n_post`` columns)."""
+    """Fill ``pre``, ``post`` (int32), ``dw``, ``pct`` (float64) and ``outcome`` (uint32: element
+    0, 1 or 2 of ``labels``, the four ASCII bytes of none / LTP / LTD as one integer) for the
+    synapses of ``w0``/``w1`` (flat, whole rows from ``first_row``, ``n_post`` columns)."""
     n = w0.size
-    width = labels.shape[1]
     i = first_row
     j = 0
     for k in range(n):
@@ -36,19 +35,13 @@ def summary_columns(w0, w1, first_row, n_post, thr, labels, pre, post, dw, pct, 
         x0 = np.float64(w0[k])
         d = np.float64(w1[k]) - x0
         dw[k] = d
-        p = np.nan
-        if x0 != 0.0:
-            p = 100.0 * d / abs(x0)
+        # without branches on the data (outcomes are mixed: branches would be mispredicted);
+        # 100 d / 0 is inf or NaN here (error_model numpy) and is replaced by NaN
+        q = 100.0 * d / abs(x0)
+        p = q if x0 != 0.0 else np.nan
         pct[k] = p
-        c = 0
-        if p != p:
-            if d > 0.0:
-                c = 1
-            elif d < 0.0:
-                c = 2
-        elif p > thr:
-            c = 1
-        elif p < -thr:
-            c = 2
-        for b in range(width):
-            outcome[k, b] = labels[c, b]
+        empty = p != p
+        up = (p > thr) | (empty & (d > 0.0))
+        down = (p < -thr) | (empty & (d < 0.0))
+        c = np.uint8(up) + np.uint8(2) * np.uint8(down)
+        outcome[k] = labels[c]
