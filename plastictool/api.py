@@ -451,24 +451,27 @@ def warmup_runs(folder: Path) -> dict[str, str]:
             runs.append((p, dtype, None))
             if registry.spec(p["rule"]["kind"]).post_blocks and "structure" not in p["synapses"]:  # the kernels of threaded runs too
                 runs.append((p, dtype, 2))
-    cells = output.PYTHON_CELLS
-    output.PYTHON_CELLS = 0
+    runs += [(warmup_protocols()[0], dtype, "npy") for dtype in WARMUP_DTYPES]  # record.format npy: core.columns
+    cells, npy_rows = output.PYTHON_CELLS, output.NPY_KERNEL_ROWS
+    output.PYTHON_CELLS = output.NPY_KERNEL_ROWS = 0
     try:
         return dict(_warmup_run(folder, p, dtype, threads) for p, dtype, threads in runs)
     finally:
-        output.PYTHON_CELLS = cells
+        output.PYTHON_CELLS, output.NPY_KERNEL_ROWS = cells, npy_rows
 
 
-def _warmup_run(folder: Path, p: dict, dtype: str, threads: int | None) -> tuple[str, str]:
-    """Run one warmup protocol; (its name, sha256 of its CSV files)."""
+def _warmup_run(folder: Path, p: dict, dtype: str, threads) -> tuple[str, str]:
+    """Run one warmup protocol; (its name, sha256 of its CSV files). ``threads="npy"``: one
+    thread, the tables written with ``record.format: npy``."""
     import copy
     import hashlib
     import json
 
     q = copy.deepcopy(p)
-    q["name"] = f"{q['name']}-{dtype}" + (f"-threads{threads}" if threads else "")
+    q["name"] = f"{q['name']}-{dtype}" + (f"-threads{threads}" if isinstance(threads, int) else f"-{threads}" if threads else "")
     q["synapses"]["dtype"] = dtype
-    q["record"] = {"weights": "all", "spikes": True}
+    q["record"] = {"weights": "all", "spikes": True, **({"format": "npy"} if threads == "npy" else {})}
+    threads = threads if isinstance(threads, int) else None
     if threads:
         q["synapses"]["n_post"] = 16  # two blocks of 8
     src = folder / f"{q['name']}.yaml"
@@ -482,6 +485,8 @@ def _warmup_run(folder: Path, p: dict, dtype: str, threads: int | None) -> tuple
     for name in ("summary.csv", "traces.csv", "spikes.csv", "structure.csv"):
         if (folder / q["name"] / name).is_file():
             h.update((folder / q["name"] / name).read_bytes())
+    for f in sorted((folder / q["name"]).glob("*/*")):  # record.format npy
+        h.update(f.read_bytes())
     return q["name"], h.hexdigest()
 
 
