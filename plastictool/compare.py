@@ -450,6 +450,8 @@ def compare_dirs(
             from .folders import environment_error
 
             raise environment_error(exc, exc.filename or g, "read") from None
+        except (ValueError, SyntaxError) as exc:  # a damaged .npy table (bad header, short file)
+            raise ProtocolError(f"cannot read {name} of one of the folders: {exc}", "", f"{run} / {base}") from None
     result.warnings[:0] = _metadata_warnings(run, base)
     result.count = sink.count
     result.largest = sink.largest()

@@ -288,3 +288,17 @@ def test_structure_and_release_tables(protocol, changes, tables, tmp_path, cli):
         assert set(columnar.load(tmp_path / "npy" / "structure", "event").tolist()) <= {b"formed", b"eliminated"}
     else:
         assert s["synapses.release.preset"].dtype.str == "|S24" and "U_final" in s
+
+
+def test_a_damaged_npy_table_is_bad_input(runs, cli, tmp_path):
+    import shutil
+
+    root, _ = runs
+    shutil.copytree(root / "npy", tmp_path / "bad")
+    f = tmp_path / "bad" / "summary" / "dw.npy"
+    f.write_bytes(f.read_bytes()[:100])  # cut inside the header
+    for base in ("npy", "csv"):
+        r = cli("compare", tmp_path / "bad", root / base)
+        assert r.exit_code == 2 and "cannot read summary.csv" in r.output, r.output
+    r = cli("plot", tmp_path / "bad", "-o", tmp_path / "bad.png")
+    assert r.exit_code == 2 and not (tmp_path / "bad.png").exists()
