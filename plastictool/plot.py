@@ -160,8 +160,11 @@ def read_run(run_dir) -> Run:
         if keys:
             run.sweep_keys = keys
     if npy["traces"] is not None:
-        run.trace_cols = columnar.column_names(npy["traces"])
-        cols = [np.asarray(columnar.load(npy["traces"], c), dtype=float) for c in run.trace_cols]
+        try:
+            run.trace_cols = columnar.column_names(npy["traces"])
+            cols = [np.asarray(columnar.load(npy["traces"], c), dtype=float) for c in run.trace_cols]
+        except (OSError, ValueError) as exc:
+            raise PlotError(f"{npy['traces']}: cannot read ({exc})") from None
         run.traces = np.column_stack(cols) if cols else None
     elif (path / "traces.csv").is_file():
         import warnings
@@ -183,12 +186,18 @@ def read_run(run_dir) -> Run:
             raise PlotError(f"{path / 'traces.csv'}: {data.shape[1]} values per row for {len(run.trace_cols)} columns")
         run.traces = data.reshape(-1, len(run.trace_cols)) if run.trace_cols else None
     if npy["spikes"] is not None and not run.sweep_keys:
-        t, pop, idx = (columnar.load(npy["spikes"], c) for c in ("t_ms", "population", "index"))
+        try:
+            t, pop, idx = (columnar.load(npy["spikes"], c) for c in ("t_ms", "population", "index"))
+        except (OSError, ValueError) as exc:
+            raise PlotError(f"{npy['spikes']}: cannot read ({exc})") from None
         run.spikes = {p: (np.asarray(t[pop == p.encode()], dtype=float), np.asarray(idx[pop == p.encode()], dtype=np.int64)) for p in ("pre", "post") if (pop == p.encode()).any()}
     elif (path / "spikes.csv").is_file() and not run.sweep_keys:
         run.spikes = _read_spikes(path / "spikes.csv")
     if npy["responses"] is not None:
-        tab = columnar.load_all(npy["responses"])
+        try:
+            tab = columnar.load_all(npy["responses"])
+        except (OSError, ValueError) as exc:
+            raise PlotError(f"{npy['responses']}: cannot read ({exc})") from None
         run.responses = {}
         cond = tab["condition"].tolist() if "condition" in tab else [None] * len(tab["t_ms"])
         for c, i, j, amp in zip(cond, tab["pre"].tolist(), tab["post"].tolist(), tab["amplitude"].tolist()):
