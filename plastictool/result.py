@@ -473,7 +473,7 @@ def _npy_column(path: Path, name: str) -> np.ndarray:
         return a.astype(str)
     if a.dtype.kind in "iub":
         return a.astype(np.int64)
-    return a.astype(np.float64)
+    return a.astype(np.float64, copy=False)  # float64 columns stay memory-mapped (read-only)
 
 
 def _read_table(path: Path, spec: TableSpec) -> Table:
