@@ -1,0 +1,209 @@
+"""Memory of big runs (benchmark W4: 1e8 float32 synapses, goal: the process peaks at most 1.3x
+its weight matrix): nothing of the matrix's size besides the matrix itself is allocated while
+building, at the end of the run or while writing, and the tables are written in bounded chunks.
+
+Peaks are measured with tracemalloc (NumPy reports its array buffers to it) over a moderate
+network; each bound sits well below what the code did before (stated per test), so a change
+that brings back a whole-size temporary fails here. The values are checked too: the memory
+saving changes no number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from plastictool import engine, output
+from plastictool.engine import RunResult, condition_seed, initial_weight_rows, initial_weights, spike_table
+from plastictool.protocol import load_experiment
+
+N = 2000  # 2000 x 2000 synapses: a 16 MB float32 matrix
+MIB = 2**20
+
+PROTOCOL = """\
+name: big
+seed: 3
+dt: 0.1 ms
+duration: 10 ms
+synapses: {{n_pre: {n}, n_post: {n}, dtype: {dtype}, w_init: {init}, w_min: 0, w_max: 0.0028}}
+neuron: {{model: lif}}
+stimulus: {{pre: {{poisson: {{rate: 5 Hz}}}}}}
+rule: {{kind: stdp}}
+record: {{weights: none, spikes: post}}
+"""
+
+
+def protocol(write, n=N, dtype="float32", init="{uniform: [0, 0.0028]}"):
+    return load_experiment(write("big.yaml", PROTOCOL.format(n=n, dtype=dtype, init=init))).base
+
+
+def traced_peak(fn, *args, **kwargs):
+    """(result, peak bytes allocated while ``fn`` ran, above what was allocated before)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        out = fn(*args, **kwargs)
+        return out, tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+class Sink:
+    """A binary file that keeps only the length and a hash of what it is given."""
+
+    def __init__(self):
+        self.n = 0
+        self.h = hashlib.sha256()
+
+    def write(self, part):
+        self.h.update(part)
+        self.n += len(part)
+        return len(part)
+
+
+# ---------------------------------------------------------------------------- building
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("init", ["{uniform: [0, 0.0028]}", "{normal: [0.001, 0.002]}", "0.001"])
+def test_initial_matrix_filled_in_place(write, dtype, init):
+    """The initial weights are drawn a block of rows at a time into the matrix: the peak is the
+    matrix plus one block (before: a float64 matrix drawn, clipped and cast, 3x a float32
+    matrix). The values are those of one draw of the whole matrix, clipped and cast."""
+    p = protocol(write, dtype=dtype, init=init)
+    w, peak = traced_peak(initial_weights, p)
+    assert w.dtype == np.dtype(dtype) and w.shape == (N, N) and w.flags.c_contiguous
+    assert peak <= w.nbytes + 3 * 8 * engine.INITIAL_BLOCK, (peak / MIB, w.nbytes / MIB)
+    rng = np.random.default_rng(condition_seed(p.seed, ()).spawn(4)[0])
+    whole = np.clip(p.synapses.w_init.sample((N, N), rng), 0.0, 0.0028).astype(dtype)
+    assert np.array_equal(w, whole)
+    assert np.array_equal(np.concatenate([b for _, b in initial_weight_rows(p, (), 333)]), whole)
+
+
+def test_build_holds_one_matrix(write):
+    """``build`` of a 2000 x 2000 float32 network: one matrix and the spikes, nothing else of
+    the matrix's size (before: 3x the matrix)."""
+    p = protocol(write)
+    b, peak = traced_peak(engine.build, p)
+    assert b.w.dtype == np.float32 and b.w_initial is None
+    assert peak <= b.w.nbytes + 8 * MIB, (peak / MIB, b.w.nbytes / MIB)
+
+
+# ---------------------------------------------------------------------------- end of the run
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_post_spikes_of_blocks_merged_without_copies(blocks):
+    """``Stepper.post_spikes`` merges the blocks' chunks of post spikes in (step, index) order
+    (as a stable sort by step gives them), emptying the chunk lists as it goes: its peak is
+    about its result (before: chunks, concatenation, order and permuted copies, 2.5x)."""
+    rng = np.random.default_rng(1)
+    n_post, n_steps, n = 999, 5000, 300_000
+    bounds = engine.block_bounds(n_post, blocks)
+    st_ = object.__new__(engine.Stepper)
+    st_.bounds = bounds
+    st_.b = type("B", (), {"w": np.zeros((1, n_post), np.float32)})()
+    st_.spikes = []
+    want_s, want_i = [], []
+    for j0, j1 in bounds:  # each block: its spikes in (step, index) order, in chunks
+        steps = np.sort(rng.integers(0, n_steps, n // blocks))
+        idx = rng.integers(j0, j1, steps.size)
+        key = np.unique(steps * n_post + idx)
+        steps, idx = key // n_post, key % n_post
+        want_s.append(steps)
+        want_i.append(idx)
+        cuts = np.sort(rng.integers(0, steps.size, 7))
+        st_.spikes.append((list(np.split(steps, cuts)), list(np.split(idx, cuts))))
+    all_s, all_i = np.concatenate(want_s), np.concatenate(want_i)
+    order = np.argsort(all_s, kind="stable")
+    (steps, idx), peak = traced_peak(st_.post_spikes)
+    assert np.array_equal(steps, all_s[order]) and np.array_equal(idx, all_i[order])
+    assert all(not lst for blk in st_.spikes for lst in blk)
+    assert peak <= 1.6 * (steps.nbytes + idx.nbytes), (peak, steps.nbytes + idx.nbytes)
+
+
+@pytest.mark.parametrize("which", ["post", "pre", "both"])
+def test_spike_table_sorted_without_copies(which):
+    """spikes.csv's rows in time, population, index order; one population alone is in that
+    order already and is not permuted: the peak is about the table (before: 2.5x)."""
+    rng = np.random.default_rng(2)
+
+    def events(n, n_neurons):
+        key = np.unique(rng.integers(0, 50_000 * n_neurons, n))
+        return key // n_neurons, key % n_neurons
+
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    pre = events(200_000, 300) if which != "post" else empty
+    post = events(200_000, 700) if which != "pre" else empty
+    (t, pop, idx), peak = traced_peak(spike_table, pre, post, 0.1)
+    tt = np.concatenate([pre[0], post[0]]) * 0.1
+    pp = np.concatenate([np.zeros(pre[0].size, np.int8), np.ones(post[0].size, np.int8)])
+    ii = np.concatenate([pre[1], post[1]])
+    order = np.lexsort((ii, pp, tt))
+    assert np.array_equal(t, tt[order]) and np.array_equal(pop, pp[order]) and np.array_equal(idx, ii[order])
+    assert t.dtype == np.float64 and pop.dtype == np.int8
+    table = t.nbytes + pop.nbytes + idx.nbytes
+    if which != "both":
+        assert peak <= 1.25 * table, (peak, table)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1), st.integers(0, 3)), max_size=12))
+def test_lex_sorted_is_lexsort_leaving_the_rows(rows):
+    """``_lex_sorted`` is True exactly when a stable ``np.lexsort`` leaves the rows in place."""
+    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    keys = (a[:, 0] * 0.1, a[:, 1].astype(np.int8), a[:, 2])
+    order = np.lexsort(keys[::-1])
+    assert engine._lex_sorted(*keys) == bool(np.array_equal(order, np.arange(a.shape[0])))
+
+
+# ---------------------------------------------------------------------------- writing
+def test_summary_written_in_bounded_chunks(write, monkeypatch):
+    """summary.csv of 4 million synapses (about 300 MB of text, a 16 MB float32 matrix) is
+    written with about 10 MiB of buffers: initial weights drawn again a block of rows at a time,
+    rows formatted a chunk at a time, nothing of the matrix's size (a float64 copy of the final
+    weights alone would be 32 MB). The bytes are those of the same table written with the
+    initial weights stored and small chunks."""
+    p = protocol(write)
+    w1 = initial_weights(p)
+    w1 *= np.float32(1.01)
+    w1[::7] = 0.001
+    none = np.zeros(0)
+    r = RunResult(p, (), None, w1, ["t_ms"], np.zeros((1, 1)), (none, none, none), {})
+    with monkeypatch.context() as m:  # compile or load the formatting kernel first
+        m.setattr(output, "PYTHON_CELLS", 0)
+        output.write_summary(Sink(), [RunResult(p, (), None, w1[:3], ["t_ms"], np.zeros((1, 1)), (none, none, none), {})], ())
+    sink = Sink()
+    _, peak = traced_peak(output.write_summary, sink, [r], ())
+    assert sink.n > 250 * 10**6
+    assert peak <= 12 * MIB, peak / MIB  # three chunks in flight, 3.1 MiB of buffers each
+    twin = Sink()
+    monkeypatch.setattr(output, "CHUNK", 5000)
+    output.write_summary(twin, [RunResult(p, (), initial_weights(p), w1, ["t_ms"], np.zeros((1, 1)), (none, none, none), {})], ())
+    assert twin.h.digest() == sink.h.digest()
+
+
+@pytest.mark.parametrize("sweep", [False, True])
+def test_spikes_written_in_bounded_chunks(write, sweep):
+    """spikes.csv rows are stacked a chunk at a time: a peak of about 8 MiB of buffers for a
+    million spikes (before: the whole table as float64 twice, 48 MB, besides them); the bytes
+    are those of the whole table formatted at once."""
+    p = protocol(write, n=10)
+    rng = np.random.default_rng(4)
+    n = 1_000_000
+    t = np.sort(rng.integers(0, 10**6, n)) * 0.1
+    spikes = (t, rng.integers(0, 2, n).astype(np.int8), rng.integers(0, 10_000, n))
+    r = RunResult(p, (), None, np.zeros((10, 10)), ["t_ms"], np.zeros((1, 1)), spikes, {})
+    output.write_spikes(Sink(), [r], sweep)  # compile
+    sink = Sink()
+    _, peak = traced_peak(output.write_spikes, sink, [r], sweep)
+    assert peak <= 12 * MIB + (8 * n if sweep else 0), peak / MIB  # the condition column: 8 bytes a spike
+    from plastictool.core.fmt import FLOAT, INT, LABEL
+
+    cols = list(spikes) + ([np.zeros(n)] if sweep else [])
+    whole = Sink()
+    whole.write(("t_ms,population,index" + (",condition" if sweep else "") + "\n").encode())
+    output._write_ordered(whole, output._table_tasks(np.column_stack(cols).astype(np.float64), [FLOAT, LABEL, INT] + ([INT] if sweep else []), ["pre", "post"]))
+    assert whole.h.digest() == sink.h.digest()
