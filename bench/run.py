@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark plastic against Brian2 and NEST on the same workloads, in the same run.
 
-    python bench/run.py [--workloads W1,W1D,W2,W3] [--runs 3] [--peers auto|none]
+    python bench/run.py [--workloads W1,W1D,W2,W3[,W4]] [--runs 3] [--peers auto|none]
                         [--modes warm,installed,cold] [--targets nest,brian2-cpp,...]
                         [--csv bench/results.csv] [--md FILE]
 
@@ -29,7 +29,16 @@ sampled once a minute; W1D the same with the default recording of protocols/stdp
 61 samples of the weight, its mean and both traces per condition; W2 Song, Miller & Abbott
 2000, 1000 inputs, 100 s; W3 10,000 x 1,000 plastic synapses, 10 s) and the same models in
 bench/peers.py (W1D's peers run W1: they record no traces). Results go to a CSV (one row per run) and optionally to a
-Markdown table with the machine described.
+Markdown table with the machine described: median wall time, plastic's synaptic updates per
+second of simulation (run.json ``profile``) and the peak memory of the process.
+
+W4 (``--workloads W4``, not in the default set) is the large scale point: 10,000 x 10,000
+``float32`` plastic synapses (a 0.4 GB weight matrix), LIF, 5 Hz inputs, 10 s; each run writes
+a summary.csv of 1e8 rows (8 GB) and takes minutes on 2 cores. plastic only: NEST and Brian2
+store each synapse as an object or several arrays with its indices (tens of bytes a synapse,
+several GB for 1e8; an estimate, not measured here) and minutes to build the network, so the
+peers are not run on it. Its figures to read are the peak memory against the 0.4 GB matrix
+(goal: at most 1.3x) and the synaptic updates per second.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = {"W1": "w1_stdp_window.yaml", "W1D": "w1_default.yaml", "W2": "w2_song2000.yaml", "W3": "w3_large.yaml"}
+WORKLOADS = {"W1": "w1_stdp_window.yaml", "W1D": "w1_default.yaml", "W2": "w2_song2000.yaml", "W3": "w3_large.yaml", "W4": "w4_huge.yaml"}
 PEER_WORKLOAD = {"W1D": "W1"}  # the model a peer runs for a workload (default: the same)
 MODES = ("warm", "installed", "cold")
 PEER_PY = os.environ.get("PLASTIC_PEERS_PYTHON", "/work/peers-venv/bin/python")
@@ -57,6 +66,7 @@ DEFAULT_TARGETS = {
     "W1D": [("nest", 1)],
     "W2": [("nest", 1), ("brian2-cpp", 1), ("brian2-cython", 1)],
     "W3": [("nest", 2), ("brian2-cpp", 2)],
+    "W4": [],  # plastic only (see the docstring)
 }
 
 
@@ -118,7 +128,7 @@ def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches:
         meta = json.loads((out / "run.json").read_text())
         prof = meta["profile"]
         rows.append({"workload": workload, "tool": "plastic", "mode": mode, "threads": max(prof.get("workers") or 1, prof.get("threads") or 1), "run": k + 1,
-                     "wall_s": wall, "max_rss_kib": rss, "detail": json.dumps(meta["profile"])})
+                     "wall_s": wall, "max_rss_kib": rss, "updates_per_s": prof.get("synaptic_updates_per_s") or "", "detail": json.dumps(meta["profile"])})
         # each run finds the same system: no gigabytes of an earlier run's files (W3 writes an
         # 800 MB summary) waiting in the page cache to be written back while it runs
         shutil.rmtree(out)
@@ -135,7 +145,7 @@ def run_peer(workload: str, target: str, threads: int, runs: int) -> list[dict]:
         line = out.strip().splitlines()[-1]
         info = json.loads(line)
         rows.append({"workload": workload, "tool": target, "mode": "", "threads": threads, "run": k + 1, "wall_s": wall,
-                     "max_rss_kib": rss, "detail": json.dumps({k2: info.get(k2) for k2 in ("sim_s", "setup_s", "import_s")})})
+                     "max_rss_kib": rss, "updates_per_s": "", "detail": json.dumps({k2: info.get(k2) for k2 in ("sim_s", "setup_s", "import_s")})})
     return rows
 
 
@@ -147,8 +157,9 @@ def table(rows: list[dict]) -> list[dict]:
     for r in rows:
         by.setdefault((r["workload"], r["tool"], r.get("mode", ""), r["threads"]), []).append(r)
     for (w, tool, mode, threads), rs in by.items():
+        ups = [r["updates_per_s"] for r in rs if r.get("updates_per_s")]
         out.append({"workload": w, "tool": tool, "mode": mode, "threads": threads, "median_s": statistics.median(r["wall_s"] for r in rs),
-                    "max_rss_mib": max(r["max_rss_kib"] for r in rs) / 1024, "runs": len(rs)})
+                    "max_rss_mib": max(r["max_rss_kib"] for r in rs) / 1024, "runs": len(rs), "updates_per_s": statistics.median(ups) if ups else None})
     for t in out:
         t["ratio"] = {b["mode"]: t["median_s"] / b["median_s"] for b in out if b["workload"] == t["workload"] and b["tool"] == "plastic"}
     return out
@@ -170,7 +181,7 @@ def machine() -> str:
 def markdown(summary: list[dict]) -> str:
     modes = [m for m in MODES if any(t["tool"] == "plastic" and t["mode"] == m for t in summary)]
     head = " | ".join(f"peer / plastic {m}" for m in modes)
-    lines = [f"| workload | tool | threads | median wall (s) | {head} | peak memory (MiB) |", "|---|---|---|---|" + "---|" * len(modes) + "---|"]
+    lines = [f"| workload | tool | threads | median wall (s) | {head} | peak memory (MiB) | synaptic updates/s |", "|---|---|---|---|" + "---|" * len(modes) + "---|---|"]
     order = {m: k for k, m in enumerate(MODES)}
     for t in sorted(summary, key=lambda x: (x["workload"], x["tool"] != "plastic", order.get(x["mode"], 9), x["median_s"])):
         name = f"plastic ({t['mode']})" if t["tool"] == "plastic" else t["tool"]
@@ -178,7 +189,8 @@ def markdown(summary: list[dict]) -> str:
             ratios = " | ".join("1" if m == t["mode"] else "" for m in modes)
         else:
             ratios = " | ".join(f"{t['ratio'][m]:.1f}x" if m in t["ratio"] else "" for m in modes)
-        lines.append(f"| {t['workload']} | {name} | {t['threads']} | {t['median_s']:.2f} | {ratios} | {t['max_rss_mib']:.0f} |")
+        ups = f"{t['updates_per_s']:.3g}" if t.get("updates_per_s") else ""
+        lines.append(f"| {t['workload']} | {name} | {t['threads']} | {t['median_s']:.2f} | {ratios} | {t['max_rss_mib']:.0f} | {ups} |")
     return "\n".join(lines)
 
 
