@@ -210,32 +210,55 @@ def test_spikes_written_in_bounded_chunks(write, sweep):
 
 
 # ---------------------------------------------------------------------------- the C heap
-def rss_mib() -> float:
+HEAP = """
+import json, sys
+import numpy as np
+from plastictool import engine
+
+MIB = 2**20
+
+
+def rss():
     with open("/proc/self/status") as fh:
         for line in fh:
             if line.startswith("VmRSS"):
                 return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
-def test_trim_heap_gives_freed_temporaries_back():
+engine.trim_heap()
+if not engine._TRIM:
+    print(json.dumps(None))
+    sys.exit()
+big = np.ones(12 * MIB // 8)  # mmapped; freeing it raises glibc's mmap threshold above 4 MiB
+del big
+held, keep = [], []
+for _ in range(24):  # 4 MiB arrays from the heap, each followed by a small live one: holes when freed
+    held.append(np.ones(4 * MIB // 8))
+    keep.append(np.ones(40_000))
+before = rss()
+del held
+after_free = rss()
+engine.trim_heap() if sys.argv[1] == "trim" else None
+print(json.dumps([before, after_free, rss()]))
+"""
+
+
+@pytest.mark.parametrize("trim", [True, False])
+def test_trim_heap_gives_freed_temporaries_back(trim):
     """Arrays freed in the middle of glibc's heap stay resident until ``trim_heap`` (as the
-    temporaries of a big run would, beside its matrix); it gives them back."""
-    engine.trim_heap()
-    if not engine._TRIM:
+    temporaries of a big run would, beside its matrix); it gives them back. In a fresh
+    process, whose heap is in a known state."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", HEAP, "trim" if trim else "no"], capture_output=True, text=True, check=True).stdout
+    got = json.loads(out)
+    if got is None:
         pytest.skip("not glibc: no malloc_trim")
-    big = np.ones(12 * MIB // 8)  # mmapped; freeing it raises glibc's mmap threshold above 4 MiB
-    del big
-    held, keep = [], []
-    for _ in range(24):  # 4 MiB arrays from the heap, each followed by a small live one: holes when freed
-        held.append(np.ones(4 * MIB // 8))
-        keep.append(np.ones(40_000))
-    before = rss_mib()
-    del held
-    after_free = rss_mib()
-    engine.trim_heap()
-    after_trim = rss_mib()
-    if before - after_free > 48:
-        pytest.skip("this allocator gave the arrays back when they were freed")
-    assert after_free - after_trim > 60, (before, after_free, after_trim)
-    del keep
+    before, after_free, after = got
+    assert before - after_free < 24, got  # freed, but still resident
+    if trim:
+        assert after_free - after > 60, got
+    else:
+        assert after_free - after < 24, got
