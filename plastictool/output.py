@@ -388,7 +388,7 @@ def write_structure(fh, results: list[RunResult], sweep: bool) -> None:
 # The tables as folders of .npy files, one per column (layout: plastictool.columnar), written
 # straight from the arrays a block of rows at a time; plastictool.folders.ColumnWriter writes.
 
-NPY_ROWS = 1 << 19  # rows of a block (4 MiB per float64 column; about 35 MB in all for a summary block)
+NPY_ROWS = 1 << 18  # rows of a block (2 MiB per float64 column; about 19 MiB of buffers for a summary: W4 stays at 1.26x its matrix, 1.28x with 2^19)
 NPY_KERNEL_ROWS = 1 << 16  # summaries of more synapses use the kernel (core.columns), smaller ones NumPy
 I4, F8 = "<i4", "<f8"
 

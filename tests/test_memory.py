@@ -262,3 +262,23 @@ def test_trim_heap_gives_freed_temporaries_back(trim):
         assert after_free - after > 60, got
     else:
         assert after_free - after < 24, got
+
+
+def test_npy_summary_written_in_bounded_blocks(write, tmp_path, monkeypatch):
+    """``record.format: npy``: the summary of 4 million float32 synapses is written with about
+    20 MiB of buffers (blocks of NPY_ROWS rows, two sets of column buffers), below W4's margin
+    beside its matrix (blocks of 2^19 rows took 40 MiB: W4 peaked at 1.28x its matrix instead of
+    1.26x); the files are those written in small blocks."""
+    import plastictool as pt
+
+    text = PROTOCOL.format(n=N, dtype="float32", init="{uniform: [0, 0.0028]}").replace("record: {", "record: {format: npy, ")
+    res = pt.run(write("npy.yaml", text))
+    res.write(tmp_path / "warm")  # compile or load the kernels first
+    _, peak = traced_peak(res.write, tmp_path / "a")
+    assert peak <= 24 * MIB, peak / MIB
+    monkeypatch.setattr(output, "NPY_ROWS", 3 * N + 7)
+    res.write(tmp_path / "b")
+    files = sorted(x.relative_to(tmp_path / "a") for x in (tmp_path / "a").rglob("*.npy"))
+    assert any(f.parts[0] == "summary" for f in files)
+    for f in files:
+        assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
