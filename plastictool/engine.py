@@ -545,8 +545,10 @@ def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
 
     p = b.protocol
     n_pre, n_post = b.w.shape
+    if not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2 or b.rel is not None:
+        return [(0, n_post)]  # (before run_threads: a sweep of small networks asks nothing more)
     n, explicit = run_threads(threads)
-    if n <= 1 or not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2 or b.rel is not None:
+    if n <= 1:
         return [(0, n_post)]
     if not explicit:
         n = min(n, n_post // SPLIT_MIN_POSTS)
