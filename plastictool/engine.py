@@ -26,6 +26,7 @@ from .rules.base import BuildContext, block_mask
 
 PRE, POST = 0, 1
 MAX_CHUNK_ROWS = 4096  # rows of rate input generated at once
+KEEP_INITIAL = 4096  # networks of at most this many synapses keep their initial weights (RunResult)
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -384,7 +385,7 @@ def initial_weight_rows(p: Protocol, values: tuple = (), rows: int = 64):
 class RunResult:
     protocol: Protocol
     condition: tuple  # (path, value) pairs of a sweep condition
-    w_initial_stored: np.ndarray | None  # None: drawn again from the seed (initial_weights)
+    w_initial_stored: np.ndarray | None  # computed by the rule, or kept by a small network (KEEP_INITIAL); None: drawn again from the seed (initial_weights)
     w_final: np.ndarray
     columns: list[str]
     traces: np.ndarray  # rows x columns, first column t_ms
@@ -675,6 +676,11 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     from .core import record
     from .core.net import CLAMPED
 
+    # a small network keeps a copy of its initial weights: the summary then need not draw them
+    # again from the seed, which costs more than the copy in a sweep of tiny networks
+    w_initial = b.w_initial
+    if w_initial is None and b.w.size <= KEEP_INITIAL and b.structure is None and b.rel is None:
+        w_initial = b.w.copy()
     rec = Recorder(b)
     every = rec.every
     t1 = time.perf_counter()
@@ -742,7 +748,7 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
         structure = b.structure.result()
         counts["synapses_formed"] = int(np.count_nonzero(structure.ev_kind == 0))
         counts["synapses_eliminated"] = int(np.count_nonzero(structure.ev_kind == 1))
-    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
+    return RunResult(p, values, w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
 
 
 def _check_finite(b: Built, step: int, rec: Recorder):

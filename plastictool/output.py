@@ -627,44 +627,12 @@ def versions() -> dict:
     return out
 
 
-_DIST_INFOS: dict | None = None
-
-
-def _dist_infos() -> dict:
-    """``{distribution: version}`` of the ``*.dist-info`` folders on ``sys.path`` (the first one
-    found wins, as for imports), read once per process: one listing of each folder."""
-    global _DIST_INFOS
-    if _DIST_INFOS is None:
-        import os
-
-        found: dict = {}
-        for path in sys.path:
-            try:
-                names = os.listdir(path or ".")
-            except OSError:
-                continue
-            for name in names:
-                if name.endswith(".dist-info"):
-                    base, _, ver = name[: -len(".dist-info")].partition("-")
-                    if ver:
-                        found.setdefault(base.lower().replace("_", "-"), ver)
-        _DIST_INFOS = found
-    return _DIST_INFOS
-
-
 def _dist_version(mod: str) -> str:
-    """The installed distribution's version, read from its ``*.dist-info`` folder name (cheap:
-    no import of the module or of importlib.metadata), else from importlib.metadata."""
-    dist = {"yaml": "pyyaml"}.get(mod, mod)
-    ver = _dist_infos().get(dist)
-    if ver:
-        return ver
-    from importlib import metadata
+    """The installed distribution's version (:mod:`plastictool.dists`: read from its
+    ``*.dist-info`` folder name, no import of the module or of importlib.metadata)."""
+    from .dists import version
 
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:  # pragma: no cover
-        return ""
+    return version({"yaml": "pyyaml"}.get(mod, mod))
 
 
 def shard_doc(shard: tuple[int, int], experiment, results: list[RunResult]) -> dict:
