@@ -56,8 +56,6 @@ def _write_ordered(fh, tasks, threaded: bool = True) -> None:
     summary draws its initial weights there, in order), and a task's buffers are reused once
     its parts are written."""
     import itertools
-    from collections import deque
-    from concurrent.futures import ThreadPoolExecutor
 
     write = _writer(fh)
     tasks = iter(tasks)
@@ -74,6 +72,9 @@ def _write_ordered(fh, tasks, threaded: bool = True) -> None:
             for part in parts:
                 write(part)
         return
+    from collections import deque
+    from concurrent.futures import ThreadPoolExecutor
+
     free: list = []
     pending: deque = deque()
 
