@@ -440,16 +440,13 @@ def _version_callback(value: bool) -> None:
 
 
 def _version() -> str:
-    """The installed distribution's version (package metadata), else the source's."""
-    try:
-        from importlib.metadata import PackageNotFoundError, version
+    """The installed distribution's version (its ``*.dist-info``, :mod:`plastictool.dists`),
+    else the source's."""
+    from .dists import version
 
-        try:
-            return version("plastictool")
-        except PackageNotFoundError:
-            pass
-    except ImportError:  # pragma: no cover
-        pass
+    ver = version("plastictool")
+    if ver:
+        return ver
     from . import __version__
 
     return __version__

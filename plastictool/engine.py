@@ -27,6 +27,7 @@ from .rules.base import BuildContext, block_mask
 PRE, POST = 0, 1
 MAX_CHUNK_ROWS = 4096  # rows of rate input generated at once
 INITIAL_BLOCK = 1 << 17  # initial weights drawn this many at a time (rows of them) into the matrix
+KEEP_INITIAL = 4096  # networks of at most this many synapses keep their initial weights (RunResult)
 
 
 # ---------------------------------------------------------------------------- seeds
@@ -215,7 +216,15 @@ def sort_events(steps: list, idx: list, n: int):
     key *= np.int64(n)
     key += idx[0] if len(idx) == 1 else np.concatenate(idx)
     idx.clear()
-    key.sort()
+    if key.size > 1 << 16 and 0 <= key.min() and key.max() < 1 << 32:
+        # the same sorted integers from a sort of 32-bit keys: 1.6x faster (benchmark W2: 1.5
+        # million events, 80 -> 50 ms)
+        k32 = key.astype(np.uint32)
+        k32.sort()
+        key[...] = k32
+        del k32
+    else:
+        key.sort()
     neuron = key % n
     key //= n
     return key, neuron
@@ -390,7 +399,7 @@ def initial_weight_rows(p: Protocol, values: tuple = (), rows: int = 64):
 class RunResult:
     protocol: Protocol
     condition: tuple  # (path, value) pairs of a sweep condition
-    w_initial_stored: np.ndarray | None  # None: drawn again from the seed (initial_weights)
+    w_initial_stored: np.ndarray | None  # computed by the rule, or kept by a small network (KEEP_INITIAL); None: drawn again from the seed (initial_weights)
     w_final: np.ndarray
     columns: list[str]
     traces: np.ndarray  # rows x columns, first column t_ms
@@ -551,8 +560,10 @@ def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
 
     p = b.protocol
     n_pre, n_post = b.w.shape
+    if not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2 or b.rel is not None:
+        return [(0, n_post)]  # (before run_threads: a sweep of small networks asks nothing more)
     n, explicit = run_threads(threads)
-    if n <= 1 or not b.module.SPEC.post_blocks or b.net.model not in (CLAMPED, LIF) or n_post < 2 or b.rel is not None:
+    if n <= 1:
         return [(0, n_post)]
     if not explicit:
         n = min(n, n_post // SPLIT_MIN_POSTS)
@@ -683,6 +694,11 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     from .core import record
     from .core.net import CLAMPED
 
+    # a small network keeps a copy of its initial weights: the summary then need not draw them
+    # again from the seed, which costs more than the copy in a sweep of tiny networks
+    w_initial = b.w_initial
+    if w_initial is None and b.w.size <= KEEP_INITIAL and b.structure is None and b.rel is None:
+        w_initial = b.w.copy()
     rec = Recorder(b)
     every = rec.every
     t1 = time.perf_counter()
@@ -746,7 +762,7 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
         structure = b.structure.result()
         counts["synapses_formed"] = int(np.count_nonzero(structure.ev_kind == 0))
         counts["synapses_eliminated"] = int(np.count_nonzero(structure.ev_kind == 1))
-    return RunResult(p, values, b.w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
+    return RunResult(p, values, w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
 
 
 def spike_table(pre: tuple, post: tuple, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import PROTOCOLS
 from conftest import SMALL  # the small protocol several test files run
 
@@ -106,10 +108,18 @@ def test_schema_is_json_with_every_top_level_key(cli):
     assert {"synapses", "rule", "phases", "stimulus", "record", "sweep"} <= set(doc["properties"])
 
 
-def test_help_does_not_import_numba_or_numpy():
-    code = "import sys; sys.argv=['plastic','--help']\nfrom plastictool.cli import main\ntry:\n main()\nexcept SystemExit: pass\nprint('numba' in sys.modules, 'numpy' in sys.modules)"
+@pytest.mark.parametrize("arg", ["--help", "--version"])
+def test_help_does_not_import_numba_or_numpy(arg):
+    code = f"import sys; sys.argv=['plastic','{arg}']\nfrom plastictool.cli import main\ntry:\n main()\nexcept SystemExit: pass\nprint('numba' in sys.modules, 'numpy' in sys.modules, 'importlib.metadata' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "False False"
+    assert out.strip().splitlines()[-1] == "False False False"
+
+
+def test_version_is_the_installed_distributions():
+    from importlib.metadata import version
+
+    out = subprocess.run([sys.executable, "-c", "from plastictool.cli import main; main()", "--version"], capture_output=True, text=True).stdout
+    assert out.strip() == f"plastic {version('plastictool')}"
 
 
 def test_validate_does_not_import_numba(write):

@@ -1,0 +1,102 @@
+"""Sweeps of small networks (benchmark W1: 101 one-synapse conditions) pay little Python per
+condition and per table: small tables are formatted by one ``%`` over a repeated line format,
+without threads, and small networks keep their initial weights instead of drawing them again
+for the summary. The files stay those of the general path, byte for byte."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import plastictool as pt
+from plastictool import engine, output
+from plastictool.core.fmt import FLOAT, FLOAT_OR_EMPTY, INT, LABEL
+
+
+def per_cell(values: np.ndarray, kinds, labels=()) -> bytes:
+    """The obvious twin of output._python_table: one ``%`` per cell."""
+
+    def cell(x, kind):
+        if kind == INT:
+            return "%d" % int(x)
+        if kind == LABEL:
+            return labels[int(x)]
+        if kind == FLOAT_OR_EMPTY and x != x:
+            return ""
+        return "%.12g" % x
+
+    return "".join(",".join(cell(x, k) for x, k in zip(row, kinds)) + "\n" for row in values.tolist()).encode("ascii")
+
+
+@pytest.mark.parametrize(
+    "kinds",
+    [[FLOAT] * 4 + [INT], [FLOAT, LABEL, INT, INT], [LABEL, INT, INT, FLOAT_OR_EMPTY, FLOAT_OR_EMPTY, FLOAT, LABEL], [FLOAT]],
+)
+def test_python_tables_equal_a_format_per_cell(kinds):
+    rng = np.random.default_rng(len(kinds))
+    n = 257
+    v = rng.normal(size=(n, len(kinds))) * 10.0 ** rng.integers(-320, 300, size=(n, len(kinds)))
+    for c, k in enumerate(kinds):
+        if k in (INT, LABEL):
+            v[:, c] = rng.integers(0, 3, n) if k == LABEL else rng.integers(-10**12, 10**12, n)
+        else:
+            v[::7, c] = np.nan
+            v[1::11, c] = np.inf
+            v[2::13, c] = -np.inf
+            v[3::17, c] = -0.0
+            v[4::19, c] = 5e-324  # subnormal
+    labels = ["pre", "post", "LTP"]
+    assert output._python_table(v, kinds, labels) == per_cell(v, kinds, labels)
+    assert output._python_table(v[:0], kinds, labels) == b""
+
+
+def test_python_tables_equal_the_kernels():
+    """Where the kernels decide (tables above PYTHON_CELLS), the bytes are the same."""
+    from plastictool.core.fmt import format_csv_bytes
+
+    rng = np.random.default_rng(3)
+    v = np.column_stack([rng.normal(0, 1e3, 400), rng.integers(0, 2, 400), rng.integers(-9, 99, 400), rng.normal(0, 1, 400)])
+    v[::5, 3] = np.nan
+    kinds = [FLOAT, LABEL, INT, FLOAT_OR_EMPTY]
+    assert output._python_table(v, kinds, ["pre", "post"]) == b"".join(bytes(x) for x in format_csv_bytes(v, kinds, ["pre", "post"])[1])
+
+
+SWEEP = {
+    "seed": 4,
+    "synapses": {"n_pre": 2, "n_post": 3, "w_init": {"uniform": [0.1, 0.9]}, "w_min": 0, "w_max": 1},
+    "neuron": {"model": "clamped"},
+    "stimulus": {"pairing": {"pairs": 5, "frequency": "5 Hz", "delta_t": "10 ms"}},
+    "rule": {"kind": "stdp", "a_plus": 0.01, "a_minus": 0.0105},
+    "record": {"interval": "50 ms", "state": ["x_pre"]},
+    "sweep": {"stimulus.pairing.delta_t": ["-20 ms", "5 ms", "30 ms"], "rule.a_plus": [0.005, 0.02]},
+}
+
+
+def test_small_networks_keep_the_initial_weights_they_would_draw(tmp_path, monkeypatch):
+    """Each condition of a sweep (its own seed) keeps exactly the initial weights that the seed
+    gives again, and the files equal those written with the weights drawn again."""
+    res = pt.run(SWEEP)
+    results = res._results
+    assert len(results) == 6
+    for r in results:
+        assert r.w_initial_stored is not None
+        np.testing.assert_array_equal(r.w_initial_stored, engine.initial_weights(r.protocol, r.condition))
+    assert len({r.w_initial_stored.tobytes() for r in results}) == 6  # a seed per condition
+    kept = res.write(tmp_path / "kept")
+    monkeypatch.setattr(engine, "KEEP_INITIAL", 0)
+    again = pt.run(SWEEP)
+    assert all(r.w_initial_stored is None for r in again._results)
+    drawn = again.write(tmp_path / "drawn")
+    for name in ("summary.csv", "traces.csv", "spikes.csv"):
+        assert (kept / name).read_bytes() == (drawn / name).read_bytes(), name
+
+
+def test_small_tables_are_written_without_threads(monkeypatch, tmp_path):
+    """Tables that Python formats never start the writer's threads (they would wait on the GIL)."""
+    import concurrent.futures
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a thread pool for small tables")
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", refuse)
+    pt.run(SWEEP).write(tmp_path / "out")
