@@ -61,9 +61,12 @@ def estimate_memory(p: Protocol) -> dict:
     spikes = expected_spikes(p.phases, p.synapses)
     rows = p.duration / p.record.interval + 2
     cols = 1 + len(p.record.weights) + len(p.record.stats) + 16 * max(1, len(p.record.state))
+    # the current weights, and a copy of the initial ones only for rules whose weight is computed
+    # from their state (others draw them again from the seed when the summary is written); the
+    # two uint8 present matrices of synapses.structure
+    copies = 2 if spec.weight_from_state else 1
     est = {
-        # current and initial (and the two uint8 present matrices of synapses.structure)
-        "weights": (2 * (4 if p.synapses.dtype == "float32" else 8) + (2 if p.synapses.structure is not None else 0)) * n_syn,
+        "weights": (copies * (4 if p.synapses.dtype == "float32" else 8) + (2 if p.synapses.structure is not None else 0)) * n_syn,
         "rule state": 8 * syn_state * n_syn + 16 * (p.synapses.n_pre + p.synapses.n_post),
         "spikes": 16 * 3 * spikes * (2 if p.record.spikes else 1),
         "traces": 8 * rows * cols,

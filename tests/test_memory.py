@@ -282,3 +282,17 @@ def test_npy_summary_written_in_bounded_blocks(write, tmp_path, monkeypatch):
     assert any(f.parts[0] == "summary" for f in files)
     for f in files:
         assert (tmp_path / "a" / f).read_bytes() == (tmp_path / "b" / f).read_bytes(), f
+
+
+def test_the_memory_estimate_counts_a_second_weight_matrix_only_where_the_rule_keeps_one():
+    """W4's 1e8 float32 synapses need 0.4 GB of weights under pair STDP (the initial weights are
+    drawn again from the seed for the summary); rules whose weight is a readout of their state
+    (calcium, receptor) keep a copy of the initial matrix."""
+    import plastictool as pt
+    from plastictool.engine import estimate_memory
+
+    base = "name: m\nsynapses: {n_pre: 10000, n_post: 10000, dtype: float32}\nneuron: {model: lif}\nrule: {kind: %s}\nphases: [{duration: 1 s}]\nrecord: {stats: [mean]}\n"
+    stdp = estimate_memory(pt.load(base % "stdp").base)
+    calcium = estimate_memory(pt.load(base % "calcium").base)
+    assert stdp["weights"] == 4 * 10**8
+    assert calcium["weights"] == 8 * 10**8
