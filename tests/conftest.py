@@ -31,6 +31,7 @@ from plastictool.core.jit import cache_dir  # noqa: E402  (imports no Numba)
 
 os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
 os.environ["PLASTIC_CACHE_DIR"] = tempfile.mkdtemp(prefix="plastic-test-cache-")
+os.environ.setdefault("PLASTIC_NATIVE", "cache")  # not the module that pip install built either
 
 
 @pytest.fixture

@@ -128,7 +128,7 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     assert np.array_equal(runs[0], runs[1]) and not np.array_equal(runs[0], build(p).w)
     monkeypatch.setenv("PLASTIC_NATIVE", "0")
     assert native.load() is None
-    monkeypatch.delenv("PLASTIC_NATIVE")
+    monkeypatch.setenv("PLASTIC_NATIVE", "cache")  # the cache's module only (not the package's)
     monkeypatch.setenv("PLASTIC_CACHE_DIR", str(tmp_path / "empty"))
     assert native.load() is None
     before = native.fingerprint()
@@ -151,3 +151,107 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     so = where / index["file"]
     so.write_bytes(so.read_bytes()[: index["size"] // 2])
     assert native.load(where) is None
+
+
+# ---------------------------------------------------------------------------- the package's module
+STALE = "regenerate it: python -m plastictool.core.native --write-signatures"
+
+
+def test_signature_keys_round_trip_through_numba_types():
+    """keytype is the inverse of typekey, on the types of real values (a named tuple of one type
+    becomes a NamedUniTuple, as numba.typeof makes it) and on every committed key."""
+    from numba import typeof
+
+    from plastictool.core.native import argkey, keytype, signatures, typekey
+    from plastictool.core.net import make_net
+
+    ro = np.zeros((2, 2), np.float32)
+    ro.flags.writeable = False
+    net = make_net(3, 2, 0.1)
+    for v in [np.zeros((3, 2)), ro, np.zeros(4, np.uint8), np.zeros((4, 3))[:, 1], np.asfortranarray(np.zeros((3, 2))),
+              net, (1.0, 2.0), (1, 2.0), 3, 2.5, True, None, np.float32(1.5), np.int64(7)]:
+        assert keytype(argkey(v)) == typeof(v), v
+        assert typekey(keytype(argkey(v))) == argkey(v), v
+    sigs = signatures()
+    assert "plastictool.rules.stdp.advance_block" in sigs and "plastictool.core.record.drive_stdp" in sigs
+    for name, keys in sigs.items():
+        for key in keys:
+            assert tuple(typekey(keytype(a)) for a in key) == key, (name, key)
+    with pytest.raises(ValueError):
+        keytype("complex128")
+
+
+def test_committed_signatures_cover_the_example_protocols(tmp_path, monkeypatch):
+    """Every entry-kernel call of the STDP window and a few other example protocols (every table
+    through the formatting kernels) has argument types that plastictool/core/signatures.json
+    lists, so the module that pip install builds serves it: a change of an entry kernel's
+    arguments without regenerating that file fails here."""
+    from plastictool import api, output
+    from plastictool.core import jit, native
+
+    committed = {name: set(keys) for name, keys in native.signatures().items()}
+    kernels = native.entry_kernels()
+    assert set(committed) <= set(kernels), f"signatures.json names kernels that are gone; {STALE}"
+    seen = set()
+    call = jit.LazyKernel.__call__
+
+    def spy(self, *args):
+        if self.entry:
+            seen.add((native.stable_name(native.qualname(self.py_func)), tuple(native.argkey(a) for a in args)))
+        return call(self, *args)
+
+    monkeypatch.setattr(jit.LazyKernel, "__call__", spy)
+    monkeypatch.setattr(output, "PYTHON_CELLS", 0)
+    for name in ("stdp_window", "sjostrom2001_triplet", "tsodyks_markram_paired_pulse", "hebb_growth", "graupner2012_stdp", "receptor_rest"):
+        report = api.run_file(PROTOCOLS / f"{name}.yaml", tmp_path / name, force=True, jobs=1)
+        assert report.status == 0, report.message
+    names = {n for n, _ in seen}
+    assert {"plastictool.core.record.drive_stdp", "plastictool.core.fmt.format_summary", "plastictool.rules.hebb.advance"} <= names, names
+    missing = sorted((n, k) for n, k in seen if k not in committed.get(n, ()))
+    assert not missing, f"argument types missing from signatures.json ({STALE}): {missing[:3]}"
+
+
+def test_package_module_is_used_only_with_its_fingerprint_and_numba(tmp_path, monkeypatch):
+    """The package's index names its parts; another fingerprint (an edited source, another
+    NumPy or CPU) or another Numba than the one that compiled it means no package module."""
+    from plastictool.core import native
+
+    pkg = tmp_path / "_native"
+    pkg.mkdir()
+    monkeypatch.setattr(native, "PACKAGE", pkg)
+    index = {"fingerprint": native.fingerprint(), "numba": native.numba_version(), "parts": ["0", "1"]}
+    (pkg / native.INDEX).write_text(json.dumps(index))
+    assert native.numba_version() and native.package_parts() == [pkg / "0", pkg / "1"]
+    for key, value in (("fingerprint", "0" * 20), ("numba", "0.1.0")):
+        (pkg / native.INDEX).write_text(json.dumps({**index, key: value}))
+        assert native.package_parts() == []
+    (pkg / native.INDEX).write_text(json.dumps({"error": "no C compiler"}))  # a failed build
+    assert native.package_parts() == []
+
+
+def test_installed_module_gives_the_golden_files_without_numba(tmp_path):
+    """The module that pip install built into plastictool/_native (from signatures.json), alone
+    (an empty cache folder, PLASTIC_NATIVE=require): the STDP window and the triplet protocol
+    match their golden files and never import Numba."""
+    from plastictool.core import native
+
+    if not native.package_parts():
+        pytest.skip("no package module for these sources: pip install -e . builds it (PLASTIC_BUILD_NATIVE=0 or a failed build skip it)")
+    code = (
+        "import sys\nfrom plastictool.cli import main\n"
+        f"sys.argv = ['plastic', 'run', *sys.argv[1:], '--out', {str(tmp_path / 'out')!r}, '--quiet', '--jobs', '1']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    code = e.code\nelse:\n    code = 0\n"
+        "print('numba' in sys.modules)\nsys.exit(code)\n"
+    )
+    files = [str(PROTOCOLS / "stdp_window.yaml"), str(PROTOCOLS / "sjostrom2001_triplet.yaml")]
+    env = {**os.environ, "PLASTIC_CACHE_DIR": str(tmp_path / "empty-cache"), "PLASTIC_NATIVE": "require"}
+    r = subprocess.run([sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "False", "Numba was imported"
+    from plastictool.compare import compare_dirs
+
+    for f in files:
+        name = _name(f)
+        assert json.loads((tmp_path / "out" / name / "run.json").read_text())["versions"]["kernels"] == "native"
+        cmp = compare_dirs(tmp_path / "out" / name, ROOT / "tests" / "golden" / name, 1e-7, 0.0)
+        assert cmp.ok, (name, cmp.as_dict())
