@@ -7,7 +7,7 @@ kernel imports Numba and turns every kernel defined so far into a real dispatche
 (patching the module globals, so kernels that call other kernels see dispatchers).
 
 Entry kernels (``jit(entry=True)``: the ones Python calls, such as each rule's ``advance``)
-first look for an ahead-of-time compiled twin built by ``plastic warmup``
+first look for an ahead-of-time compiled twin built by ``pip install`` or ``plastic warmup``
 (:mod:`plastictool.core.native`): when it has the call's argument types, no Numba is
 imported at all; otherwise the call goes to the JIT.
 

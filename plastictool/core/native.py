@@ -25,7 +25,8 @@ uses this CPU's instruction set). ``PLASTIC_NATIVE=0`` ignores the module.
 
 Installing builds one too. ``pip install .`` (and ``-e .``; setup.py) compiles the entry kernels
 for the argument types committed in ``signatures.json`` (the ones the warmup protocols meet;
-``python -m plastictool.core.native --write-signatures`` regenerates that file) into
+``python -m plastictool.core.native --write-signatures`` regenerates that file), by default
+those with float64 weights only (``--dtypes d``: half the compile time), into
 ``plastictool/_native/``: two modules compiled side by side, each in a folder with its index,
 and an index with the fingerprint and the Numba version that compiled them. A process uses
 them only when that fingerprint is its own and the installed Numba is that Numba (so an edited
@@ -466,6 +467,7 @@ def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] 
     import sys
 
     _toolchain()
+    fp = fingerprint()  # of the sources compiled; checked again at the end
     sigs = signatures(dtypes=dtypes)
     n = len(_parts(sigs, entry_kernels(), jobs))
 
@@ -476,7 +478,9 @@ def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] 
         codes = [p.wait() for p in procs]
         if any(codes):
             raise RuntimeError(f"compiling the module failed (exit {codes})")
-        (tmp / INDEX).write_text(json.dumps({"fingerprint": fingerprint(), "numba": numba_version(), "numpy": np.__version__, "parts": [str(i) for i in range(n)]}, indent=1))
+        if fingerprint() != fp:
+            raise RuntimeError("the kernel sources changed during the build")
+        (tmp / INDEX).write_text(json.dumps({"fingerprint": fp, "numba": numba_version(), "numpy": np.__version__, "parts": [str(i) for i in range(n)]}, indent=1))
 
     where.parent.mkdir(parents=True, exist_ok=True)
     return _install(make, where)
