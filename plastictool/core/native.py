@@ -465,6 +465,7 @@ def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] 
     compiled side by side in new processes, and an index with the fingerprint. Raises on failure."""
     import subprocess
     import sys
+    import tempfile
 
     _toolchain()
     fp = fingerprint()  # of the sources compiled; checked again at the end
@@ -473,11 +474,15 @@ def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] 
 
     def make(tmp: Path) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
-        procs = [subprocess.Popen([sys.executable, "-m", "plastictool.core.native", "--build-part", f"{i}/{n}", str(tmp / str(i)), ",".join(dtypes or ())], env=env)
+        errs = [tempfile.TemporaryFile("w+") for _ in range(n)]
+        procs = [subprocess.Popen([sys.executable, "-m", "plastictool.core.native", "--build-part", f"{i}/{n}", str(tmp / str(i)), ",".join(dtypes or ())], env=env, stderr=errs[i])
                  for i in range(n)]
         codes = [p.wait() for p in procs]
-        if any(codes):
-            raise RuntimeError(f"compiling the module failed (exit {codes})")
+        for code, err in zip(codes, errs):
+            err.seek(0)
+            text = err.read().strip()
+            if code:  # the last line of the first failure: the exception
+                raise RuntimeError(f"compiling the module failed: {(text.splitlines() or [f'exit {code}'])[-1]}")
         if fingerprint() != fp:
             raise RuntimeError("the kernel sources changed during the build")
         (tmp / INDEX).write_text(json.dumps({"fingerprint": fp, "numba": numba_version(), "numpy": np.__version__, "parts": [str(i) for i in range(n)]}, indent=1))
