@@ -8,17 +8,23 @@
 Every measurement is a whole process (interpreter start, imports, building, simulating,
 writing results), timed from outside; the table shows the median of ``--runs`` runs and the
 ratio peer / plastic. plastic runs with its bytecode compiled, as an installed package has it,
-in up to three states of its caches (``--modes``), each with caches of its own
-(``NUMBA_CACHE_DIR``, ``PLASTIC_CACHE_DIR`` in a temporary folder):
+in up to five states (``--modes``), each with caches of its own (``NUMBA_CACHE_DIR``,
+``PLASTIC_CACHE_DIR`` in a temporary folder):
 
-``warm``
-    after ``plastic warmup`` (not timed), which fills Numba's cache and compiles the kernels
-    ahead of time (the native module: no Numba imported).
-``installed``
-    as a user has it who never ran ``plastic warmup``: Numba's cache filled by one earlier run
-    of the workload (not timed), no native module.
 ``cold``
-    the first run on a fresh install: every run starts with empty caches (Numba compiles).
+    the first run on a fresh install: every run starts with empty caches. ``pip install``
+    built the ahead-of-time kernels into the package (``plastictool/_native``), so no Numba is
+    imported when the run's argument types are among the installed signatures.
+``installed``
+    later runs of that install (one earlier run of the workload, not timed, filled the caches).
+``warm``
+    after ``plastic warmup`` (not timed): Numba's cache and the ahead-of-time module of every
+    signature the warmup protocols meet, in the user's cache folder.
+``jit-cold``
+    an install without the ahead-of-time kernels (no C compiler, or a Numba without
+    ``numba.pycc``; ``PLASTIC_NATIVE=0``): every run starts with empty caches and compiles.
+``jit``
+    the same install, with Numba's cache filled by one earlier run (not timed).
 
 Peers run with ``$PLASTIC_PEERS_PYTHON`` (default /work/peers-venv/bin/python, a
 virtual environment with brian2 and nest-simulator, see bench/PEERS.md) via bench/peers.py;
@@ -38,7 +44,9 @@ a summary.csv of 1e8 rows (8 GB) and takes minutes on 2 cores. plastic only: NES
 store each synapse as an object or several arrays with its indices (tens of bytes a synapse,
 several GB for 1e8; an estimate, not measured here) and minutes to build the network, so the
 peers are not run on it. Its figures to read are the peak memory against the 0.4 GB matrix
-(goal: at most 1.3x) and the synaptic updates per second.
+(goal: at most 1.3x) and the synaptic updates per second. W4N is W4 with its tables in the
+binary format (``--set record.format=npy``): compare the two rows' ``write`` in run.json
+``profile`` (the CSV column ``detail``).
 """
 
 from __future__ import annotations
@@ -57,9 +65,11 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-WORKLOADS = {"W1": "w1_stdp_window.yaml", "W1D": "w1_default.yaml", "W2": "w2_song2000.yaml", "W3": "w3_large.yaml", "W4": "w4_huge.yaml"}
+WORKLOADS = {"W1": "w1_stdp_window.yaml", "W1D": "w1_default.yaml", "W2": "w2_song2000.yaml", "W3": "w3_large.yaml", "W4": "w4_huge.yaml", "W4N": "w4_huge.yaml"}
+SET = {"W4N": ["--set", "record.format=npy"]}  # W4N: W4 with its tables in the binary format (record.format: npy)
 PEER_WORKLOAD = {"W1D": "W1"}  # the model a peer runs for a workload (default: the same)
-MODES = ("warm", "installed", "cold")
+MODES = ("warm", "installed", "cold", "jit", "jit-cold")
+JIT_MODES = ("jit", "jit-cold")  # PLASTIC_NATIVE=0: no ahead-of-time kernels at all
 PEER_PY = os.environ.get("PLASTIC_PEERS_PYTHON", "/work/peers-venv/bin/python")
 DEFAULT_TARGETS = {
     "W1": [("nest", 1), ("brian2-cpp", 1), ("brian2-cython", 1)],
@@ -67,6 +77,7 @@ DEFAULT_TARGETS = {
     "W2": [("nest", 1), ("brian2-cpp", 1), ("brian2-cython", 1)],
     "W3": [("nest", 2), ("brian2-cpp", 2)],
     "W4": [],  # plastic only (see the docstring)
+    "W4N": [],
 }
 
 
@@ -106,11 +117,15 @@ def prepare(mode: str, folder: Path, workloads: list[str], tmp: Path) -> None:
     if mode == "warm":
         _, _, log = timed(plastic_cmd("warmup"), env)
         print(log.strip(), file=sys.stderr)
-    elif mode == "installed":  # one run of each workload fills Numba's cache, as a user's first run
+    elif mode in ("installed", "jit"):  # one run of each workload fills the caches, as a user's first run
         for w in workloads:
             out = tmp / f"prepare-{w}"
-            timed(plastic_cmd("run", str(HERE / "workloads" / WORKLOADS[w]), "--out", str(out), "--force", "--quiet"), {**env, "PLASTIC_NATIVE": "0"})
+            timed(plastic_cmd("run", str(HERE / "workloads" / WORKLOADS[w]), *SET.get(w, []), "--out", str(out), "--force", "--quiet"), mode_env(env, mode))
             shutil.rmtree(out)
+
+
+def mode_env(env: dict, mode: str) -> dict:
+    return {**env, "PLASTIC_NATIVE": "0"} if mode in JIT_MODES else env
 
 
 def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches: Path | None = None) -> list[dict]:
@@ -118,21 +133,19 @@ def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches:
     rows = []
     for k in range(runs):
         out = tmp / f"{workload}-{k}"
-        if mode == "cold":  # empty caches for every run
-            caches = tmp / f"cold-{workload}-{k}"
+        if mode in ("cold", "jit-cold"):  # empty caches for every run
+            caches = tmp / f"{mode}-{workload}-{k}"
             shutil.rmtree(caches, ignore_errors=True)
-        env = cache_env(caches) if caches is not None else None
-        if env is not None and mode == "installed":
-            env["PLASTIC_NATIVE"] = "0"
-        wall, rss, _ = timed(plastic_cmd("run", str(protocol), "--out", str(out), "--force", "--quiet"), env)
+        env = mode_env(cache_env(caches), mode) if caches is not None else None
+        wall, rss, _ = timed(plastic_cmd("run", str(protocol), *SET.get(workload, []), "--out", str(out), "--force", "--quiet"), env)
         meta = json.loads((out / "run.json").read_text())
         prof = meta["profile"]
         rows.append({"workload": workload, "tool": "plastic", "mode": mode, "threads": max(prof.get("workers") or 1, prof.get("threads") or 1), "run": k + 1,
-                     "wall_s": wall, "max_rss_kib": rss, "updates_per_s": prof.get("synaptic_updates_per_s") or "", "detail": json.dumps(meta["profile"])})
+                     "wall_s": wall, "max_rss_kib": rss, "updates_per_s": prof.get("synaptic_updates_per_s") or "", "kernels": meta.get("versions", {}).get("kernels", ""), "detail": json.dumps(meta["profile"])})
         # each run finds the same system: no gigabytes of an earlier run's files (W3 writes an
         # 800 MB summary) waiting in the page cache to be written back while it runs
         shutil.rmtree(out)
-        if mode == "cold":
+        if mode in ("cold", "jit-cold"):
             shutil.rmtree(caches, ignore_errors=True)
         time.sleep(1.0)
     return rows
@@ -145,7 +158,7 @@ def run_peer(workload: str, target: str, threads: int, runs: int) -> list[dict]:
         line = out.strip().splitlines()[-1]
         info = json.loads(line)
         rows.append({"workload": workload, "tool": target, "mode": "", "threads": threads, "run": k + 1, "wall_s": wall,
-                     "max_rss_kib": rss, "updates_per_s": "", "detail": json.dumps({k2: info.get(k2) for k2 in ("sim_s", "setup_s", "import_s")})})
+                     "max_rss_kib": rss, "updates_per_s": "", "kernels": "", "detail": json.dumps({k2: info.get(k2) for k2 in ("sim_s", "setup_s", "import_s")})})
     return rows
 
 
