@@ -328,10 +328,16 @@ def jit(func=None, *, entry: bool = False, inline: bool = False):
     warmup`` compiles it ahead of time (:mod:`plastictool.core.native`).
 
     ``inline=True``, for small helpers: Numba inlines the function into its callers' IR
-    (``inline="always"``) instead of compiling it on its own. Every function compiled on its
-    own costs a first run 0.1-0.2 s (typing, lowering, and an LLVM optimisation of its module);
-    inlining the dozen helpers of the step loops saved about 1 s of a first STDP run,
-    with the same code speed and the same results."""
+    (``inline="always"``) instead of compiling it on its own. Compile time (a first run compiles
+    its rule's kernels): a function compiled on its own is typed once, but its LLVM module is
+    optimised and turned into machine code on its own and again inside every module that calls
+    it (0.1-0.3 s each); an inlined one is typed again at every call site, which costs more for
+    big helpers or several call sites. So: inline helpers with one call site and the small ones
+    of hot loops (compiled apart, Numba's calls cost speed there: a W2 run 7-20 % slower);
+    compile once helpers with several call sites off the hot path. Never call a helper with
+    a constant argument that would make Numba compile it once per value (an int constant is
+    typed as a literal: pass ``np.int64(0)``). ``plastic warmup``'s JIT pass and a first run
+    both gain (``core/record.py`` notes the measurements)."""
     if func is None:
         return lambda f: jit(f, entry=entry, inline=inline)
     options = {**OPTIONS, "inline": "always"} if inline else OPTIONS

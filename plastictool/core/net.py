@@ -168,7 +168,7 @@ def post_events_block(post_step, post_idx, cursor, post_now, s, j0, j1):
     return n
 
 
-@jit
+@jit(inline=True)  # (one call site per rule: no module of its own to compile)
 def lif_step(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt):
     """One step of every LIF neuron (``lif_block`` over all of them)."""
     return lif_block(v, g, ref_until, lif, out_step, out_idx, cursor, post_now, s, dt, 0, v.shape[0])

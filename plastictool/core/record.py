@@ -49,6 +49,12 @@ SOURCES = 8  # state arrays a driver reads (v, g, y and a rule's traces)
 
 
 # ---------------------------------------------------------------------------- kernels
+# Compile time (a first run compiles its rule's driver and all it calls): the helpers here are
+# compiled on their own, each once, with one signature whatever the rule (so the drivers of all
+# rules share them, in one process and in Numba's cache): no literal arguments (Numba compiles a
+# function once per literal value it is called with: pairwise_sum with the constants 0 and 1 was
+# compiled twice and _leaf four times, 2.3 s of a 10 s first STDP run), and ``sample_row`` takes
+# ``v`` and ``y``, not the rule's Net.
 @jit
 def _leaf(a, lo, n, mode, m):
     """``pairwise_sum`` of at most 128 elements (1 <= n)."""
@@ -60,44 +66,72 @@ def _leaf(a, lo, n, mode, m):
                 x = (x - m) * (x - m)
             res += x
         return res
-    if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    if mode == 1:
+        r0, r1, r2, r3 = (r0 - m) * (r0 - m), (r1 - m) * (r1 - m), (r2 - m) * (r2 - m), (r3 - m) * (r3 - m)
+        r4, r5, r6, r7 = (r4 - m) * (r4 - m), (r5 - m) * (r5 - m), (r6 - m) * (r6 - m), (r7 - m) * (r7 - m)
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        k = lo + i
         if mode == 1:
-            r0, r1, r2, r3 = (r0 - m) * (r0 - m), (r1 - m) * (r1 - m), (r2 - m) * (r2 - m), (r3 - m) * (r3 - m)
-            r4, r5, r6, r7 = (r4 - m) * (r4 - m), (r5 - m) * (r5 - m), (r6 - m) * (r6 - m), (r7 - m) * (r7 - m)
-        i = 8
-        stop = n - n % 8
-        while i < stop:
-            k = lo + i
-            if mode == 1:
-                r0 += (a[k] - m) * (a[k] - m)
-                r1 += (a[k + 1] - m) * (a[k + 1] - m)
-                r2 += (a[k + 2] - m) * (a[k + 2] - m)
-                r3 += (a[k + 3] - m) * (a[k + 3] - m)
-                r4 += (a[k + 4] - m) * (a[k + 4] - m)
-                r5 += (a[k + 5] - m) * (a[k + 5] - m)
-                r6 += (a[k + 6] - m) * (a[k + 6] - m)
-                r7 += (a[k + 7] - m) * (a[k + 7] - m)
-            else:
-                r0 += a[k]
-                r1 += a[k + 1]
-                r2 += a[k + 2]
-                r3 += a[k + 3]
-                r4 += a[k + 4]
-                r5 += a[k + 5]
-                r6 += a[k + 6]
-                r7 += a[k + 7]
-            i += 8
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        while i < n:
-            x = a[lo + i]
-            if mode == 1:
-                x = (x - m) * (x - m)
-            res += x
-            i += 1
-        return res
-    return res  # pragma: no cover - (n > 128: pairwise_sum splits first)
+            r0 += (a[k] - m) * (a[k] - m)
+            r1 += (a[k + 1] - m) * (a[k + 1] - m)
+            r2 += (a[k + 2] - m) * (a[k + 2] - m)
+            r3 += (a[k + 3] - m) * (a[k + 3] - m)
+            r4 += (a[k + 4] - m) * (a[k + 4] - m)
+            r5 += (a[k + 5] - m) * (a[k + 5] - m)
+            r6 += (a[k + 6] - m) * (a[k + 6] - m)
+            r7 += (a[k + 7] - m) * (a[k + 7] - m)
+        else:
+            r0 += a[k]
+            r1 += a[k + 1]
+            r2 += a[k + 2]
+            r3 += a[k + 3]
+            r4 += a[k + 4]
+            r5 += a[k + 5]
+            r6 += a[k + 6]
+            r7 += a[k + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        x = a[lo + i]
+        if mode == 1:
+            x = (x - m) * (x - m)
+        res += x
+        i += 1
+    return res
+
+
+@jit
+def pairwise_into(a, lo, n, mode, m, frames, left):
+    """:func:`pairwise_sum` with its stack given: ``frames`` (``(3, 64)`` int64) and ``left``
+    (64 elements of ``a``'s type), so that a sample allocates nothing."""
+    top = 0  # the frames: first element, length, stage (0 new, 1 left half pending, 2 right
+    frames[0, 0], frames[1, 0], frames[2, 0] = lo, n, 0  # half pending); left: the left half's sum
+    while True:
+        if frames[1, top] <= 128:
+            r = _leaf(a, frames[0, top], frames[1, top], mode, m)
+            while True:  # return r to the frames below
+                top -= 1
+                if top < 0:
+                    return r
+                if frames[2, top] == 1:  # the left half is done: the right half next
+                    left[top] = r
+                    frames[2, top] = 2
+                    n2 = frames[1, top] // 2
+                    n2 -= n2 % 8
+                    frames[0, top + 1], frames[1, top + 1], frames[2, top + 1] = frames[0, top] + n2, frames[1, top] - n2, 0
+                    top += 1
+                    break
+                r = left[top] + r
+        else:
+            frames[2, top] = 1
+            n2 = frames[1, top] // 2
+            n2 -= n2 % 8
+            frames[0, top + 1], frames[1, top + 1], frames[2, top + 1] = frames[0, top], n2, 0
+            top += 1
 
 
 @jit
@@ -108,36 +142,7 @@ def pairwise_sum(a, lo, n, mode, m):
     bits. Blocks of up to 128 elements: eight accumulators (``_leaf``); longer: the sum of two
     halves (the first a multiple of 8 long), NumPy's recursion written as a loop over a stack
     (n >= 1)."""
-    if n <= 128:
-        return _leaf(a, lo, n, mode, m)
-    los = np.empty(64, np.int64)  # the frames: first element, length, stage (0 new, 1 left
-    ns = np.empty(64, np.int64)  # half pending, 2 right half pending) ...
-    stage = np.empty(64, np.int64)
-    left = np.empty(64, a.dtype)  # ... and the sum of the left half
-    top = 0
-    los[0], ns[0], stage[0] = lo, n, 0
-    while True:
-        if ns[top] <= 128:
-            r = _leaf(a, los[top], ns[top], mode, m)
-            while True:  # return r to the frames below
-                top -= 1
-                if top < 0:
-                    return r
-                if stage[top] == 1:  # the left half is done: the right half next
-                    left[top] = r
-                    stage[top] = 2
-                    n2 = ns[top] // 2
-                    n2 -= n2 % 8
-                    los[top + 1], ns[top + 1], stage[top + 1] = los[top] + n2, ns[top] - n2, 0
-                    top += 1
-                    break
-                r = left[top] + r
-        else:
-            stage[top] = 1
-            n2 = ns[top] // 2
-            n2 -= n2 % 8
-            los[top + 1], ns[top + 1], stage[top + 1] = los[top], n2, 0
-            top += 1
+    return pairwise_into(a, lo, n, mode, m, np.empty((3, 64), np.int64), np.empty(64, a.dtype))
 
 
 @jit
@@ -149,16 +154,19 @@ def _all_finite(a):
 
 
 @jit
-def sample_row(w, net, step, dt, row, trow, wi, wj, stats, check_neurons, src, srct, cols):
+def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, srct, cols, frames, left):
     """Write the sample of ``step`` into ``row`` (and the last-update steps of decaying state
     into ``trow``), as ``engine.Recorder.sample`` after ``engine._check_finite`` computes it.
-    Returns False, writing nothing, where a weight (or a neuron's v or y) is not finite."""
+    Returns False, writing nothing, where a weight (or a neuron's v or y) is not finite.
+    ``frames``, ``left``: :func:`pairwise_into`'s stack (``left`` also rounds the mean to the
+    weights' type)."""
     flat = w.ravel()
     size = flat.shape[0]
-    w_sum = pairwise_sum(flat, 0, size, 0, flat[0])
+    zero = np.int64(0)  # (not the literal 0: see above)
+    w_sum = pairwise_into(flat, zero, np.int64(size), zero, flat[0], frames, left)
     if not np.isfinite(w_sum) and not _all_finite(flat):
         return False
-    if check_neurons and not (_all_finite(net.v) and _all_finite(net.y)):
+    if check_neurons and not (_all_finite(v) and _all_finite(y)):
         return False
     row[0] = step * dt
     c = 1
@@ -168,12 +176,11 @@ def sample_row(w, net, step, dt, row, trow, wi, wj, stats, check_neurons, src, s
     for k in range(stats.shape[0]):
         code = stats[k]
         if code == MEAN:  # the quotient in float64, rounded to the weights' type (Recorder.sample)
-            one = flat[:1].copy()
-            one[0] = np.float64(w_sum) / np.float64(size)
-            row[c] = one[0]
+            left[0] = np.float64(w_sum) / np.float64(size)
+            row[c] = left[0]
         elif code == STD:
             m = w_sum / size
-            row[c] = np.sqrt(pairwise_sum(flat, 0, size, 1, m) / size)
+            row[c] = np.sqrt(pairwise_into(flat, zero, np.int64(size), np.int64(1), m, frames, left) / size)
         elif code == MIN:
             x = flat[0]
             for q in range(1, size):
@@ -200,19 +207,24 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
     ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Calls ``advance_block``
     exactly as ``engine.Stepper`` does (up to each sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
     to DONE, FULL (buffer full), OUT (out buffer of post spikes full: drain it) or BAD (not
-    finite at step ``io[0]``; not sampled)."""
+    finite at step ``io[0]``; not sampled). (One call of ``sample_row``, which is inlined.)"""
     s = io[0]
     n = io[1]
     cap = rows.shape[0]
     dt = net.dt
-    if io[2] == FIRST:  # the sample of the starting step first
-        if not sample_row(w, net, s, dt, rows[n], trows[n], wi, wj, stats, check_neurons, src, srct, cols):
-            io[2] = BAD
-            return s
-        trows[n, trows.shape[1] - 1] = s
-        n += 1
+    frames = np.empty((3, 64), np.int64)  # pairwise_into's stack
+    left = np.empty(64, w.dtype)
     status = DONE
-    while s < end:
+    take = io[2] == FIRST  # the sample of the starting step first
+    while True:
+        if take:
+            if not sample_row(w, net.v, net.y, s, dt, rows[n], trows[n], wi, wj, stats, check_neurons, src, srct, cols, frames, left):
+                status = BAD
+                break
+            trows[n, trows.shape[1] - 1] = s
+            n += 1
+        if s >= end:
+            break
         nxt = min(end, (s // every + 1) * every)
         if nxt % every == 0 and n >= cap:
             status = FULL
@@ -223,12 +235,7 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
             status = OUT
             break
         s = nxt
-        if s % every == 0:
-            if not sample_row(w, net, s, dt, rows[n], trows[n], wi, wj, stats, check_neurons, src, srct, cols):
-                status = BAD
-                break
-            trows[n, trows.shape[1] - 1] = s
-            n += 1
+        take = s % every == 0
     io[0] = s
     io[1] = n
     io[2] = status
