@@ -381,9 +381,9 @@ def stable_name(qual: str) -> str:
 
 def entry_kernels() -> dict:
     """``{stable name: LazyKernel}`` of every entry kernel: each rule's, the recording driver of
-    each rule that has one, the table formatters."""
+    each rule that has one, the table formatters (CSV and npy)."""
     from .. import rules as registry
-    from . import fmt, record  # noqa: F401  (fmt lists its entry kernels)
+    from . import columns, fmt, record  # noqa: F401  (columns and fmt list their entry kernels)
     from .jit import ENTRIES
 
     for kind in registry.kinds():
