@@ -242,7 +242,7 @@ def main(argv=None) -> int:
         if peers:
             for w in workloads:
                 targets = DEFAULT_TARGETS[w]
-                if args.targets:
+                if args.targets and targets:  # not W4/W4N: no peer runs them (see the docstring)
                     targets = [(t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1) for t in args.targets.split(",")]
                 for target, threads in targets:
                     print(f"{w}: {target} ({threads} thread{'s' if threads > 1 else ''}) ...", file=sys.stderr, flush=True)
