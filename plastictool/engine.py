@@ -419,6 +419,14 @@ class RunResult:
             return self.w_initial_stored
         return initial_weights(self.protocol, self.condition)
 
+    def w_initial_rows(self, rows: int):
+        """``(first row, block of rows)`` of the initial weights, ``rows`` rows at a time: slices of
+        the stored ones, else drawn again from the seed (no second n_pre x n_post array)."""
+        if self.w_initial_stored is None:
+            return initial_weight_rows(self.protocol, self.condition, rows)
+        stored = self.w_initial_stored
+        return ((a, stored[a : a + rows]) for a in range(0, stored.shape[0], rows))
+
 
 class Recorder:
     """Samples the traces at ``record.interval`` (the only per-sample Python work)."""

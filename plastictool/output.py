@@ -199,17 +199,11 @@ def _summary_tasks(r: RunResult, kinds: np.ndarray, labels: np.ndarray, lead: st
     ``w_initial_stored`` where the rule computed them."""
     from functools import partial
 
-    from .engine import initial_weight_rows
-
     n_pre, n_post = r.w_final.shape
     w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
     thr = float(r.protocol.record.outcome_threshold)
     rows = max(1, CHUNK // max(1, n_post))
-    if r.w_initial_stored is not None:
-        stored = r.w_initial_stored
-        blocks = ((a, stored[a : a + rows]) for a in range(0, n_pre, rows))
-    else:
-        blocks = initial_weight_rows(r.protocol, r.condition, rows)
+    blocks = r.w_initial_rows(rows)
     rel = r.protocol.synapses.release
     release = None if rel is None else (float(rel.U), r.protocol.rule.expression == "presynaptic")
     for a, block in blocks:
@@ -238,8 +232,6 @@ def _structure_summary_tasks(r: RunResult, prefix: str):
     from .core.fmt import FLOAT_OR_EMPTY as FE
     from .core.fmt import INT, LABEL
 
-    from .engine import initial_weight_rows
-
     st = r.structure
     n_pre, n_post = r.w_final.shape
     w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
@@ -247,10 +239,7 @@ def _structure_summary_tasks(r: RunResult, prefix: str):
     p1_all = st.present_final.reshape(-1)
     thr = float(r.protocol.record.outcome_threshold)
     rows = max(1, CHUNK // max(1, n_post))
-    if r.w_initial_stored is not None:
-        blocks = ((a, r.w_initial_stored[a : a + rows]) for a in range(0, n_pre, rows))
-    else:
-        blocks = initial_weight_rows(r.protocol, r.condition, rows)
+    blocks = r.w_initial_rows(rows)
     labels = STRUCTURE_OUTCOMES + ((prefix,) if prefix else ())
     kinds = ([LABEL] if prefix else []) + [INT, INT, FE, FE, FE, FE, LABEL, INT, INT]
     for a, block in blocks:
@@ -456,8 +445,6 @@ def npy_summary(experiment, results: list[RunResult]):
     kernel = sum(int(r.w_final.size) for r in results) > NPY_KERNEL_ROWS
 
     def blocks():
-        from .engine import initial_weight_rows
-
         # two sets of output buffers, used in turn: npy_fill writes a block while the next one
         # is computed, and asks for the one after only once that write is done
         scratch, parity = ({}, {}), 0
@@ -466,10 +453,7 @@ def npy_summary(experiment, results: list[RunResult]):
             w1_all = np.ascontiguousarray(r.w_final).reshape(-1)
             thr = float(r.protocol.record.outcome_threshold)
             rows = max(1, NPY_ROWS // max(1, n_post))
-            if r.w_initial_stored is not None:
-                source = ((a, r.w_initial_stored[a : a + rows]) for a in range(0, n_pre, rows))
-            else:
-                source = initial_weight_rows(r.protocol, r.condition, rows)
+            source = r.w_initial_rows(rows)
             for a, block in source:
                 start = a * n_post
                 if structure:
