@@ -298,15 +298,9 @@ def _same_npy_table(got: Path, exp: Path) -> bool:
     return all((got / columnar.column_file(c)).read_bytes() == (exp / columnar.column_file(c)).read_bytes() for c in columnar.column_names(exp))
 
 
-def _compare_npy_tables(name: str, got: Path, exp: Path, rtol: float, atol: float, sink: _Sink, result: Comparison) -> None:
-    """Two ``.npy`` tables, column by column at full precision (identical files need no parsing)."""
-    from . import columnar
-    from .result import _spec
-
-    g_head, e_head = columnar.column_names(got), columnar.column_names(exp)
-    g_n, e_n = columnar.rows(got), columnar.rows(exp)
-    if g_n != e_n:
-        sink.add(Difference(name, "", None, f"{g_n} rows", f"{e_n} rows", "row count"))
+def _common_columns(name: str, g_head: list, e_head: list, sink: "_Sink", result: "Comparison") -> list:
+    """The columns both tables have, in the baseline's order; a missing or extra column is a
+    difference, the same columns in another order a warning."""
     for c in e_head:
         if c not in g_head:
             sink.add(Difference(name, c, None, MISSING, PRESENT, "missing column"))
@@ -316,6 +310,19 @@ def _compare_npy_tables(name: str, got: Path, exp: Path, rtol: float, atol: floa
     common = [c for c in e_head if c in g_head]
     if [c for c in g_head if c in e_head] != common:
         result.warnings.append(f"{name}: the columns are in a different order")
+    return common
+
+
+def _compare_npy_tables(name: str, got: Path, exp: Path, rtol: float, atol: float, sink: _Sink, result: Comparison) -> None:
+    """Two ``.npy`` tables, column by column at full precision (identical files need no parsing)."""
+    from . import columnar
+    from .result import _spec
+
+    g_head, e_head = columnar.column_names(got), columnar.column_names(exp)
+    g_n, e_n = columnar.rows(got), columnar.rows(exp)
+    if g_n != e_n:
+        sink.add(Difference(name, "", None, f"{g_n} rows", f"{e_n} rows", "row count"))
+    common = _common_columns(name, g_head, e_head, sink, result)
     n = min(g_n, e_n)
     empty = _spec(exp.name).empty_nan
     for c in common:
@@ -347,15 +354,7 @@ def _compare_table(name: str, got_path: Path, exp_path: Path, rtol: float, atol:
     n = min(len(g_rows), len(e_rows))
     g_index = {c: i for i, c in reversed(list(enumerate(g_head)))}
     e_index = {c: i for i, c in reversed(list(enumerate(e_head)))}
-    for c in e_head:
-        if c not in g_index:
-            sink.add(Difference(name, c, None, MISSING, PRESENT, "missing column"))
-    for c in g_head:
-        if c not in e_index:
-            sink.add(Difference(name, c, None, PRESENT, MISSING, "extra column"))
-    common = [c for c in e_head if c in g_index]
-    if [c for c in g_head if c in e_index] != common:
-        result.warnings.append(f"{name}: the columns are in a different order")
+    common = _common_columns(name, g_head, e_head, sink, result)
     for c in dict.fromkeys(common):
         gi, ei = g_index[c], e_index[c]
         got = [r[gi] if gi < len(r) else "" for r in g_rows[:n]]
