@@ -252,3 +252,25 @@ def test_installed_module_gives_the_golden_files_without_numba(tmp_path):
         assert json.loads((tmp_path / "out" / name / "run.json").read_text())["versions"]["kernels"] == "native"
         cmp = compare_dirs(tmp_path / "out" / name, ROOT / "tests" / "golden" / name, 1e-7, 0.0)
         assert cmp.ok, (name, cmp.as_dict())
+
+
+def test_the_warmup_module_alone_is_loaded_when_there_is_one(tmp_path, monkeypatch):
+    """After ``plastic warmup`` its module (a superset of the package's signatures) is the only
+    one loaded; without it, the package's parts are."""
+    from plastictool.core import native
+
+    pkg = tmp_path / "_native"
+    pkg.mkdir()
+    monkeypatch.setattr(native, "PACKAGE", pkg)
+    monkeypatch.setenv("PLASTIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PLASTIC_NATIVE", "1")
+    fp = native.fingerprint()
+    (pkg / native.INDEX).write_text(json.dumps({"fingerprint": fp, "numba": native.numba_version(), "parts": ["0", "1"]}))
+    loaded = []
+    monkeypatch.setattr(native, "_load_folder", lambda w: loaded.append(w) or {"k": {("key",): w.name}})
+    assert native.load() == {"k": {("key",): "1"}} and loaded == [pkg / "0", pkg / "1"]
+    cache = tmp_path / "cache" / "native" / fp
+    cache.mkdir(parents=True)
+    (cache / native.INDEX).write_text("{}")
+    loaded.clear()
+    assert native.load() == {"k": {("key",): fp}} and loaded == [cache]

@@ -184,8 +184,10 @@ def _tuples(x):
 # ---------------------------------------------------------------------------- loading
 def load(where: Path | None = None) -> dict | None:
     """``{kernel qualname: {argument key: function}}`` from the compiled modules, or None: the
-    module of the folder ``where``, or by default the package's module (built at install) with
-    the cache's module of ``plastic warmup`` over it (which has at least the same signatures)."""
+    module of the folder ``where``, or by default the cache's module of ``plastic warmup`` (it
+    has every signature of the warmup protocols, float32 too: a superset of the package's), else
+    the package's module (built at install). Only one of them is loaded: each costs a dlopen and
+    a sha256 of its file (after ``plastic warmup``, runs loaded the package's two parts too)."""
     if not enabled():
         return None
     if where is not None:
@@ -194,10 +196,14 @@ def load(where: Path | None = None) -> dict | None:
         fp = fingerprint()
     except OSError:
         return None
+    cache = cache_root() / "native" / fp
+    if (cache / INDEX).is_file():
+        table = _load_folder(cache)
+        if table:
+            return table
     table: dict = {}
-    package = [] if os.environ.get("PLASTIC_NATIVE", "").strip().lower() == "cache" else package_parts(fp)
-    for part in (package, [cache_root() / "native" / fp]):
-        for w in part:
+    if os.environ.get("PLASTIC_NATIVE", "").strip().lower() != "cache":
+        for w in package_parts(fp):
             for name, keys in (_load_folder(w) or {}).items():
                 table.setdefault(name, {}).update(keys)
     return table or None
