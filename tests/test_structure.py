@@ -182,7 +182,9 @@ RULES = {
 }
 
 
-def _composed(write, kind, structure, seed=2):
+def _composed_text(kind, structure=None, seed=2):
+    """A small protocol of rule ``kind``; ``structure``: the synapses.structure mapping, or None
+    for none (no key at all)."""
     model, rule = RULES[kind]
     if model == "rate":
         stim = "stimulus: {pre: {gaussian: {mean: [1, 1, 1, 1], cov: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}}, duration: 2 s}"
@@ -190,18 +192,21 @@ def _composed(write, kind, structure, seed=2):
     else:
         stim = "stimulus: {pre: {poisson: {rate: 20 Hz}}, post: {poisson: {rate: 10 Hz}}, duration: 2 s}" if model == "clamped" else "stimulus: {pre: {poisson: {rate: 40 Hz}}, duration: 2 s}"
         n_pre = 40
-    text = f"""\
+    extra = "" if structure is None else f", structure: {structure}"
+    return f"""\
 name: c_{kind}
 seed: {seed}
 dt: 0.5 ms
-synapses: {{n_pre: {n_pre}, n_post: 3, w_init: 0.4, w_min: 0, w_max: 1, structure: {structure}}}
+synapses: {{n_pre: {n_pre}, n_post: 3, w_init: 0.4, w_min: 0, w_max: 1{extra}}}
 neuron: {{model: {model}}}
 {stim}
 rule: {rule}
 record: {{interval: 100 ms}}
 """
-    exp = validate_file(write(f"c_{kind}.yaml", text))
-    return simulate(exp.base)
+
+
+def _composed(write, kind, structure, seed=2):
+    return simulate(validate_file(write(f"c_{kind}.yaml", _composed_text(kind, structure, seed))).base)
 
 
 @pytest.mark.parametrize("kind", sorted(RULES))
@@ -215,29 +220,9 @@ def test_composes_with_every_rule(write, kind):
     # all present and no events: the run of the rule without structure, bit for bit
     same = _composed(write, kind, "{present: 1}")
     assert same.structure.n_events == 0
-    plain = simulate(validate_file(write(f"p_{kind}.yaml", _plain_text(kind))).base)  # no structure key
+    plain = simulate(validate_file(write(f"p_{kind}.yaml", _composed_text(kind))).base)  # no structure key
     assert np.array_equal(plain.w_final, same.w_final)
     assert np.array_equal(plain.traces, same.traces[:, :-1])
-
-
-def _plain_text(kind):
-    model, rule = RULES[kind]
-    if model == "rate":
-        stim = "stimulus: {pre: {gaussian: {mean: [1, 1, 1, 1], cov: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]}}, duration: 2 s}"
-        n_pre = 4
-    else:
-        stim = "stimulus: {pre: {poisson: {rate: 20 Hz}}, post: {poisson: {rate: 10 Hz}}, duration: 2 s}" if model == "clamped" else "stimulus: {pre: {poisson: {rate: 40 Hz}}, duration: 2 s}"
-        n_pre = 40
-    return f"""\
-name: c_{kind}
-seed: 2
-dt: 0.5 ms
-synapses: {{n_pre: {n_pre}, n_post: 3, w_init: 0.4, w_min: 0, w_max: 1}}
-neuron: {{model: {model}}}
-{stim}
-rule: {rule}
-record: {{interval: 100 ms}}
-"""
 
 
 def test_absent_synapses_transmit_nothing(write):
