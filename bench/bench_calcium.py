@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from plastictool.core.net import make_net  # noqa: E402
-from plastictool.inits import Init  # noqa: E402
+from plastictool.protocol.inits import Init  # noqa: E402
 from plastictool.rules import calcium  # noqa: E402
 from plastictool.rules.base import BuildContext, block_mask  # noqa: E402
 

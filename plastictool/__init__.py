@@ -15,7 +15,7 @@ Numba; :func:`run` compiles (or loads) the kernels on its first call. See docs/p
 
 - :func:`load` (``plastictool.api.load``): a path, YAML string or dict -> a validated Experiment
 - :func:`run` (``plastictool.api.run``): run in memory -> :class:`Result`
-- :func:`read` (``plastictool.result.read``): a finished run folder -> :class:`Result`
+- :func:`read` (``plastictool.results.result.read``): a finished run folder -> :class:`Result`
 - :func:`fit` (``plastictool.fitting.fit``): a rule's parameters from measured data, as
   ``plastic fit`` -> :class:`FitResult` (``.write(folder)`` writes the fit's folder)
 - :class:`Result`, :class:`Table`: a run's tables as named NumPy columns
@@ -29,11 +29,11 @@ __version__ = "0.1.0"
 _LAZY = {
     "load": ("api", "load"),
     "run": ("api", "run"),
-    "read": ("result", "read"),
+    "read": ("results.result", "read"),
     "fit": ("fitting", "fit"),
     "FitResult": ("fitting", "FitResult"),
-    "Result": ("result", "Result"),
-    "Table": ("table", "Table"),
+    "Result": ("results.result", "Result"),
+    "Table": ("results.table", "Table"),
     "PlasticError": ("errors", "PlasticError"),
     "ProtocolError": ("errors", "ProtocolError"),
     "SimulationError": ("errors", "SimulationError"),

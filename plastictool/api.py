@@ -1,7 +1,7 @@
 """Plain functions behind the commands, and the public Python API (:func:`load`, :func:`run`).
 
 ``plastic run`` is :func:`run_file`: validate (:func:`validate_file`), run in memory
-(:func:`run_validated`, which :func:`run` uses too) into a :class:`~plastictool.result.Result`,
+(:func:`run_validated`, which :func:`run` uses too) into a :class:`~plastictool.results.result.Result`,
 then ``Result._write``: one code path for the command line and for Python.
 """
 
@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import EXIT_DIFFERENT, EXIT_OK, PlasticError, ProtocolError
-from .protocol import Experiment, load_experiment
+from .protocol.schema import Experiment, load_experiment
 
 if TYPE_CHECKING:
-    from .result import Result
+    from .results.result import Result
 
 DEFAULT_OUT = Path("outputs")
 
@@ -64,7 +64,7 @@ def output_dir(exp: Experiment, out: str | Path | None, several: bool) -> Path:
 
 
 def validate_file(path, overrides=(), seed=None) -> Experiment:
-    from .engine import check_memory
+    from .simulation.engine import check_memory
 
     exp = load_experiment(path, overrides, seed)
     for cond in exp.conditions:
@@ -81,8 +81,8 @@ def load(source, set: dict | None = None, seed: int | None = None) -> Experiment
     estimate; errors raise :class:`~plastictool.errors.ProtocolError` with ``.file`` (the path,
     ``"<string>"`` or ``"<dict>"``), ``.line`` (None for a dict or an override), ``.field`` and
     the command line's message as ``str()``. Nothing is written and Numba is not loaded.
-    Returns an :class:`~plastictool.protocol.Experiment` (``.conditions``, ``.base.resolved``)."""
-    from .engine import check_memory
+    Returns an :class:`~plastictool.protocol.schema.Experiment` (``.conditions``, ``.base.resolved``)."""
+    from .simulation.engine import check_memory
 
     overrides = _overrides(set)
     exp = load_experiment(_source(source), overrides, seed)
@@ -103,13 +103,13 @@ def _overrides(set_: dict | None) -> tuple:
 
 
 def _source(source):
-    """A path, a YAML string or a dict -> a :class:`~plastictool.yamlsrc.Source`.
+    """A path, a YAML string or a dict -> a :class:`~plastictool.protocol.yamlsrc.Source`.
 
     A ``str`` is YAML text when it holds a line break, or when no such file exists and it reads
     as a YAML mapping (``"{rule: {kind: stdp}}"``); otherwise it is a path."""
     import os
 
-    from .yamlsrc import load_data, load_file, load_text
+    from .protocol.yamlsrc import load_data, load_file, load_text
 
     if isinstance(source, dict):
         return load_data(source)
@@ -141,10 +141,10 @@ def run(
     threads: int | None = None,
     progress: bool = False,
 ) -> Result:
-    """Run a protocol in memory and return its :class:`~plastictool.result.Result`; nothing is
+    """Run a protocol in memory and return its :class:`~plastictool.results.result.Result`; nothing is
     written (``result.write(folder)`` writes the files of ``plastic run --out folder``).
 
-    ``source``: an :class:`~plastictool.protocol.Experiment` from :func:`load`, or what
+    ``source``: an :class:`~plastictool.protocol.schema.Experiment` from :func:`load`, or what
     :func:`load` takes (a path, a YAML string, a dict; with ``set`` and ``seed``). The same
     kernels, seeds and numbers as ``plastic run``. ``jobs``: worker processes for the
     conditions of a sweep (1, the default: in this process; None: all cores; a script that
@@ -170,7 +170,7 @@ def run_validated(exp: Experiment, t0: float, load_s: float, progress=None, jobs
     wall time runs from it); ``load_s``: the seconds loading took. ``shard``/``whole``: ``exp``
     holds shard ``(K, N)`` of the experiment ``whole`` (``run.json`` records it); ``info``
     receives ``workers`` (see :func:`run_experiment`)."""
-    from .result import Result
+    from .results.result import Result
 
     info = {} if info is None else info
     results = run_experiment(exp, progress, jobs, info, scheduler, notify, threads)
@@ -254,27 +254,27 @@ def shard_conditions(conditions, shard: tuple[int, int] | None) -> list:
 def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: dict | None = None, scheduler=None, notify=None, threads: int | None = None):
     """Run every condition of an experiment; returns the list of RunResult, in condition order.
 
-    ``scheduler``: run the conditions on a Dask cluster instead (:mod:`plastictool.distributed`):
+    ``scheduler``: run the conditions on a Dask cluster instead (:mod:`plastictool.simulation.distributed`):
     ``"local"``, a scheduler address ``"tcp://HOST:PORT"``, a ``distributed.Session`` or a
     ``distributed.Client``; ``jobs`` is then the number of workers of a ``"local"`` cluster, and
     ``notify(message)`` receives the dashboard's address.
 
     ``jobs``: at most this many worker processes (``None``: all cores; 1: in-process). Workers
     are used only when there are several conditions and they pay off (see
-    :mod:`plastictool.parallel`); the results are the same either way. ``info["workers"]`` is
+    :mod:`plastictool.simulation.parallel`); the results are the same either way. ``info["workers"]`` is
     set to the number of workers used (0 = in-process). Workers start with ``forkserver`` or
     ``spawn``: a script that passes ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard.
 
     ``threads``: threads per in-process run, over blocks of post neurons (``engine.plan_blocks``;
     None: ``$PLASTIC_THREADS`` or automatic; worker processes run one thread each unless
     ``$PLASTIC_THREADS`` says otherwise); the results are identical whatever it is."""
-    from .engine import run_condition
-    from .parallel import plan_workers, run_conditions
+    from .simulation.engine import run_condition
+    from .simulation.parallel import plan_workers, run_conditions
 
     if scheduler is not None:
         if not exp.conditions:
             return []
-        from . import distributed
+        from .simulation import distributed
 
         client, own = distributed.client_of(scheduler, jobs, notify)
         try:
@@ -330,7 +330,7 @@ def run_file(
     :func:`run_experiment`, as ``threads``.
 
     With ``check`` (a baseline folder, see :func:`baseline_dir`) the written folder is compared
-    with it (:func:`plastictool.compare.compare_dirs`): ``report.check`` holds the comparison and
+    with it (:func:`plastictool.results.compare.compare_dirs`): ``report.check`` holds the comparison and
     the status is 1 when they differ."""
     import numpy as np
 
@@ -339,7 +339,7 @@ def run_file(
 
 
 def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, check, rtol, atol, shard, scheduler, notify, threads) -> RunReport:
-    from .folders import check_target
+    from .results.folders import check_target
 
     t0 = time.perf_counter()
     report = RunReport(file=str(path))
@@ -353,7 +353,7 @@ def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, 
         check_target(target, force, str(path))
         baseline = None
         if check is not None:
-            from .compare import check_folder
+            from .results.compare import check_folder
 
             baseline = check_folder(baseline_dir(exp, check, several), "baseline")  # before the run
             if baseline.resolve() == target.resolve():
@@ -375,7 +375,7 @@ def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, 
                 report.counts[k] = report.counts.get(k, 0) + v
         report.profile = profile
         if baseline is not None:
-            from .compare import DEFAULT_ATOL, DEFAULT_RTOL, compare_dirs
+            from .results.compare import DEFAULT_ATOL, DEFAULT_RTOL, compare_dirs
 
             rtol = DEFAULT_RTOL if rtol is None else rtol
             atol = DEFAULT_ATOL if atol is None else atol
@@ -389,7 +389,7 @@ def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, 
         report.message = str(exc)
         report.workers = info.get("workers", 0)
     except OSError as exc:  # an environment failure outside the writing (which maps its own)
-        from .folders import environment_error
+        from .results.folders import environment_error
 
         err = environment_error(exc, exc.filename or report.out or path, "use")
         report.status = err.exit_code
@@ -442,7 +442,7 @@ def warmup_runs(folder: Path) -> dict[str, str]:
     post neurons over threads, with two threads too), writing its result folder under
     ``folder``; returns ``{run name: sha256 of its CSV files}``. Every table goes through the
     formatting kernels, as a big run's do (small tables are otherwise written by Python)."""
-    from . import output
+    from .results import output
     from . import rules as registry
 
     runs = []

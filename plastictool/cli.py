@@ -13,7 +13,7 @@ import typer
 
 from .errors import EXIT_BAD_INPUT, EXIT_DIFFERENT, EXIT_ENVIRONMENT, EXIT_INTERRUPTED, EXIT_OK, PlasticError
 
-# the defaults of plastictool.compare (repeated here so that start-up imports nothing more;
+# the defaults of plastictool.results.compare (repeated here so that start-up imports nothing more;
 # tests/test_compare.py checks that they agree)
 DEFAULT_RTOL, DEFAULT_ATOL = 1e-9, 1e-12
 
@@ -105,7 +105,7 @@ def run(
     argv = ["plastic"] + sys.argv[1:]
     skipped: list = []
     if jobs is None:
-        from .parallel import default_jobs
+        from .simulation.parallel import default_jobs
 
         jobs = default_jobs()
     if plot_:
@@ -114,7 +114,7 @@ def run(
     try:
         shard_kn = api.parse_shard(shard) if shard is not None else None
         if scheduler is not None:
-            from .distributed import Session
+            from .simulation.distributed import Session
 
             session = Session(scheduler, jobs, None if quiet else (lambda m: typer.echo(m, err=True)))
     except PlasticError as exc:
@@ -298,7 +298,7 @@ def merge(
     different runs (protocol, --set, seed, sweep, N), a missing or repeated shard, or a folder
     that is not a shard.
     """
-    from .merge import merge_shards
+    from .results.merge import merge_shards
 
     try:
         report = merge_shards(shards, out, force, ["plastic"] + sys.argv[1:])
@@ -333,7 +333,7 @@ def compare(
     """
     import json
 
-    from .compare import compare_dirs
+    from .results.compare import compare_dirs
 
     try:
         result = compare_dirs(run_dir, baseline_dir, rtol, atol, limit)
@@ -387,7 +387,7 @@ def _plot_folder(run_dir, out, quiet: bool) -> int:
 @app.command()
 def rules(kind: Optional[str] = typer.Argument(None, help="a rule kind; all rules when omitted")) -> None:
     """Rules: equations, parameters with units and defaults, presets with citations, state, blockers."""
-    from . import docs
+    from .protocol import docs
 
     try:
         typer.echo(docs.rules_text(kind))
@@ -408,7 +408,7 @@ def warmup(
     warmup after an upgrade. PLASTIC_NATIVE=0 ignores it.
     """
     from . import api
-    from .folders import environment_error
+    from .results.folders import environment_error
 
     try:
         report = api.warmup(native=not jit_only)
@@ -428,7 +428,7 @@ def schema() -> None:
     """Print the JSON Schema of the protocol format (for editors)."""
     import json
 
-    from . import docs
+    from .protocol import docs
 
     typer.echo(json.dumps(docs.json_schema(), indent=2))
 
@@ -561,7 +561,7 @@ def fit(
     from .fitting import output_dir, write_fit
     from .fitting import fit as fit_fn
     from .fitting.core import protocol_name
-    from .folders import check_target
+    from .results.folders import check_target
 
     results = []
     several = len(protocols) > 1

@@ -130,7 +130,7 @@ def read_run(run_dir) -> Run:
     path = Path(run_dir)
     if not path.is_dir():
         raise PlotError(f"{str(path)!r} is not a run folder (expected the output folder of `plastic run`)")
-    from . import columnar
+    from .results import columnar
 
     npy = {stem: columnar.table_dir(path, stem) for stem in columnar.TABLES}  # record.format: npy
     have = [n for n in ("summary.csv", "traces.csv") if (path / n).is_file() or npy[n[:-4]] is not None]
@@ -211,7 +211,7 @@ def _npy_rows(path: Path, stem: str) -> list:
     """A table of ``.npy`` files (``record.format: npy``) as the rows of its CSV file (text cells)."""
     import io
 
-    from .result import read_table
+    from .results.result import read_table
 
     try:
         text = read_table(path, stem).to_csv_bytes().decode("ascii")
@@ -458,7 +458,7 @@ def plot_run(run_dir, out_file=None) -> Path:
 
 
 def _make_parent(out: Path) -> None:
-    from .folders import _not_a_folder, environment_error
+    from .results.folders import _not_a_folder, environment_error
 
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -554,7 +554,7 @@ def _save(fig, out: Path) -> None:
         "svg": {"Date": None, "Creator": None},
         "pdf": {"CreationDate": None, "ModDate": None, "Creator": None, "Producer": None},
     }[fmt]
-    from .folders import write_file
+    from .results.folders import write_file
 
     extra = {"pil_kwargs": {"compress_level": 9}} if fmt == "png" else {}
     # atomic, and an OSError (no space, read-only...) is exit 4 with the path and the cause

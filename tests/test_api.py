@@ -20,7 +20,7 @@ import pytest
 
 import plastictool as pt
 from conftest import PROTOCOLS, ROOT
-from plastictool.compare import compare_dirs
+from plastictool.results.compare import compare_dirs
 
 GOLDEN = ROOT / "tests" / "golden"
 TABLES = ("summary.csv", "traces.csv", "spikes.csv", "structure.csv")

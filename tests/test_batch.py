@@ -109,7 +109,7 @@ def test_fail_fast_also_stops_on_a_baseline_difference(cli, write, tmp_path):
 
 
 def test_jobs_2_gives_byte_identical_files(cli, write, tmp_path, monkeypatch):
-    from plastictool import parallel
+    from plastictool.simulation import parallel
 
     monkeypatch.setattr(parallel, "WORKER_MIN_S", 0.0)  # force workers for this small sweep
     p = write("p.yaml", poisson([0.005, 0.01, 0.015, 0.02, 0.025]))
@@ -126,7 +126,8 @@ def test_jobs_2_gives_byte_identical_files(cli, write, tmp_path, monkeypatch):
 
 
 def test_workers_are_used_only_when_they_pay_off(write):
-    from plastictool import api, parallel
+    from plastictool import api
+    from plastictool.simulation import parallel
 
     small = api.validate_file(write("p.yaml", poisson([0.01, 0.02, 0.03])))
     one = api.validate_file(write("one.yaml", PAIR))
@@ -139,7 +140,7 @@ def test_workers_are_used_only_when_they_pay_off(write):
 
 
 def test_a_condition_error_is_the_same_with_workers(cli, write, tmp_path, monkeypatch):
-    from plastictool import parallel
+    from plastictool.simulation import parallel
 
     monkeypatch.setattr(parallel, "WORKER_MIN_S", 0.0)
     text = """\
@@ -187,7 +188,7 @@ def test_adding_a_condition_keeps_the_other_conditions_results(cli, write, tmp_p
 
 
 def test_interrupt_halfway_leaves_no_result_folder(cli, write, tmp_path, monkeypatch):
-    from plastictool import engine
+    from plastictool.simulation import engine
 
     real = engine.run_condition
     calls = []

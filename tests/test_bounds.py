@@ -11,8 +11,8 @@ import time
 import pytest
 
 from plastictool.errors import ProtocolError
-from plastictool.protocol import MAX_CONDITIONS, MAX_COUNT, load_experiment
-from plastictool.yamlsrc import MAX_BYTES, MAX_DEPTH, load_file
+from plastictool.protocol.schema import MAX_CONDITIONS, MAX_COUNT, load_experiment
+from plastictool.protocol.yamlsrc import MAX_BYTES, MAX_DEPTH, load_file
 
 BASE = """\
 name: t

@@ -18,7 +18,7 @@ import pytest
 import reference_calcium as ref
 from plastictool.core import rng as krng
 from plastictool.core.net import CLAMPED, LIF, make_net
-from plastictool.inits import Init
+from plastictool.protocol.inits import Init
 from plastictool.rules import calcium
 from plastictool.rules.base import BuildContext, block_mask
 

@@ -11,8 +11,8 @@ import textwrap
 
 import pytest
 
-from plastictool import compare as cmp
-from plastictool.output import csv_field
+from plastictool.results import compare as cmp
+from plastictool.results.output import csv_field
 
 PAIR = """\
 name: pair
@@ -313,7 +313,7 @@ def test_run_check_refuses_to_overwrite_its_baseline(cli, dirs):
 
 
 def test_help_does_not_import_numpy():
-    code = "import sys, plastictool.cli; print('numpy' in sys.modules, 'numba' in sys.modules, 'plastictool.compare' in sys.modules)"
+    code = "import sys, plastictool.cli; print('numpy' in sys.modules, 'numba' in sys.modules, 'plastictool.results.compare' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"]
 

@@ -111,8 +111,9 @@ def test_shards_on_the_cluster_merge_into_a_single_run(cli, cluster, single, tmp
 def test_a_killed_worker_loses_no_condition(cluster, single, tmp_path):
     """The first task to start kills its worker process (once: a marker file); the scheduler gives
     that worker's tasks to the other worker (and the nanny restarts the dead one)."""
-    from plastictool import api, distributed
-    from plastictool.output import write_outputs
+    from plastictool import api
+    from plastictool.simulation import distributed
+    from plastictool.results.output import write_outputs
 
     p, ref = single
     marker = str(tmp_path / "killed")
@@ -120,7 +121,7 @@ def test_a_killed_worker_loses_no_condition(cluster, single, tmp_path):
     def kill_once(conditions):  # a closure: cloudpickle sends it by value
         import os
 
-        from plastictool.distributed import run_chunk
+        from plastictool.simulation.distributed import run_chunk
 
         try:
             fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)

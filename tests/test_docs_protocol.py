@@ -3,14 +3,14 @@
 The checks read the doc as Markdown sections (a heading and everything up to the next heading of
 the same or a higher level) and ask:
 
-* every property of ``plastic schema`` (``plastictool.docs.json_schema()``), by its dotted
+* every property of ``plastic schema`` (``plastictool.protocol.docs.json_schema()``), by its dotted
   path, is named in backticks inside a section whose heading names its parent key in backticks
   (``stimulus.pre.theta_burst.train_interval`` -> `` `train_interval` `` under a heading with
   `` `theta_burst` ``; top-level keys under "Top level");
 * every rule kind has a section headed by `` `KIND` `` that names every parameter, state
   variable, blockable component and preset of its ``SPEC``;
 * the field tables of the doc give the defaults and allowed ranges of the code's field tables
-  (``plastictool.protocol``) and of the rules' ``SPEC`` parameters;
+  (``plastictool.protocol.schema``) and of the rules' ``SPEC`` parameters;
 * every command of the command line appears in the "Command line" section, and each of its options
   there or in a section headed with the command's name.
 
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from plastictool import protocol as P
+from plastictool.protocol import schema as P
 from plastictool import rules as registry
-from plastictool.docs import _default, json_schema
+from plastictool.protocol.docs import _default, json_schema
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "protocol.md"
 

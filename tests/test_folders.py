@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from plastictool import folders
+from plastictool.results import folders
 from plastictool.errors import EXIT_BAD_INPUT, EXIT_ENVIRONMENT, OutputError, ProtocolError
 from conftest import SMALL  # the small protocol several test files run
 
@@ -90,7 +90,7 @@ def test_injected_no_space_is_exit_4_with_path_and_cause_and_nothing_left(tmp_pa
 
 
 def test_injected_io_error_in_a_run_is_exit_4_and_json_still_printed(cli, write, tmp_path, monkeypatch):
-    from plastictool import output
+    from plastictool.results import output
 
     def broken(fh, *a, **k):
         raise OSError(errno.EIO, os.strerror(errno.EIO))
@@ -282,7 +282,8 @@ def test_force_is_checked_again_when_writing(tmp_path):
 
 
 def test_merge_and_warmup_map_environment_failures_to_exit_4(cli, tmp_path, monkeypatch):
-    from plastictool import api, merge
+    from plastictool import api
+    from plastictool.results import merge
 
     def full(folder, out=None, force=False, argv=()):
         folders.write_folder(tmp_path / "m", [("run.json", "w", lambda fh: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left on device")))], force)
@@ -337,7 +338,7 @@ CHILD = textwrap.dedent(
     """
     import json, os, signal, sys
     sys.path.insert(0, {root!r})
-    from plastictool import folders
+    from plastictool.results import folders
 
     out, where, scheme = sys.argv[1], sys.argv[2], sys.argv[3]
 
@@ -415,7 +416,7 @@ def test_every_instant_of_many_replacements_shows_a_complete_result(tmp_path):
         f"""
         import json, sys
         sys.path.insert(0, {str(ROOT)!r})
-        from plastictool import folders
+        from plastictool.results import folders
         for k in range(1, 41):
             t = str(k)
             meta = lambda fh: fh.write(json.dumps({{"tool": "plastic", "tag": t}}))

@@ -1,4 +1,4 @@
-"""``record.format: npy``: the tables as folders of ``.npy`` files (plastictool.columnar).
+"""``record.format: npy``: the tables as folders of ``.npy`` files (plastictool.results.columnar).
 
 The same run written as CSV and as npy carries the same numbers (the npy table, formatted as the
 CSV writer formats, gives the CSV file byte for byte; its weights are the simulation's arrays
@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import plastictool as pt
-from plastictool import columnar
-from plastictool.result import read_table
+from plastictool.results import columnar
+from plastictool.results.result import read_table
 
 TABLES = ("summary", "traces", "spikes")
 
@@ -155,7 +155,7 @@ def test_zero_initial_weights_and_float32(tmp_path, write):
 
 def test_summary_kernel_equals_its_numpy_twin():
     """core.columns.summary_columns (big tables) and the NumPy path (small ones): the same bits."""
-    from plastictool.output import _summary_columns
+    from plastictool.results.output import _summary_columns
 
     rng = np.random.default_rng(3)
     labels = np.array([b"none", b"LTP", b"LTD"], dtype="|S4")

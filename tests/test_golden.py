@@ -1,6 +1,6 @@
 """Golden files: every example protocol in protocols/ is run and compared with tests/golden/.
 
-The comparison is ``plastic compare``'s (plastictool.compare): numbers within a relative
+The comparison is ``plastic compare``'s (plastictool.results.compare): numbers within a relative
 tolerance (GOLDEN_RTOL), text cells exactly, missing or extra files, columns and rows are
 differences. To regenerate after a deliberate change of results (say why in the commit):
 
@@ -17,7 +17,7 @@ import shutil
 import pytest
 
 from conftest import PROTOCOLS, ROOT
-from plastictool.compare import compare_dirs
+from plastictool.results.compare import compare_dirs
 
 GOLDEN = ROOT / "tests" / "golden"
 GOLDEN_RTOL = 1e-7

@@ -18,9 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plastictool import engine, output
-from plastictool.engine import RunResult, condition_seed, initial_weight_rows, initial_weights, spike_table
-from plastictool.protocol import load_experiment
+from plastictool.simulation import engine
+from plastictool.results import output
+from plastictool.simulation.engine import RunResult, condition_seed, initial_weight_rows, initial_weights, spike_table
+from plastictool.protocol.schema import load_experiment
 
 N = 2000  # 2000 x 2000 synapses: a 16 MB float32 matrix
 MIB = 2**20
@@ -213,7 +214,7 @@ def test_spikes_written_in_bounded_chunks(write, sweep):
 HEAP = """
 import json, sys
 import numpy as np
-from plastictool import engine
+from plastictool.simulation import engine
 
 MIB = 2**20
 
@@ -290,7 +291,7 @@ def test_the_memory_estimate_counts_a_second_weight_matrix_only_where_the_rule_k
     drawn again from the seed for the summary); rules whose weight is a readout of their state
     (calcium, receptor) keep a copy of the initial matrix."""
     import plastictool as pt
-    from plastictool.engine import estimate_memory
+    from plastictool.simulation.engine import estimate_memory
 
     base = "name: m\nsynapses: {n_pre: 10000, n_post: 10000, dtype: float32}\nneuron: {model: lif}\nrule: {kind: %s}\nphases: [{duration: 1 s}]\nrecord: {stats: [mean]}\n"
     stdp = estimate_memory(pt.load(base % "stdp").base)

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from plastictool.output import PYTHON_CELLS
+from plastictool.results.output import PYTHON_CELLS
 
 from conftest import PROTOCOLS, ROOT
 
@@ -62,7 +62,7 @@ def test_example_protocols_give_the_golden_files_without_numba(native_cache, tmp
     r = subprocess.run([sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False", "Numba was imported"
-    from plastictool.compare import compare_dirs
+    from plastictool.results.compare import compare_dirs
 
     for f in files:
         name = json.loads((tmp_path / "out" / _name(f) / "run.json").read_text())["protocol"]["name"]
@@ -102,9 +102,9 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     """Argument types the module lacks run on the JIT with the same result; no module, a module
     switched off, or an edited kernel source (a new fingerprint) mean no module."""
     from plastictool.core import jit, native
-    from plastictool.engine import build
-    from plastictool.protocol import validate
-    from plastictool.yamlsrc import Source
+    from plastictool.simulation.engine import build
+    from plastictool.protocol.schema import validate
+    from plastictool.protocol.yamlsrc import Source
 
     monkeypatch.setenv("PLASTIC_CACHE_DIR", str(native_cache))
     assert "plastictool.rules.stdp.advance_block" in native.load()  # what the engine calls
@@ -189,7 +189,7 @@ def test_committed_signatures_cover_the_example_protocols(tmp_path):
     from plastictool.core import native
 
     code = (
-        "import json, sys\nfrom pathlib import Path\nfrom plastictool import api, output\n"
+        "import json, sys\nfrom pathlib import Path\nfrom plastictool import api\nfrom plastictool.results import output\n"
         "from plastictool.core import native\nkernels = native.entry_kernels()\noutput.PYTHON_CELLS = 0\n"
         "for name in sys.argv[3:]:\n"
         "    r = api.run_file(Path(sys.argv[1]) / (name + '.yaml'), Path(sys.argv[2]) / name, force=True, jobs=1)\n"
@@ -245,7 +245,7 @@ def test_installed_module_gives_the_golden_files_without_numba(tmp_path):
     r = subprocess.run([sys.executable, "-c", code, *files], env=env, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.strip().splitlines()[-1] == "False", "Numba was imported"
-    from plastictool.compare import compare_dirs
+    from plastictool.results.compare import compare_dirs
 
     for f in files:
         name = _name(f)

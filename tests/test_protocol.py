@@ -7,8 +7,8 @@ import math
 import pytest
 
 from plastictool.errors import ProtocolError
-from plastictool.protocol import load_experiment
-from plastictool.units import UnitError, parse_quantity
+from plastictool.protocol.schema import load_experiment
+from plastictool.protocol.units import UnitError, parse_quantity
 
 BASE = """\
 name: t

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plastictool import engine
+from plastictool.simulation import engine
 from plastictool.core import record
 from plastictool.errors import SimulationError
-from plastictool.protocol import load_experiment
+from plastictool.protocol.schema import load_experiment
 
 
 def _kernel(k):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plastictool import engine
-from plastictool.protocol import load_experiment
+from plastictool.simulation import engine
+from plastictool.protocol.schema import load_experiment
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from plastictool.api import run_experiment, validate_file
-from plastictool.engine import simulate
+from plastictool.simulation.engine import simulate
 
 from conftest import PROTOCOLS
 from reference_release import paired_pulse_ratio, release_reference, steady_state
@@ -405,8 +405,8 @@ def test_validation_and_rules_never_import_numba():
     import sys
 
     code = (
-        "import sys; from plastictool import docs; docs.rules_text('release'); docs.rules_text();"
-        "from plastictool.protocol import validate; from plastictool.yamlsrc import Source;"
+        "import sys; from plastictool.protocol import docs; docs.rules_text('release'); docs.rules_text();"
+        "from plastictool.protocol.schema import validate; from plastictool.protocol.yamlsrc import Source;"
         "assert 'numba' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

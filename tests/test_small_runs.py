@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import plastictool as pt
-from plastictool import engine, output
+from plastictool.simulation import engine
+from plastictool.results import output
 from plastictool.core.fmt import FLOAT, FLOAT_OR_EMPTY, INT, LABEL
 
 

@@ -350,7 +350,7 @@ def test_delays_can_be_swept(write):
 
 
 def test_plastic_rules_stdp_prints_the_conversion_table():
-    from plastictool.docs import rules_text
+    from plastictool.protocol.docs import rules_text
 
     text = rules_text("stdp")
     for word in ("stdp_nn_pre_centered_synapse", "stdp_nn_restr_synapse", "stdp_pl_synapse_hom", "stdp_triplet_synapse",
@@ -509,7 +509,7 @@ def test_inhibitory_protocol_and_threads(write, kind, rule):
     assert p.synapses.inhibitory == tuple(range(240, 300))
     assert p.resolved["synapses"]["inhibitory"] == list(range(240, 300))
     assert_threads_identical(p, thread_counts=(2,), min_post_spikes=100)
-    from plastictool import engine
+    from plastictool.simulation import engine
 
     none = engine.simulate(protocol(write, "exc", INH.format(inh="[]", kind=kind, rule=rule).replace(", inhibitory: []", "")), threads=1)
     assert engine.simulate(p, threads=1).counts["post_spikes"] < none.counts["post_spikes"]

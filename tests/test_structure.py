@@ -11,7 +11,7 @@ import pytest
 
 from plastictool.api import validate_file
 from plastictool.core.structure import StructureRun, pick
-from plastictool.engine import simulate
+from plastictool.simulation.engine import simulate
 from plastictool.errors import ProtocolError
 
 from reference_structure import structure_step
@@ -137,8 +137,8 @@ def test_the_kernel_agrees_with_its_slow_twin_in_distribution():
 
 
 def _bare_run(present, w, f, e, w_ref, rng):
-    from plastictool.inits import Init
-    from plastictool.protocol import Structure
+    from plastictool.protocol.inits import Init
+    from plastictool.protocol.schema import Structure
 
     run = StructureRun.__new__(StructureRun)
     run.cfg = Structure(tuple(tuple(float(x) for x in r) for r in present), f, e, w_ref, Init("constant", (0.1,)))
@@ -335,7 +335,7 @@ def test_plot_shows_synapse_number_and_survival(write, tmp_path, cli):
 def test_receptor_absent_synapses_stay_at_rest_and_add_no_products(write):
     # receptor: an absent synapse gets no calcium, so its signals stay 0 and it adds nothing to
     # the post neuron's products; the present one of the same post neuron potentiates
-    from plastictool.engine import build
+    from plastictool.simulation.engine import build
     from plastictool.rules import receptor
 
     text = """\
@@ -413,7 +413,7 @@ record: {{interval: 100 ms}}
 
 def test_stdp_presynaptic_centered_new_synapses_start_with_no_trace(write):
     # the one per-synapse state of the pair rule: presynaptic_centered's kp, 0 for a new synapse
-    from plastictool.engine import build
+    from plastictool.simulation.engine import build
 
     text = """\
 name: pc

@@ -11,10 +11,10 @@ import math
 import numpy as np
 import pytest
 
-from plastictool import output
-from plastictool.engine import RunResult, initial_weight_rows, initial_weights
-from plastictool.inits import Init
-from plastictool.protocol import load_experiment
+from plastictool.results import output
+from plastictool.simulation.engine import RunResult, initial_weight_rows, initial_weights
+from plastictool.protocol.inits import Init
+from plastictool.protocol.schema import load_experiment
 
 PROTOCOL = """\
 name: summary
@@ -147,7 +147,7 @@ def test_chunks_and_threads_do_not_change_the_bytes(write, monkeypatch, chunk):
 
 
 def test_the_whole_initial_matrix_is_never_drawn(write, monkeypatch):
-    from plastictool import engine
+    from plastictool.simulation import engine
 
     p = protocol(write)
     w1 = initial_weights(p) + 0.01

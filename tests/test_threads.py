@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plastictool import engine
+from plastictool.simulation import engine
 from plastictool.api import validate_file
 from plastictool.errors import PlasticError
 
@@ -126,7 +126,7 @@ def test_plan_blocks(write, monkeypatch):
     small = engine.build(protocol(write, "lif", LIF.format(name="lif", pairing="all_to_all", wdep="additive", dtype="float64", interval="7 ms")))
     big_text = LIF.format(name="big", pairing="all_to_all", wdep="additive", dtype="float64", interval="100 ms")
     big = engine.build(protocol(write, "big", big_text.replace("n_pre: 300, n_post: 203", "n_pre: 1000, n_post: 256")))
-    monkeypatch.setattr("plastictool.parallel.default_jobs", lambda: 2)
+    monkeypatch.setattr("plastictool.simulation.parallel.default_jobs", lambda: 2)
     assert engine.plan_blocks(small) == [(0, 203)]  # 6e4 synapses: not worth threads
     assert engine.plan_blocks(big) == [(0, 128), (128, 256)]
     assert engine.plan_blocks(big, 1) == [(0, 256)]

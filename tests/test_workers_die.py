@@ -88,7 +88,7 @@ def test_kill_9_of_the_parent_takes_the_workers_with_it(tmp_path):
 
 def test_die_with_parent_exits_when_the_main_process_is_gone():
     code = (
-        "import os\nfrom plastictool.deathsig import die_with_parent\n"
+        "import os\nfrom plastictool.simulation.deathsig import die_with_parent\n"
         "die_with_parent(main_pid=2**22 + 12345)\nprint('still here')\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

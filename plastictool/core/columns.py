@@ -3,7 +3,7 @@
 ``summary_columns`` computes, for a block of whole rows of the weight matrix, the columns that
 ``summary.csv`` derives from the initial and final weights, with the arithmetic of the CSV
 writer (:func:`plastictool.core.fmt.format_summary`) and of its NumPy twin in
-:func:`plastictool.output.npy_summary` (used for small tables, so that they never compile this
+:func:`plastictool.results.output.npy_summary` (used for small tables, so that they never compile this
 kernel): ``dw = float64(w_final) - float64(w_initial)``, ``dw_percent = 100 dw / |w_initial|``
 (NaN where ``w_initial`` is 0 or the quotient is NaN), and the outcome: LTP / LTD where
 ``dw_percent`` is above ``thr`` / below ``-thr``, by the sign of ``dw`` where it is NaN, else

@@ -120,7 +120,7 @@ def per_synapse(sites, presynaptic: bool) -> bool:
 
 
 def build(release, presynaptic: bool, n_pre: int, n_post: int, dt: float, w_initial, recorded, pre_idx, rng) -> Rel:
-    """``Rel`` for a protocol's ``synapses.release`` (a :class:`plastictool.protocol.Release`).
+    """``Rel`` for a protocol's ``synapses.release`` (a :class:`plastictool.protocol.schema.Release`).
 
     ``recorded``: the [pre, post] pairs whose responses are recorded; ``pre_idx``: the neuron of
     every presynaptic spike of the run (sizes the out buffer exactly); ``rng``: a

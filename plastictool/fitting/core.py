@@ -2,7 +2,7 @@
 
 ``fit(...)`` returns a typed :class:`FitResult`; ``write_fit`` writes its folder (``fit.json``,
 ``fitted.yaml``, ``predictions.csv``, ``timing.json``, and ``plot.png`` on request) through
-``plastictool.folders.write_folder`` (atomic). ``fit.json`` and ``fitted.yaml`` hold no timings
+``plastictool.results.folders.write_folder`` (atomic). ``fit.json`` and ``fitted.yaml`` hold no timings
 and are the same bytes for the same protocol, data, seed and versions; the evaluation speed is
 in ``timing.json`` (and ``FitResult.evaluations_per_s``).
 """
@@ -67,7 +67,7 @@ class FitResult:
 
     def as_dict(self) -> dict:
         """The content of fit.json (no timings: the same bytes for the same inputs)."""
-        from ..output import versions
+        from ..results.output import versions
 
         v = versions()
         v.pop("kernels", None)
@@ -139,8 +139,8 @@ def _load(experiment_or_path):
     ``experiment_or_path``: a loaded ``Experiment`` (its ``set=``/``--set`` overrides and seed
     are applied again to its raw data), a protocol file path, a YAML string, a dict or a
     ``yamlsrc.Source``."""
-    from ..protocol import Experiment, _stem, parse_set, set_path
-    from ..yamlsrc import Source
+    from ..protocol.schema import Experiment, _stem, parse_set, set_path
+    from ..protocol.yamlsrc import Source
 
     if isinstance(experiment_or_path, Experiment):
         exp = experiment_or_path
@@ -311,7 +311,7 @@ def fitted_yaml(res: FitResult) -> str:
     gives, per condition, the mean dw_percent of predictions.csv's ``model`` column."""
     import yaml
 
-    from ..protocol import set_path, split_path
+    from ..protocol.schema import set_path, split_path
 
     data = copy.deepcopy(res.raw)
     for p in res.params:
@@ -336,7 +336,7 @@ def fitted_yaml(res: FitResult) -> str:
 
 
 def predictions_csv(res: FitResult) -> str:
-    from ..output import csv_field, fmt
+    from ..results.output import csv_field, fmt
 
     cols = list(res.data.keys) + ["dw_percent"] + (["sem"] if res.data.sem is not None else []) + ["label", "model", "residual"]
     lines = [",".join(csv_field(c) for c in cols)]
@@ -376,7 +376,7 @@ def protocol_name(path) -> str:
 
 def write_fit(res: FitResult, out: Path, force: bool = False, plot: bool = False) -> Path:
     """Write the fit's folder atomically; ``plot``: also ``plot.png`` (needs matplotlib)."""
-    from ..folders import check_target, write_folder
+    from ..results.folders import check_target, write_folder
 
     check_target(Path(out), force, res.file)
     writers = [

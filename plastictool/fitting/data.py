@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ProtocolError
-from ..units import ONE, UnitError, parse_quantity
+from ..protocol.units import ONE, UnitError, parse_quantity
 
 RESERVED = ("dw_percent", "sem", "label")
 MAX_BYTES = 16 * 2**20
@@ -132,7 +132,7 @@ def dim_of(path: str, rule_kind: str | None) -> str:
 
 
 def _quantity(text, dim: str, where: str, file: str, line) -> float:
-    from ..units import RATE, TIME, VOLTAGE
+    from ..protocol.units import RATE, TIME, VOLTAGE
 
     try:
         if dim == "any":

@@ -1,5 +1,5 @@
 """The model side of a fit: data rows become conditions, parameter vectors become mean
-``dw_percent`` per condition, computed in-process (no files) by ``plastictool.engine``.
+``dw_percent`` per condition, computed in-process (no files) by ``plastictool.simulation.engine``.
 
 Each data row is validated once, as a protocol with that row's values set (exactly as a sweep
 condition: its random numbers depend only on the seed and the row's values, so every evaluation
@@ -23,8 +23,8 @@ import math
 import time
 
 from ..errors import PlasticError, ProtocolError
-from ..protocol import Protocol, set_path, split_path, validate
-from ..yamlsrc import Source
+from ..protocol.schema import Protocol, set_path, split_path, validate
+from ..protocol.yamlsrc import Source
 
 FAILED = 1e6  # residual (in sem) of a condition whose simulation failed (NaN or infinite values)
 
@@ -109,7 +109,7 @@ def make_plan(raw: dict, lines: dict, file: str, name: str, data, params) -> Pla
 
 
 def _get(resolved: dict, path: str):
-    from ..protocol import lookup
+    from ..protocol.schema import lookup
 
     got = lookup(resolved, split_path(path))
     if got is None and path.startswith("stimulus."):
@@ -145,7 +145,7 @@ def mean_dw_percent(w_initial, w_final) -> float:
 
 def evaluate_row(plan: Plan, k: int, x) -> float:
     """Mean dw_percent of data row ``k`` at parameters ``x`` (NaN where the simulation failed)."""
-    from ..engine import simulate, stimulus_events
+    from ..simulation.engine import simulate, stimulus_events
     from ..errors import SimulationError
 
     row = plan.rows[k]
@@ -216,7 +216,7 @@ class Evaluator:
     def _map(self, tasks: list) -> list:
         if self.scheduler is not None:
             if self.client is None:
-                from ..distributed import Session
+                from ..simulation.distributed import Session
 
                 self.session = Session(self.scheduler, self.jobs, None)
                 self.client = self.session.client
@@ -227,7 +227,7 @@ class Evaluator:
             if self.pool is None:
                 from concurrent.futures import ProcessPoolExecutor
 
-                from ..parallel import _context
+                from ..simulation.parallel import _context
 
                 self.pool = ProcessPoolExecutor(self.jobs, mp_context=_context(), initializer=_init_worker, initargs=(self.plan,))
             return list(self.pool.map(_worker_task, tasks, chunksize=max(1, len(tasks) // (4 * self.jobs))))

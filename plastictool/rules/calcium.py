@@ -71,7 +71,7 @@ from ..core.net import LIF, lif_step, post_events, pre_spikes, room_for_post
 from ..core.release import release_row
 from ..core.rng import new_generator, normal
 from ..core.structure import absent_to_zero
-from ..inits import Init
+from ..protocol.inits import Init
 from .base import ONE, TIME, Param, Preset, RuleSpec, StateVar
 from .traces import decay, decay_table, probe_trace
 

@@ -2,12 +2,12 @@
 
 The columns have the CSV file's names, in its order. A column may be given as an array or as
 a function that makes it: it is then computed on first access and kept (a big run's summary
-costs nothing until it is looked at; see :mod:`plastictool.result`).
+costs nothing until it is looked at; see :mod:`plastictool.results.result`).
 
 Number columns are float64 (integer columns such as ``pre``, ``index``, ``condition``: int64);
 text columns (``outcome``, ``population``, string sweep values) are NumPy string arrays. Two
 tables are equal (``==``) when they have the same columns and write the same CSV bytes, that
-is, when they agree at the precision of the files (12 significant digits, :mod:`plastictool.output`).
+is, when they agree at the precision of the files (12 significant digits, :mod:`plastictool.results.output`).
 
 Plain NumPy: nothing here imports the engine or Numba until a table is written or compared.
 """
@@ -27,7 +27,7 @@ class Table:
 
     ``t.columns`` lists the names, ``t["w_final"]`` is a column (a NumPy array), ``len(t)`` the
     number of rows, ``t.to_pandas()`` a pandas DataFrame (when pandas is installed), ``t.write_csv(path)``
-    the file :mod:`plastictool.output` writes. ``repr(t)`` shows the shape and the first rows.
+    the file :mod:`plastictool.results.output` writes. ``repr(t)`` shows the shape and the first rows.
 
     ``columns``: ``{name: array or function returning the array}`` in file order; ``rows``: the
     number of rows (needed only when a column is a function). ``empty_nan``: float columns
@@ -106,7 +106,7 @@ class Table:
     def kinds(self) -> list[int]:
         """How each column is written: the cell kinds of :mod:`plastictool.core.fmt`
         (integers ``%d``, numbers ``%.12g``, NaN empty in ``empty_nan`` columns, text as it is)."""
-        from .core.fmt import FLOAT, FLOAT_OR_EMPTY, INT, LABEL
+        from ..core.fmt import FLOAT, FLOAT_OR_EMPTY, INT, LABEL
 
         kinds = []
         for k in self._cols:
@@ -120,8 +120,8 @@ class Table:
         return kinds
 
     def _chunks(self, chunk: int):
-        """Tasks of :func:`plastictool.output._write_ordered` that format the rows, ``chunk`` at a time."""
-        from .core.fmt import LABEL
+        """Tasks of :func:`plastictool.results.output._write_ordered` that format the rows, ``chunk`` at a time."""
+        from ..core.fmt import LABEL
         from .output import _table_task
 
         kinds = self.kinds()
@@ -140,7 +140,7 @@ class Table:
             yield _table_task(values, kinds, labels)
 
     def write_csv(self, fh_or_path) -> None:
-        """Write the table as CSV, as :mod:`plastictool.output` writes the result files: the
+        """Write the table as CSV, as :mod:`plastictool.results.output` writes the result files: the
         header, then every row with numbers as ``"%.12g"`` (text file or binary file, or a path)."""
         from .output import CHUNK, _write_ordered, _writer, csv_field
 

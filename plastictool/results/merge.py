@@ -7,7 +7,7 @@ writes exactly the files a single run writes: ``summary.csv``, ``traces.csv``, `
 and ``structure.csv``, byte-identical to ``plastic run --jobs 1`` with the same protocol and seed (the ``condition``
 column of traces and spikes is the global condition index in shards too), and a ``run.json``
 with the counts summed. Plain text work: nothing is recomputed and NumPy is not loaded.
-Shards of ``record.format: npy`` (tables as folders of ``.npy`` files, :mod:`plastictool.columnar`)
+Shards of ``record.format: npy`` (tables as folders of ``.npy`` files, :mod:`plastictool.results.columnar`)
 are merged the same way, column by column, as bytes: the merged folder is byte-identical to a
 single run's (``shard.rows`` names the tables by their CSV file, ``summary.csv``, in both formats).
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from .errors import PlasticError
+from ..errors import PlasticError
 from .folders import check_target, write_folder
 
 CSV_FILES = ("summary.csv", "traces.csv", "spikes.csv", "responses.csv", "structure.csv")

@@ -7,9 +7,9 @@ import importlib
 import inspect
 import math
 
-from . import rules as registry
-from .errors import ProtocolError
-from .protocol import (
+from .. import rules as registry
+from ..errors import ProtocolError
+from .schema import (
     NEURON_COMMON,
     NEURON_LIF,
     NEURON_RATE,
@@ -74,7 +74,7 @@ def rules_text(kind: str | None = None) -> str:
     s = mod.SPEC
     out = [f"{kind}: {s.title}", "", inspect.cleandoc(mod.__doc__ or "").strip(), ""]
     if kind in MECHANISMS:
-        from .core.release import RULES
+        from ..core.release import RULES
 
         out.append(f"Composes with the rules {', '.join(RULES)}; neuron models: {', '.join(s.neurons)}")
         out += ["", "Parameters (synapses.release; preset: NAME sets them, explicit keys override):", f"  {'name':<18} {'unit':<5} {'default':<12} meaning"]
@@ -165,7 +165,7 @@ def _obj(fields, extra: dict | None = None) -> dict:
 
 def _release_schema() -> dict:
     """``synapses.release`` (section 11), from the release mechanism's parameter table."""
-    from .core.release import SPEC
+    from ..core.release import SPEC
 
     props = {"preset": {"enum": list(SPEC.presets)}}
     for p in SPEC.params:
@@ -175,7 +175,7 @@ def _release_schema() -> dict:
 
 
 def json_schema() -> dict:
-    from .protocol import NEURONS_FIELD, SPIKE_TRAINS, STATS
+    from .schema import NEURONS_FIELD, SPIKE_TRAINS, STATS
 
     trains = {}
     for kind, fields in TRAINS.items():

@@ -14,8 +14,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import rules as rule_registry
-from .errors import ProtocolError
+from .. import rules as rule_registry
+from ..errors import ProtocolError
 from .inits import Init
 from .units import ONE, RATE, TIME, VOLTAGE, UnitError, parse_quantity
 from .yamlsrc import Source, dotted
@@ -260,7 +260,7 @@ class Record:
     spikes: bool | str  # True, False, "pre" or "post"
     outcome_threshold: float
     responses: bool = False  # responses.csv (synapses.release only)
-    format: str = "csv"  # of the tables: csv or npy (plastictool.columnar)
+    format: str = "csv"  # of the tables: csv or npy (plastictool.results.columnar)
 
 
 @dataclass(frozen=True)
@@ -569,7 +569,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
         v.fail(("synapses", "inhibitory"), "inhibitory inputs do not combine with synapses.release yet")
     spec = rule_registry.spec(rule.kind)
     if release is not None:
-        from .core.release import RULES
+        from ..core.release import RULES
 
         if spec.inputs != "spikes" or rule.kind not in RULES:
             v.fail(("synapses", "release"), f"transmitter release needs a spike rule ({', '.join(RULES)}), not the rate rule {rule.kind}")
@@ -1142,7 +1142,7 @@ def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt
 
 def _release(v: Validator, raw) -> Release:
     """``synapses.release``: a preset, then explicit keys; U in (0, 1], tau_rec > 0, tau_fac >= 0."""
-    from .core.release import SPEC
+    from ..core.release import SPEC
 
     path = ("synapses", "release")
     if not isinstance(raw, dict):
@@ -1334,7 +1334,7 @@ def lookup(resolved: dict, path: tuple):
 def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Experiment:
     """Load, apply ``--set`` overrides, expand the sweep and validate every condition.
 
-    ``path_or_src``: a file path or a :class:`~plastictool.yamlsrc.Source`; ``overrides``:
+    ``path_or_src``: a file path or a :class:`~plastictool.protocol.yamlsrc.Source`; ``overrides``:
     ``"PATH=VALUE"`` strings (``--set``, VALUE read as YAML) or ``(PATH, value)`` pairs (the
     Python API's ``set=``, the value as it is), applied in order with the same validation."""
     from .yamlsrc import load_file

@@ -2,7 +2,7 @@
 
 The tables ``summary.csv``, ``traces.csv``, ``spikes.csv``, ``responses.csv`` and ``structure.csv``
 are compared column by column, matching columns by their header name. A table of
-``record.format: npy`` (a folder of ``.npy`` files, :mod:`plastictool.columnar`) stands for its
+``record.format: npy`` (a folder of ``.npy`` files, :mod:`plastictool.results.columnar`) stands for its
 CSV file: against a CSV file it is compared as the CSV text it would write (12 significant
 digits), against another ``.npy`` table column by column at full precision (``%.17g``; identical
 files are not parsed). A CSV and an npy folder of one run have no differences, and a protocol
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .columnar import table_dir
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 DEFAULT_RTOL = 1e-9
 DEFAULT_ATOL = 1e-12

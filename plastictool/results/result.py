@@ -1,9 +1,9 @@
 """``Result``: a finished run in memory (from :func:`plastictool.run`) or read back from its
-folder (:func:`read`), with one :class:`~plastictool.table.Table` per result file.
+folder (:func:`read`), with one :class:`~plastictool.results.table.Table` per result file.
 
 The result files are listed once, in :data:`TABLES`: a new file (say ``responses.csv``) is one
 :class:`TableSpec` entry, naming the attribute, the file, how to build its Table from the
-engine's :class:`~plastictool.engine.RunResult` list, and which columns hold integers, text, or
+engine's :class:`~plastictool.simulation.engine.RunResult` list, and which columns hold integers, text, or
 NaN written empty (so that :func:`read` gives the file's numbers back with the right types).
 
 Numbers. A Result from :func:`plastictool.run` holds the simulation's own float64 numbers; the
@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 from .table import Table
 
 
@@ -108,7 +108,7 @@ def _summary(experiment, results) -> Table:
     cols["outcome"] = lambda: _outcome(t, results, sizes)
     rel = experiment.base.synapses.release
     if rel is not None:  # transmitter release: U_initial, U_final (core.release.utilisation)
-        from .core.release import utilisation
+        from ..core.release import utilisation
 
         cols["U_initial"] = lambda: _cat([np.full(n, float(r.protocol.synapses.release.U)) for r, n in zip(results, sizes)], np.float64)
         cols["U_final"] = lambda: _cat(
@@ -204,7 +204,7 @@ def _structure(experiment, results) -> Table | None:
     """structure.csv (``synapses.structure``): ``t_ms, pre, post, event`` (``condition`` in a sweep)."""
     if experiment.base.synapses.structure is None:
         return None
-    from .core.structure import EVENT_LABELS
+    from ..core.structure import EVENT_LABELS
 
     sizes = [r.structure.n_events for r in results]
     cols: dict = {
@@ -238,11 +238,11 @@ class Result:
     """A finished run: its tables, its resolved protocol and what ``run.json`` holds.
 
     ``summary``, ``traces``, ``spikes`` (and any other result file of :data:`TABLES`, such as
-    ``responses``) are :class:`~plastictool.table.Table` objects with the columns of the CSV
+    ``responses``) are :class:`~plastictool.results.table.Table` objects with the columns of the CSV
     files, in their order; an attribute is None where the run has no such file (``spikes``
     with ``record.spikes: false``). ``protocol`` is the resolved protocol (defaults filled,
     canonical units), ``info`` the content of ``run.json``, ``experiment`` the validated
-    :class:`~plastictool.protocol.Experiment` (None for a Result read from a folder).
+    :class:`~plastictool.protocol.schema.Experiment` (None for a Result read from a folder).
 
     ``write(folder)`` writes the files ``plastic run --out folder`` writes; ``==`` compares
     the protocols and the tables at the files' precision (see the module docstring).
@@ -365,7 +365,7 @@ class Result:
     # ------------------------------------------------------------------ comparing, display
     def __eq__(self, other) -> bool:
         """Same resolved protocol (``record.format`` aside) and the same tables, compared at the files' precision
-        (:meth:`Table.__eq__ <plastictool.table.Table.__eq__>`: the same CSV bytes)."""
+        (:meth:`Table.__eq__ <plastictool.results.table.Table.__eq__>`: the same CSV bytes)."""
         if not isinstance(other, Result):
             return NotImplemented
         if _without_format(self.protocol) != _without_format(other.protocol):

@@ -19,11 +19,11 @@ Workers are started with the ``forkserver`` method where the platform has it, el
 (never a plain ``fork``: forking a process that has started Numba or BLAS threads is unsafe).
 Conditions are sent in chunks (about four per worker, to balance conditions of different
 lengths while paying the per-task cost rarely); each worker imports :mod:`plastictool` and
-calls :func:`plastictool.engine.run_condition`. Workers ignore Ctrl-C: the parent stops them
+calls :func:`plastictool.simulation.engine.run_condition`. Workers ignore Ctrl-C: the parent stops them
 and re-raises ``KeyboardInterrupt``, so no result folder is written.
 
 Workers die with their parent: on Linux the fork server and every worker ask the kernel for
-SIGKILL when their parent dies (``prctl(PR_SET_PDEATHSIG)``, :mod:`plastictool.deathsig`), and a
+SIGKILL when their parent dies (``prctl(PR_SET_PDEATHSIG)``, :mod:`plastictool.simulation.deathsig`), and a
 worker whose run's main process is already gone when it starts exits at once, so ``kill -9`` of
 ``plastic run --jobs N`` leaves no process behind.
 """
@@ -34,7 +34,7 @@ import math
 import os
 import signal
 
-from .errors import PlasticError, SimulationError
+from ..errors import PlasticError, SimulationError
 
 WORKER_MIN_S = 2.0  # estimated seconds of simulation a worker must get to pay for its start-up
 CHUNKS_PER_WORKER = 4
@@ -55,8 +55,8 @@ def default_jobs() -> int:
 
 def estimate_seconds(p) -> float:
     """A rough estimate of one condition's simulation time (only used to decide on workers)."""
-    from . import rules as rule_registry
-    from .protocol import expected_spikes
+    from .. import rules as rule_registry
+    from ..protocol.schema import expected_spikes
 
     n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
     steps = p.n_steps
@@ -91,11 +91,11 @@ def _context():
     if "forkserver" in mp.get_all_start_methods():
         from .deathsig import ENV
 
-        os.environ[ENV] = str(os.getpid())  # read by plastictool.deathsig in the fork server
+        os.environ[ENV] = str(os.getpid())  # read by plastictool.simulation.deathsig in the fork server
         ctx = mp.get_context("forkserver")
-        # NumPy and the package, imported once; plastictool.deathsig makes the fork server itself
+        # NumPy and the package, imported once; plastictool.simulation.deathsig makes the fork server itself
         # die with this process
-        ctx.set_forkserver_preload(["plastictool.deathsig", "plastictool.engine"])
+        ctx.set_forkserver_preload(["plastictool.simulation.deathsig", "plastictool.simulation.engine"])
         return ctx
     return mp.get_context("spawn")  # pragma: no cover - platforms without forkserver
 

@@ -2,7 +2,7 @@
 
 Dask is optional (``pip install '.[dask]'`` from the clone) and imported only here, inside the
 functions. Every condition draws its random numbers from its own stream
-(:func:`plastictool.engine.condition_seed`), so where it runs does not change its result: the
+(:func:`plastictool.simulation.engine.condition_seed`), so where it runs does not change its result: the
 files are byte-identical to ``--jobs 1``. Results are gathered in condition order.
 
 * Conditions are sent as tasks of a few conditions each (:func:`chunk_size`: about
@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import math
 
-from .errors import PlasticError, SimulationError
+from ..errors import PlasticError, SimulationError
 
 RETRIES = 2  # retries of a task that raised an unexpected error (worker deaths: allowed-failures)
 TASK_S = 1.0  # estimated seconds of simulation per task
@@ -115,7 +115,7 @@ class Session:
                 host="127.0.0.1",  # scheduler and workers on loopback only
                 # a free port on loopback (None would mean 127.0.0.1:8787, False 0.0.0.0:8787)
                 dashboard_address="127.0.0.1:0",
-                preload=["plastictool.distributed"],  # dask_setup: workers leave Ctrl-C to us
+                preload=["plastictool.simulation.distributed"],  # dask_setup: workers leave Ctrl-C to us
                 silence_logs=logging.ERROR,  # no warnings about tasks cancelled by Ctrl-C
             )
             try:

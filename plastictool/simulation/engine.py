@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import rules as rule_registry
-from .errors import PlasticError, ProtocolError, SimulationError
-from .protocol import Condition, Protocol, Train, expected_spikes
-from .rules.base import BuildContext, block_mask
+from .. import rules as rule_registry
+from ..errors import PlasticError, ProtocolError, SimulationError
+from ..protocol.schema import Condition, Protocol, Train, expected_spikes
+from ..rules.base import BuildContext, block_mask
 
 PRE, POST = 0, 1
 MAX_CHUNK_ROWS = 4096  # rows of rate input generated at once
@@ -305,8 +305,8 @@ def stimulus_events(p: Protocol, values: tuple = ()):
 
 def build(p: Protocol, values: tuple = (), events=None) -> Built:
     """``events``: the result of ``stimulus_events(p, values)`` (read only), else drawn here."""
-    from .core import delay
-    from .core.net import ACTIVATIONS, NEURON_MODELS, LIF, make_net
+    from ..core import delay
+    from ..core.net import ACTIVATIONS, NEURON_MODELS, LIF, make_net
 
     check_memory(p)
     module = rule_registry.module(p.rule.kind)
@@ -346,19 +346,19 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     w_initial = w.copy() if spec.weight_from_state else None
     rel = None
     if p.synapses.release is not None:  # its own stream: the four above are those of runs without release
-        from .core import release
+        from ..core import release
 
         w0 = w_initial if w_initial is not None else w
         recorded = p.record.weights if p.record.responses else ()
         rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(ss.spawn(5)[4]))
     structure = None
     if p.synapses.structure is not None:  # its own stream: a fixed child of the condition's seed
-        from .core.structure import StructureRun, structure_seed
+        from ..core.structure import StructureRun, structure_seed
 
         structure = StructureRun(p, module, w, params, state, np.random.default_rng(structure_seed(ss)))
     inh = None
     if p.synapses.inhibitory:  # core.inhibit: lif neurons, stdp and triplet (protocol validation)
-        from .core import inhibit
+        from ..core import inhibit
 
         inh = inhibit.build(p.synapses.inhibitory, n_pre, n_post, q["tau_syn_inh"], q["e_syn_inh"])
     return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel, structure, inh)
@@ -511,7 +511,7 @@ class Recorder:
         if name in ("v", "g", "y"):
             return getattr(b.net, name).copy()
         if b.rel is not None and name in ("u", "x"):
-            from .core.release import probe
+            from ..core.release import probe
 
             return probe(b.rel, name, step, b.w)
         return np.asarray(b.module.probe(b.state, b.params, name, step))
@@ -567,7 +567,7 @@ def plan_blocks(b: Built, threads: int | None = None) -> list[tuple[int, int]]:
     (fewer when there are not 8 post neurons for each); automatically only networks of at least
     SPLIT_MIN_SYNAPSES synapses, SPLIT_MIN_POSTS post neurons a block and SPLIT_MIN_CHUNK_S of
     estimated work between two samples, where threads pay for their synchronisation."""
-    from .core.net import CLAMPED, LIF
+    from ..core.net import CLAMPED, LIF
 
     p = b.protocol
     n_pre, n_post = b.w.shape
@@ -599,7 +599,7 @@ class Stepper:
     writing its own columns."""
 
     def __init__(self, b: Built, bounds: list[tuple[int, int]]):
-        from .core.net import block_net
+        from ..core.net import block_net
 
         self.b = b
         self.bounds = bounds
@@ -625,7 +625,7 @@ class Stepper:
             self._run(0, s, nxt, blocked)
             return
         if self.compiled_at is None:  # compile (or load) on this thread, before the others call it
-            from .core.net import lif_arg
+            from ..core.net import lif_arg
 
             b = self.b
             b.module.advance_block(b.w, b.net, b.state, b.params, s, s, blocked, 0, 0, lif_arg(b.net), b.rel, b.present, b.inh)
@@ -641,7 +641,7 @@ class Stepper:
             f.result()
 
     def _run(self, k: int, s: int, nxt: int, blocked) -> None:
-        from .core.net import OUT_N, lif_arg
+        from ..core.net import OUT_N, lif_arg
 
         b = self.b
         net, st = self.nets[k], self.states[k]
@@ -702,8 +702,8 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     t0 = time.perf_counter()
     b = build(p, values, events)
     t_build = time.perf_counter() - t0
-    from .core import record
-    from .core.net import CLAMPED
+    from ..core import record
+    from ..core.net import CLAMPED
 
     # a small network keeps a copy of its initial weights: the summary then need not draw them
     # again from the seed, which costs more than the copy in a sweep of tiny networks
@@ -765,7 +765,7 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     timings = {"build_s": t_build, "simulate_s": t_sim, "first_call_s": compile_s, "threads": stepper.threads}
     responses = None
     if b.rel is not None:
-        from .core.release import responses as release_responses
+        from ..core.release import responses as release_responses
 
         responses = release_responses(b.rel, p.dt)
     structure = None

@@ -16,7 +16,7 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
-from .errors import ProtocolError
+from ..errors import ProtocolError
 
 MAX_BYTES = 16 * 1024 * 1024  # a protocol file (or anything read as one) is at most this big
 MAX_DEPTH = 64  # mappings and lists nested at most this deep

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .engine import RunResult
-from .errors import ProtocolError
+from .. import __version__
+from ..simulation.engine import RunResult
+from ..errors import ProtocolError
 from .folders import write_folder
 
 FLOAT = "%.12g"
@@ -105,7 +105,7 @@ def _python_table(values: np.ndarray, kinds, labels=()) -> bytes:
     one ``%`` over the whole table with a line format repeated per row (the cells are the same
     strings as ``"%.12g" % x``, ``"%d" % int(x)``, ``labels[int(x)]``, and ``""`` for a NaN of
     FLOAT_OR_EMPTY), about 5 times faster than a call per cell."""
-    from .core.fmt import FLOAT_OR_EMPTY, INT, LABEL
+    from ..core.fmt import FLOAT_OR_EMPTY, INT, LABEL
 
     kinds = [int(k) for k in kinds]
     n = values.shape[0]
@@ -131,7 +131,7 @@ def _table_task(values: np.ndarray, kinds, labels):
         return task
 
     def task(scratch):
-        from .core.fmt import format_csv_bytes
+        from ..core.fmt import format_csv_bytes
 
         return format_csv_bytes(values, kinds, labels, scratch)
 
@@ -157,7 +157,7 @@ def _column_tasks(cols, kinds, labels=()):
 
 def _summary_chunk(w0, w1, start, n_post, thr, kinds, labels, scratch):
     """Rows ``start ..`` of summary.csv (``format_summary``), in ``scratch`` when it is large enough."""
-    from .core.fmt import format_summary, patch, summary_bytes
+    from ..core.fmt import format_summary, patch, summary_bytes
 
     n = w0.size
     size = summary_bytes(n, labels)
@@ -174,7 +174,7 @@ def _summary_python(w0, w1, start, n_post, thr, lead, scratch, release=None):
     ``release``: ``(U, presynaptic)`` of ``synapses.release``: the rows end with ``U_initial`` and
     ``U_final`` (``core.release.utilisation``)."""
     if release is not None:
-        from .core.release import utilisation
+        from ..core.release import utilisation
 
         U, presyn = release
         u1 = utilisation(U, presyn, w0, w1).tolist()
@@ -228,9 +228,9 @@ def _structure_summary_tasks(r: RunResult, prefix: str):
     the start, ``w_final`` where it is absent at the end, and ``dw``, ``dw_percent`` where either
     is (a synapse formed during the run is a new one, not a change of an old one); ``outcome``
     is then ``formed``, ``eliminated`` or ``absent``."""
-    from .core.fmt import FLOAT as F
-    from .core.fmt import FLOAT_OR_EMPTY as FE
-    from .core.fmt import INT, LABEL
+    from ..core.fmt import FLOAT as F
+    from ..core.fmt import FLOAT_OR_EMPTY as FE
+    from ..core.fmt import INT, LABEL
 
     st = r.structure
     n_pre, n_post = r.w_final.shape
@@ -277,7 +277,7 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
     :func:`plastictool.core.fmt.format_summary`), written as bytes."""
     import itertools
 
-    from .core.fmt import LABEL, SUMMARY_KINDS, SUMMARY_LABELS, label_array
+    from ..core.fmt import LABEL, SUMMARY_KINDS, SUMMARY_LABELS, label_array
 
     release = bool(results) and results[0].protocol.synapses.release is not None
     structure = bool(results) and results[0].structure is not None
@@ -300,15 +300,15 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
 def condition_index(r: RunResult, k: int) -> int:
     """The ``condition`` column: the condition's index in the whole sweep (``Condition.index``),
     so that the folders of ``--shard`` runs and their merge agree; ``k`` (the position among
-    ``results``) for results made without :func:`plastictool.engine.run_condition`."""
+    ``results``) for results made without :func:`plastictool.simulation.engine.run_condition`."""
     return k if r.index is None else r.index
 
 
 def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
     import itertools
 
-    from .core.fmt import FLOAT as F
-    from .core.fmt import INT
+    from ..core.fmt import FLOAT as F
+    from ..core.fmt import INT
 
     cols = results[0].columns
     _writer(fh)((",".join(csv_field(c) for c in cols + (["condition"] if sweep else [])) + "\n").encode("ascii"))
@@ -327,8 +327,8 @@ def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
 def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
     import itertools
 
-    from .core.fmt import FLOAT as F
-    from .core.fmt import INT, LABEL
+    from ..core.fmt import FLOAT as F
+    from ..core.fmt import INT, LABEL
 
     _writer(fh)(("t_ms,population,index" + (",condition" if sweep else "") + "\n").encode("ascii"))
 
@@ -347,8 +347,8 @@ def write_responses(fh, results: list[RunResult], sweep: bool) -> None:
     each recorded synapse, in time, pre, post order; sweeps add ``condition``."""
     import itertools
 
-    from .core.fmt import FLOAT as F
-    from .core.fmt import INT
+    from ..core.fmt import FLOAT as F
+    from ..core.fmt import INT
 
     _writer(fh)(("t_ms,pre,post,amplitude" + (",condition" if sweep else "") + "\n").encode("ascii"))
 
@@ -366,9 +366,9 @@ def write_structure(fh, results: list[RunResult], sweep: bool) -> None:
     """structure.csv: every formation and elimination, ``t_ms, pre, post, event`` (+ ``condition``)."""
     import itertools
 
-    from .core.fmt import FLOAT as F
-    from .core.fmt import INT, LABEL
-    from .core.structure import EVENT_LABELS
+    from ..core.fmt import FLOAT as F
+    from ..core.fmt import INT, LABEL
+    from ..core.structure import EVENT_LABELS
 
     _writer(fh)(("t_ms,pre,post,event" + (",condition" if sweep else "") + "\n").encode("ascii"))
 
@@ -386,8 +386,8 @@ def write_structure(fh, results: list[RunResult], sweep: bool) -> None:
 
 
 # ------------------------------------------------------------------ record.format: npy
-# The tables as folders of .npy files, one per column (layout: plastictool.columnar), written
-# straight from the arrays a block of rows at a time; plastictool.folders.ColumnWriter writes.
+# The tables as folders of .npy files, one per column (layout: plastictool.results.columnar), written
+# straight from the arrays a block of rows at a time; plastictool.results.folders.ColumnWriter writes.
 
 NPY_ROWS = 1 << 18  # rows of a block (2 MiB per float64 column; about 19 MiB of buffers for a summary: W4 stays at 1.26x its matrix, 1.28x with 2^19)
 NPY_KERNEL_ROWS = 1 << 16  # summaries of more synapses use the kernel (core.columns), smaller ones NumPy
@@ -467,7 +467,7 @@ def npy_summary(experiment, results: list[RunResult]):
                     parity ^= 1
                     if release:
                         rel = r.protocol.synapses.release
-                        from .core.release import utilisation
+                        from ..core.release import utilisation
 
                         cols += [np.full(w0.size, float(rel.U)), utilisation(rel.U, r.protocol.rule.expression == "presynaptic", w0, w1)]
                 n = cols[0].size
@@ -485,7 +485,7 @@ def _summary_columns(w0, w1, a: int, n_post: int, thr: float, label_arr, wdtype,
     fault per 4 KiB)."""
     n = w0.size
     if kernel and label_arr.dtype.itemsize == 4:  # outcome |S4: one uint32 per label
-        from .core.columns import summary_columns
+        from ..core.columns import summary_columns
 
         if scratch is None or scratch.get("n", 0) < n:
             bufs = (np.empty(n, np.int32), np.empty(n, np.int32), np.empty(n), np.empty(n), np.empty(n, np.uint32))
@@ -558,7 +558,7 @@ def npy_responses(results: list[RunResult], sweep: bool):
 
 
 def npy_structure(results: list[RunResult], sweep: bool):
-    from .core.structure import EVENT_LABELS
+    from ..core.structure import EVENT_LABELS
 
     descr, names = _text(EVENT_LABELS)
     labels = np.array(names, dtype=descr)
@@ -576,7 +576,7 @@ def npy_structure(results: list[RunResult], sweep: bool):
 
 
 def npy_fill(table):
-    """A ``columns`` writer of :func:`plastictool.folders.write_folder` for ``(columns, rows, blocks)``.
+    """A ``columns`` writer of :func:`plastictool.results.folders.write_folder` for ``(columns, rows, blocks)``.
 
     Block ``k`` is written on a second thread while ``blocks()`` computes block ``k + 1``; block
     ``k + 2`` is asked for only after block ``k`` is written, so ``blocks()`` may reuse the
@@ -611,7 +611,7 @@ def npy_fill(table):
 def versions() -> dict:
     """Versions of plastic and what it runs on; modules not imported by this run (Numba when the
     ahead-of-time kernels ran) are looked up without importing them."""
-    from .core.jit import USED
+    from ..core.jit import USED
 
     out = {"plastic": __version__, "python": platform.python_version()}
     for mod in ("numpy", "numba", "llvmlite", "yaml", "typer", "rich"):
@@ -624,14 +624,14 @@ def versions() -> dict:
 def _dist_version(mod: str) -> str:
     """The installed distribution's version (:mod:`plastictool.dists`: read from its
     ``*.dist-info`` folder name, no import of the module or of importlib.metadata)."""
-    from .dists import version
+    from ..dists import version
 
     return version({"yaml": "pyyaml"}.get(mod, mod))
 
 
 def shard_doc(shard: tuple[int, int], experiment, results: list[RunResult]) -> dict:
     """``run.json``'s ``shard``: which conditions this folder holds and how many rows each has in
-    each file, so that :mod:`plastictool.merge` can interleave the shards' rows in condition order."""
+    each file, so that :mod:`plastictool.results.merge` can interleave the shards' rows in condition order."""
     k, n = shard
     rows = {"summary.csv": [int(r.w_final.size) for r in results], "traces.csv": [int(r.traces.shape[0]) for r in results]}
     if experiment.base.record.spikes:
@@ -698,7 +698,7 @@ def run_json(experiment, results: list[RunResult], wall_s: float, argv, profile:
 
 def write_outputs(out: Path, experiment, results: list[RunResult], wall_s: float, argv=(), profile=None, force=False, shard=None) -> Path:
     """Write summary, traces, spikes and run.json into ``out`` atomically (the tables as CSV files,
-    or with ``record.format: npy`` as folders of .npy files, :mod:`plastictool.columnar`).
+    or with ``record.format: npy`` as folders of .npy files, :mod:`plastictool.results.columnar`).
 
     ``shard=(K, N)``: ``results`` are the conditions of shard K of N (``plastic run --shard``);
     ``run.json`` records them (``shard``). A shard without conditions writes only ``run.json``."""

@@ -1,6 +1,6 @@
 """Processes that die with their parent (Linux: ``prctl(PR_SET_PDEATHSIG, SIGKILL)``).
 
-``plastic run --jobs N`` starts a fork server and worker processes (:mod:`plastictool.parallel`).
+``plastic run --jobs N`` starts a fork server and worker processes (:mod:`plastictool.simulation.parallel`).
 When the main process is killed (``kill -9``, the OOM killer), nothing would stop them: the
 workers would finish their conditions, hundreds of MB each, for nobody. The kernel can send a
 process a signal when its parent dies; the fork server asks for SIGKILL when it is started

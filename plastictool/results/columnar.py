@@ -35,7 +35,7 @@ Plain NumPy reads it, without plastic::
 The files are written straight from the arrays, a block of rows at a time (headers first: the
 row count is known), with fixed headers and no timestamps: the same protocol, seed and versions
 give byte-identical files, as with CSV. This module is the layout (plain standard library for
-the headers; NumPy only to read columns); :mod:`plastictool.folders` writes the files.
+the headers; NumPy only to read columns); :mod:`plastictool.results.folders` writes the files.
 """
 
 from __future__ import annotations

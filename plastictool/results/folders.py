@@ -46,7 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .errors import OutputError, ProtocolError
+from ..errors import OutputError, ProtocolError
 
 try:  # POSIX
     import fcntl
@@ -381,7 +381,7 @@ def _replace(tmp: Path, out: Path) -> None:
 
 
 class ColumnWriter:
-    """One table of ``record.format: npy`` (:mod:`plastictool.columnar`): the folder, its
+    """One table of ``record.format: npy`` (:mod:`plastictool.results.columnar`): the folder, its
     ``columns.txt`` and one ``.npy`` file per column, written a block of rows at a time.
 
     ``begin(columns, rows)`` with ``columns`` a list of ``(name, descr)`` (NumPy type strings
