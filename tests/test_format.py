@@ -210,6 +210,38 @@ def test_compare_csv_against_npy_and_npy_against_npy(runs, cli, tmp_path):
     assert kinds[("spikes.csv", "")] == ["missing file"] and kinds[("summary.csv", "outcome")] == ["missing column"]
 
 
+@pytest.mark.parametrize("damage", ["header", "header length", "truncated", "object type", "names"])
+def test_compare_names_the_damaged_file_of_an_npy_folder(runs, cli, tmp_path, damage):
+    """A garbled or truncated file of an npy table: exit 2 naming that file (not "one of the
+    folders"), in plain words (no NumPy wording about pickles), for either side."""
+    import shutil
+
+    root, _ = runs
+    shutil.copytree(root / "npy", tmp_path / "b")
+    f = tmp_path / "b" / "summary" / ("columns.txt" if damage == "names" else "w_final.npy")
+    data = bytearray(f.read_bytes())
+    if damage == "header":
+        data[20:30] = b"x" * 10
+    elif damage == "header length":
+        data[8:10] = (16).to_bytes(2, "little")
+    elif damage == "truncated":
+        data = data[:-5]
+    elif damage == "object type":
+        data = data.replace(b"'<f8'", b"'|O8'")
+    else:
+        data[:3] = b"\xff\xfe\xfd"
+    f.write_bytes(bytes(data))
+    for args in ((root / "npy", tmp_path / "b"), (tmp_path / "b", root / "npy")):
+        r = cli("compare", *args)
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith(f"error: {f}: damaged result file: "), r.stderr
+        assert "garbled" in r.stderr or "truncated" in r.stderr
+        assert "pickle" not in r.stderr and "one of the folders" not in r.stderr and r.stderr.count("\n") == 1
+    with pytest.raises(columnar.DamagedFile) as err:  # the Python API names it too
+        read_table(tmp_path / "b", "summary").to_csv_bytes()
+    assert err.value.path == f
+
+
 def test_run_check_against_a_csv_baseline(runs, cli, tmp_path):
     root, _ = runs
     r = cli("run", root / "fmt.yaml", "--set", "record.format=npy", "--out", tmp_path / "o", "--check", root / "csv", "--quiet")
@@ -299,6 +331,6 @@ def test_a_damaged_npy_table_is_bad_input(runs, cli, tmp_path):
     f.write_bytes(f.read_bytes()[:100])  # cut inside the header
     for base in ("npy", "csv"):
         r = cli("compare", tmp_path / "bad", root / base)
-        assert r.exit_code == 2 and "cannot read summary.csv" in r.output, r.output
+        assert r.exit_code == 2 and f"{f}: damaged result file: " in r.output and "truncated" in r.output, r.output
     r = cli("plot", tmp_path / "bad", "-o", tmp_path / "bad.png")
     assert r.exit_code == 2 and not (tmp_path / "bad.png").exists()

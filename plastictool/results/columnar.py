@@ -41,6 +41,7 @@ the headers; NumPy only to read columns); :mod:`plastictool.results.folders` wri
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -59,8 +60,9 @@ def column_file(name: str) -> str:
 
 
 def itemsize(descr: str) -> int:
-    """Bytes per value of a NumPy type string such as ``<f8``, ``<i4``, ``|S4``."""
-    return int(descr[2:])
+    """Bytes per value of a NumPy type string such as ``<f8``, ``<i4``, ``|S4`` (-1 when it has
+    no size)."""
+    return int(descr[2:]) if descr[2:].isdigit() else -1
 
 
 def npy_header(descr: str, rows: int) -> bytes:
@@ -94,12 +96,52 @@ def table_dir(folder, stem: str) -> Path | None:
     return p if (p / COLUMNS_FILE).is_file() else None
 
 
+class DamagedFile(ValueError):
+    """A file of a table folder that is not what plastic writes (garbled, truncated): ``path``
+    names the file, ``why`` says plainly what is wrong with it."""
+
+    def __init__(self, path, why: str):
+        super().__init__(f"{path}: {why}")
+        self.path, self.why = Path(path), why
+
+
 def column_names(table: Path) -> list[str]:
     """The column names of a table folder, in file order."""
-    text = (Path(table) / COLUMNS_FILE).read_text(encoding="ascii")
+    path = Path(table) / COLUMNS_FILE
+    try:
+        text = path.read_text(encoding="ascii")
+    except UnicodeDecodeError:
+        raise DamagedFile(path, "the list of column names is not ASCII text (the file is garbled)") from None
     if text and not text.endswith("\n"):
-        raise ValueError(f"{Path(table) / COLUMNS_FILE}: truncated (no final line break)")
+        raise DamagedFile(path, "truncated (no final line break)")
     return text.split("\n")[:-1] if text else []
+
+
+def column_header(path) -> tuple[str, int, int]:
+    """(descr, rows, offset of the data) of a column file, checked against what plastic writes: a
+    readable 1-D header of a number or text type, and exactly the bytes that header announces.
+    Raises :class:`DamagedFile` (naming the file) otherwise; OSError as it comes."""
+    import numpy as np
+
+    with open(path, "rb") as fh:
+        try:
+            descr, n, offset = read_header(fh)
+        except OSError:
+            raise
+        except Exception as exc:  # garbled header text: SyntaxError, tokenize errors, ValueError, ...
+            why = str(exc) if isinstance(exc, ValueError) and str(exc).startswith("not a") else "its header cannot be read"
+            raise DamagedFile(path, f"{why} (the file is garbled)") from None
+        size = os.fstat(fh.fileno()).st_size
+    try:
+        dtype = np.dtype(descr)
+    except Exception:
+        dtype = None
+    if dtype is None or dtype.kind not in "biufS" or dtype.itemsize != itemsize(descr):
+        raise DamagedFile(path, f"its header gives the type {descr!r}, which is no column type plastic writes (the file is garbled)")
+    if n < 0 or size != offset + n * dtype.itemsize:
+        raise DamagedFile(path, f"its header announces {n} values of {dtype.itemsize} bytes ({offset + n * dtype.itemsize} bytes in all), "
+                                f"the file has {size} bytes (truncated or garbled)")
+    return descr, n, offset
 
 
 def rows(table: Path) -> int:
@@ -107,15 +149,22 @@ def rows(table: Path) -> int:
     names = column_names(table)
     if not names:
         return 0
-    with open(Path(table) / column_file(names[0]), "rb") as fh:
-        return read_header(fh)[1]
+    return column_header(Path(table) / column_file(names[0]))[1]
 
 
 def load(table: Path, name: str, mmap: bool = True):
-    """The column ``name`` of a table folder as a NumPy array (memory-mapped by default)."""
+    """The column ``name`` of a table folder as a NumPy array (memory-mapped by default). A
+    damaged file raises :class:`DamagedFile`, which names it."""
     import numpy as np
 
-    return np.load(Path(table) / column_file(name), mmap_mode="r" if mmap else None, allow_pickle=False)
+    path = Path(table) / column_file(name)
+    column_header(path)
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except OSError:
+        raise
+    except Exception as exc:  # pragma: no cover - the header check above catches what we know of
+        raise DamagedFile(path, f"NumPy cannot read it ({type(exc).__name__}: {exc})") from None
 
 
 def load_all(table: Path) -> dict:

@@ -40,7 +40,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .columnar import table_dir
+from .columnar import DamagedFile, table_dir
 from ..errors import ProtocolError
 
 DEFAULT_RTOL = 1e-9
@@ -449,7 +449,9 @@ def compare_dirs(
             from .folders import environment_error
 
             raise environment_error(exc, exc.filename or g, "read") from None
-        except (ValueError, SyntaxError) as exc:  # a damaged .npy table (bad header, short file)
+        except DamagedFile as exc:  # a garbled or truncated file of a .npy table: name it
+            raise ProtocolError(f"damaged result file: {exc.why}", "", str(exc.path)) from None
+        except (ValueError, SyntaxError) as exc:  # pragma: no cover - DamagedFile covers what we know of
             raise ProtocolError(f"cannot read {name} of one of the folders: {exc}", "", f"{run} / {base}") from None
     result.warnings[:0] = _metadata_warnings(run, base)
     result.count = sink.count

@@ -449,8 +449,7 @@ def _copy_npy_table(path: Path, cw) -> None:
     names = columnar.column_names(path)
     heads = []
     for name in names:
-        with open(path / columnar.column_file(name), "rb") as fh:
-            heads.append(columnar.read_header(fh))
+        heads.append(columnar.column_header(path / columnar.column_file(name)))
     cw.begin([(n, h[0]) for n, h in zip(names, heads)], heads[0][1] if heads else 0)
     for k, (name, (descr, rows, offset)) in enumerate(zip(names, heads)):
         with open(path / columnar.column_file(name), "rb") as fh:
