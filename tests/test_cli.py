@@ -80,6 +80,27 @@ rule: {kind: hebb, eta: 1000 /s}
     assert not out.exists()
 
 
+@pytest.mark.parametrize("dtype, w", [("float64", "1e308"), ("float32", "3e38")])
+@pytest.mark.parametrize("path", ["kernel", "python"])
+def test_overflowing_statistic_of_finite_weights_exits_3_naming_it(cli, write, tmp_path, monkeypatch, dtype, w, path):
+    """Finite weights near the largest float: their sum overflows, so w_mean would be inf in
+    traces.csv. The run stops with exit 3 naming w_mean and the time (the spec's "a value became
+    infinite"), on both recording paths, and writes nothing; the same weights halved run."""
+    monkeypatch.setenv("PLASTIC_RECORD", path)
+    text = (
+        f"name: huge\ndt: 0.1 ms\nduration: 20 ms\nsynapses: {{n_pre: 3, n_post: 1, w_init: {w}, w_min: null, w_max: null, dtype: {dtype}}}\n"
+        "neuron: {model: clamped}\nstimulus: {pre: {regular: {frequency: 100 Hz}}, post: {regular: {frequency: 100 Hz, start: 2 ms}}}\n"
+        "rule: {kind: stdp, a_plus: 0.0, a_minus: 0.0}\nrecord: {interval: 5 ms, stats: [mean, max]}\n"
+    )
+    out = tmp_path / "o"
+    r = cli("run", write("huge.yaml", text), "--out", out)
+    assert r.exit_code == 3, r.output
+    assert "w_mean became inf at t = 0 ms: every weight is finite" in r.output and f"overflows {dtype}" in r.output
+    assert not out.exists()
+    r = cli("run", write("half.yaml", text.replace(f"w_init: {w}", f"w_init: {float(w) / 3}")), "--out", out)
+    assert r.exit_code == 0, r.output
+
+
 def test_validate_prints_the_resolved_protocol(cli):
     r = cli("validate", PROTOCOLS / "stdp_window.yaml")
     assert r.exit_code == 0

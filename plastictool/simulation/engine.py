@@ -741,6 +741,7 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     compiled_at = stepper.compiled_at
     if rec.rows[rec.n - 1, 0] != p.n_steps * p.dt:
         rec.sample(p.n_steps, _check_finite(b, p.n_steps, rec))
+    _check_stats(b, rec)
     t_sim = time.perf_counter() - t1
     post = b.post_events if b.net.model == CLAMPED else stepper.post_spikes()
     pre = b.pre_events
@@ -826,6 +827,29 @@ def _check_finite(b: Built, step: int, rec: Recorder):
         bad = int(np.argwhere(~np.isfinite(getattr(b.net, var)))[0][0])
         raise SimulationError(f"{var}[{bad}] became non-finite between t = {last:g} ms and t = {step * p.dt:g} ms", step * p.dt, f"{var}[{bad}]")
     return w_sum
+
+
+def _check_stats(b: Built, rec: Recorder) -> None:
+    """Raise SimulationError (exit 3) where a recorded statistic (``w_mean``, ``w_std``, ...) is
+    NaN or infinite although every weight is finite (_check_finite checked them): the sum of
+    weights near the largest float overflows. A researcher gets the variable and the time, not
+    inf in traces.csv. One pass over the recorded columns, after the run."""
+    stats = b.protocol.record.stats
+    if not stats or not rec.n:
+        return
+    k0 = 1 + len(b.protocol.record.weights)
+    block = rec.rows[: rec.n, k0 : k0 + len(stats)]
+    bad = ~np.isfinite(block)
+    if not bad.any():
+        return
+    r, c = (int(x) for x in np.argwhere(bad)[0])
+    t, name = float(rec.rows[r, 0]), f"w_{stats[c]}"
+    raise SimulationError(
+        f"{name} became {block[r, c]} at t = {t:g} ms: every weight is finite, but their {stats[c]} "
+        f"overflows {b.w.dtype} (largest about {float(np.finfo(b.w.dtype).max):.3g}) on the way",
+        t,
+        name,
+    )
 
 
 TRIM_MIN_SYNAPSES = 1 << 20  # networks this big give their freed heap back (trim_heap)
