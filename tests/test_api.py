@@ -288,6 +288,43 @@ def test_table(monkeypatch):
         s.to_pandas()
 
 
+def _table_numbers(r):
+    return {k: r.summary[k].tolist() for k in r.summary}
+
+
+def test_results_and_tables_pickle(tmp_path):
+    """Result and Table survive pickle (what multiprocessing and Dask do with them): a run's
+    Result with its tables used or not, one read from a folder (CSV and npy) even once the folder
+    is gone, and a Table; the copies are equal (==) and their columns stay read-only."""
+    import multiprocessing
+    import pickle
+    import shutil
+
+    res = pt.run(SMALL, progress=False)
+    fresh = pickle.loads(pickle.dumps(res))  # no table built yet
+    assert fresh == res and fresh.info["counts"] == res.info["counts"]
+    res.summary, res.traces  # built: lambdas over the run's arrays inside
+    again = pickle.loads(pickle.dumps(res))
+    assert again == res and again.name == res.name and _table_numbers(again) == _table_numbers(res)
+    res.write(tmp_path / "csv")
+    pt.run(SMALL, set={"record.format": "npy"}).write(tmp_path / "npy")
+    for fmt in ("csv", "npy"):
+        read = pt.read(tmp_path / fmt)
+        blob = pickle.dumps(read)
+        shutil.move(tmp_path / fmt, tmp_path / f"gone-{fmt}")
+        copy = pickle.loads(blob)
+        assert copy == res and copy.protocol["name"] == res.protocol["name"]
+        with pytest.raises(ValueError, match="read-only"):
+            copy.summary["w_final"][0] = 1.0
+        copy.write(tmp_path / f"rewritten-{fmt}")
+        assert (tmp_path / f"rewritten-{fmt}" / "summary.csv").read_bytes() == (tmp_path / "gone-csv" / "summary.csv").read_bytes()
+    t = pickle.loads(pickle.dumps(res.spikes))
+    assert t == res.spikes and t.name == "spikes" and t.columns == res.spikes.columns
+    with multiprocessing.get_context("spawn").Pool(1) as pool:  # a real round trip through a worker
+        assert pool.apply(len, (res.summary,)) == len(res.summary)
+        assert pool.apply(pickle.loads, (pickle.dumps(res),)) == res
+
+
 def test_to_pandas_when_installed():
     pd = pytest.importorskip("pandas")
     df = pt.run(SMALL).summary.to_pandas()

@@ -258,6 +258,19 @@ class Result:
         self._profile = dict(profile or {})
         self._shard = shard
 
+    def __getstate__(self) -> dict:
+        """Picklable (multiprocessing, Dask): a run's arrays as they are (its tables are built
+        again from them on the other side); a Result read from a folder as its tables' numbers
+        (:meth:`Table.__getstate__ <plastictool.table.Table.__getstate__>`) and run.json, so the
+        copy needs no access to the folder."""
+        state = dict(self.__dict__)
+        if self._results is not None:
+            state["_tables"] = {}
+        else:
+            state["_info"] = self.info
+            state["_tables"] = {s.attr: self.table(s.attr) for s in TABLES}
+        return state
+
     # ------------------------------------------------------------------ contents
     @property
     def protocol(self) -> dict:

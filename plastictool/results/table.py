@@ -49,6 +49,17 @@ class Table:
             if not callable(c):
                 self[k]  # checks the length now
 
+    # ------------------------------------------------------------------ pickling
+    def __getstate__(self) -> dict:
+        """A Table pickles as its numbers (for multiprocessing, Dask, a notebook's pickle): every
+        column computed or read now, as a plain array (a column of an npy folder is read from
+        its memory map, so the copy holds no open file)."""
+        return {"name": self.name, "empty_nan": self.empty_nan, "rows": self._rows,
+                "columns": {k: np.asarray(self[k]).view(np.ndarray) for k in self._cols}}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["columns"], state["rows"], state["name"], state["empty_nan"])
+
     # ------------------------------------------------------------------ access
     @property
     def columns(self) -> list[str]:
