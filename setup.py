@@ -57,7 +57,7 @@ def build_native(where: Path) -> None:
     if ok:
         print(f"plastic: compiled the ahead-of-time kernels in {time.perf_counter() - t0:.0f} s into {where}")
         return
-    print(f"WARNING: plastic: no ahead-of-time kernels ({why}); runs compile the kernels with Numba's JIT instead", file=sys.stderr)
+    print(f"WARNING: plastic: no ahead-of-time kernels ({why}); runs compile the kernels with Numba's JIT instead (`plastic warmup` compiles them later; `plastic warmup --check` says which kernels runs use)", file=sys.stderr)
     try:
         where.mkdir(parents=True, exist_ok=True)
         (where / "index.json").write_text(json.dumps({"error": why}) + "\n")

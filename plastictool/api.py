@@ -492,18 +492,26 @@ def _warmup_run(folder: Path, p: dict, dtype: str, threads) -> tuple[str, str]:
 
 @dataclass
 class WarmupReport:
-    runs: int = 0
-    jit_s: float = 0.0
-    native: str | None = None  # the folder of the ahead-of-time compiled kernels
-    native_s: float = 0.0
-    native_error: str = ""
+    runs: int = 0  # warmup runs (of the check, or of the JIT pass)
+    jit_s: float = 0.0  # the JIT pass, which fills Numba's cache (0.0: none)
+    native: str | None = None  # the folder of warmup's ahead-of-time kernels (None: none needed)
+    native_s: float = 0.0  # compiling them
+    native_error: str = ""  # why there are no ahead-of-time kernels (then the JIT pass ran)
+    signatures: int = 0  # the committed kernel signatures (plastictool/core/signatures.json)
+    package: int = 0  # ... that the installed kernels (pip install) serve
+    cached: int = 0  # ... that an earlier warmup compiled
+    compiled: int = 0  # ... compiled now
+    check_s: float = 0.0  # the check: the warmup runs on the ahead-of-time kernels alone
 
 
 def warmup(native: bool = True) -> WarmupReport:
-    """Compile every kernel with the JIT (or load it from Numba's cache) by running tiny
-    protocols of every rule, neuron model and weight dtype; then, with ``native``, compile the
-    entry kernels ahead of time (:mod:`plastictool.core.native`) and check, in a new process that
-    must not import Numba, that they give the same files byte for byte."""
+    """Make later runs start at once. With ``native``: compile ahead of time
+    (:func:`plastictool.core.native.warmup_build`) the committed kernel signatures of every
+    weight dtype that the installed kernels lack, into the cache folder, and check, in a new
+    process, that the warmup protocols of every rule, neuron model and weight dtype then run on
+    ahead-of-time kernels alone, without importing Numba. Numba's cache serves only runs that
+    no module serves: it is filled (the warmup protocols through the JIT) with ``native=False``
+    or when no module can be built (no C compiler, a Numba without ``numba.pycc``)."""
     import json
     import os
     import shutil
@@ -511,52 +519,51 @@ def warmup(native: bool = True) -> WarmupReport:
     import sys
     import tempfile
 
-    from .core import jit
-    from .core import native as aot
-
     report = WarmupReport()
-    t0 = time.perf_counter()
-    where = aot.folder()  # named by the sources the JIT compiles now
-    jit.use_native(False)
-    try:
-        with tempfile.TemporaryDirectory(prefix="plastic-warmup-") as tmp:
-            digests = warmup_runs(Path(tmp))
-    finally:
-        jit.use_native(True)
-    report.runs = len(digests)
-    report.jit_s = time.perf_counter() - t0
-    if not native:
-        return report
-    t1 = time.perf_counter()
-    try:
-        aot.build(jit.ENTRIES, where)
-    except Exception as exc:  # no C compiler, no setuptools, a Numba without pycc, ...
-        report.native_error = f"{type(exc).__name__}: {exc}".strip()
-        return report
-    if aot.folder() != where:
-        shutil.rmtree(where, ignore_errors=True)
-        report.native_error = "the kernel sources changed during the warmup; run it again"
-        return report
-    env = {**os.environ, "PLASTIC_NATIVE": "require"}
-    proc = subprocess.run([sys.executable, "-c", "import plastictool.api as a; a._warmup_check()"], env=env, capture_output=True, text=True)
-    try:
-        got = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
-    except (ValueError, IndexError):
-        got = None
-    if got is None or got.get("digests") != digests or got.get("numba_imported") or got.get("folder") != str(where):
-        shutil.rmtree(where, ignore_errors=True)
-        if proc.returncode:
-            why = proc.stderr.strip().splitlines()[-1]
-        elif got is None:
-            why = "no result"
-        elif got.get("folder") != str(where):
-            why = "the kernel sources changed during the warmup"
+    if native:
+        from .core import native as aot
+
+        t1 = time.perf_counter()
+        try:
+            got = aot.warmup_build()
+        except Exception as exc:  # no C compiler, no setuptools, a Numba without pycc, ...
+            report.native_error = f"{type(exc).__name__}: {exc}".strip()
         else:
-            why = "Numba was imported" if got.get("numba_imported") else "results differ from the JIT's"
-        report.native_error = f"the ahead-of-time kernels failed their check and were removed: {why}"
-        return report
-    report.native = str(where)
-    report.native_s = time.perf_counter() - t1
+            report.native, report.signatures, report.package = got["folder"], got["signatures"], got["package"]
+            report.cached, report.compiled, report.native_s = got["cached"], got["compiled"], time.perf_counter() - t1
+            t2 = time.perf_counter()
+            env = {**os.environ, "PLASTIC_NATIVE": "require"}
+            proc = subprocess.run([sys.executable, "-c", "import plastictool.api as a; a._warmup_check()"], env=env, capture_output=True, text=True)
+            report.check_s = time.perf_counter() - t2
+            try:
+                doc = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else None
+            except (ValueError, IndexError):
+                doc = None
+            why = ""
+            if doc is None:
+                why = (proc.stderr.strip().splitlines() or ["no result"])[-1]
+            elif doc.get("numba_imported"):
+                why = "Numba was imported"
+            elif doc.get("folder") != str(aot.cache_root() / "native" / aot.fingerprint()):
+                why = "the kernel sources changed during the warmup"
+            if why:
+                if report.compiled and report.native:
+                    shutil.rmtree(report.native, ignore_errors=True)
+                report.native = None
+                report.native_error = f"the ahead-of-time kernels failed their check{' and were removed' if report.compiled else ''}: {why}"
+            else:
+                report.runs = len(doc["digests"])
+    if not native or report.native_error:  # Numba's cache: what runs use without modules
+        from .core import jit
+
+        t0 = time.perf_counter()
+        jit.use_native(False)
+        try:
+            with tempfile.TemporaryDirectory(prefix="plastic-warmup-") as tmp:
+                report.runs = len(warmup_runs(Path(tmp)))
+        finally:
+            jit.use_native(True)
+        report.jit_s = time.perf_counter() - t0
     return report
 
 

@@ -397,30 +397,45 @@ def rules(kind: Optional[str] = typer.Argument(None, help="a rule kind; all rule
 
 @app.command()
 def warmup(
-    jit_only: bool = typer.Option(False, "--jit-only", help="Only fill Numba's cache; do not build the ahead-of-time kernel module."),
+    jit_only: bool = typer.Option(False, "--jit-only", help="Only fill Numba's cache (runs the warmup protocols through the JIT); compile nothing ahead of time."),
+    check: bool = typer.Option(False, "--check", help="Compile nothing: say which compiled kernels a run would use (per weight dtype) and why not the ahead-of-time ones."),
 ) -> None:
-    """Compile every kernel now, so that later runs start at once.
+    """Compile ahead of time what the installed kernels lack, so that runs start at once.
 
-    Fills Numba's cache, then compiles the kernels ahead of time into one native module in the
-    user cache folder ($PLASTIC_CACHE_DIR, else ~/.cache/plastic; needs a C compiler): later
-    runs then start without importing Numba (about half a second less per run). The module is
-    checked against the JIT (identical files) before it is kept, and is rebuilt by the next
-    warmup after an upgrade. PLASTIC_NATIVE=0 ignores it.
+    pip install compiles the kernels for float64 weights into the package (when it can); this
+    compiles the rest (float32 weights, or all of them when the install's are missing or were
+    built with another Numba than this environment's) into the user cache folder
+    ($PLASTIC_CACHE_DIR, else ~/.cache/plastic; needs a C compiler), then checks in a new
+    process that the warmup protocols of every rule, neuron model and weight dtype run on them
+    alone, without Numba. Without a C compiler it fills Numba's cache instead. PLASTIC_NATIVE=0
+    makes runs ignore the compiled kernels. --check changes nothing and says what runs use.
     """
     from . import api
     from .results.folders import environment_error
 
+    if check:
+        from .core import native
+
+        for line in native.check():
+            typer.echo(line)
+        return
     try:
         report = api.warmup(native=not jit_only)
     except PlasticError as exc:
         _fail(exc)
     except OSError as exc:  # the temporary folder of the warmup runs, the cache folder
         _fail(environment_error(exc, exc.filename or "the temporary or cache folder", "write"))
-    typer.echo(f"compiled or loaded the kernels of {report.runs} warmup runs (every rule, neuron model and weight dtype) in {report.jit_s:.1f} s")
-    if report.native:
-        typer.echo(f"compiled the kernels ahead of time in {report.native_s:.1f} s: {report.native}")
-    elif report.native_error:
-        typer.echo(f"no ahead-of-time kernels ({report.native_error}); runs use Numba's cache", err=True)
+    if report.native_error:
+        typer.echo(f"no ahead-of-time kernels ({report.native_error}); runs use Numba's JIT and its cache", err=True)
+    elif not jit_only:
+        n, pkg = report.signatures, report.package
+        if report.compiled:
+            typer.echo(f"compiled the kernels ahead of time in {report.native_s:.1f} s: the {report.compiled} of {n} kernel signatures that the installed kernels lack: {report.native}")
+        else:
+            typer.echo(f"nothing to compile: the ahead-of-time kernels serve all {n} kernel signatures (installed: {pkg}, earlier warmup: {report.cached})")
+        typer.echo(f"checked in {report.check_s:.1f} s: the {report.runs} warmup runs (every rule, neuron model and weight dtype) use only ahead-of-time kernels, without Numba")
+    if report.jit_s:
+        typer.echo(f"filled Numba's cache: compiled or loaded the kernels of {report.runs} warmup runs (every rule, neuron model and weight dtype) in {report.jit_s:.1f} s")
 
 
 @app.command()

@@ -35,16 +35,23 @@ def test_argument_keys_match_numba_types():
     assert numba  # imported for typeof
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def native_cache(tmp_path_factory):
-    """A cache folder with ahead-of-time kernels built by ``plastic warmup`` (once per session)."""
+    """A cache folder where ``plastic warmup`` compiled what the installed kernels lack (every
+    committed signature where the install built none): together they serve every signature."""
     cache = tmp_path_factory.mktemp("native-cache")
     env = {**os.environ, "PLASTIC_CACHE_DIR": str(cache)}
+    env.pop("PLASTIC_NATIVE", None)
     r = subprocess.run([sys.executable, "-m", "plastictool.cli", "warmup"], env=env, capture_output=True, text=True, cwd=ROOT)
-    if "no ahead-of-time kernels" in r.stderr and ("CompileError" in r.stderr or "DistutilsExecError" in r.stderr or "No module named" in r.stderr):
+    if "no ahead-of-time kernels" in r.stderr and ("CompileError" in r.stderr or "DistutilsExecError" in r.stderr or "No module named" in r.stderr or "no C compiler" in r.stderr):
         pytest.skip(f"no C toolchain for numba.pycc here: {r.stderr.strip()}")  # pragma: no cover
     assert r.returncode == 0, r.stderr
-    assert "compiled the kernels ahead of time" in r.stdout, r.stdout + r.stderr
+    assert "compiled the kernels ahead of time" in r.stdout or "nothing to compile" in r.stdout, r.stdout + r.stderr
+    assert "use only ahead-of-time kernels, without Numba" in r.stdout and "filled Numba's cache" not in r.stdout, r.stdout
+    assert not (cache / "numba").exists() or not any((cache / "numba").rglob("*.nbc"))  # Numba's cache: not needed
+    check = subprocess.run([sys.executable, "-m", "plastictool.cli", "warmup", "--check"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert check.returncode == 0 and "runs with float32 weights: ahead-of-time kernels" in check.stdout, check.stdout + check.stderr
+    assert "runs with float64 weights: ahead-of-time kernels" in check.stdout
     return cache
 
 
@@ -144,7 +151,7 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     monkeypatch.undo()
     monkeypatch.setenv("PLASTIC_CACHE_DIR", str(native_cache))
     where = tmp_path / "damaged"
-    shutil.copytree(native.folder(), where)
+    shutil.copytree((native.cache_parts() + native.package_parts())[0], where)  # a folder with one module
     index = json.loads((where / native.INDEX).read_text())
     assert index["size"] > 0 and len(index["sha256"]) == 64
     assert native.intact(where / index["file"], index)  # the intact copy passes (not imported: it is truncated next)
@@ -254,23 +261,102 @@ def test_installed_module_gives_the_golden_files_without_numba(tmp_path):
         assert cmp.ok, (name, cmp.as_dict())
 
 
-def test_the_warmup_module_alone_is_loaded_when_there_is_one(tmp_path, monkeypatch):
-    """After ``plastic warmup`` its module (a superset of the package's signatures) is the only
-    one loaded; without it, the package's parts are."""
+def _fake_modules(tmp_path, monkeypatch, package_keys, cache_keys=None, numba=None):
+    """A package folder (and a cache folder) with indexes of one part each holding ``keys`` of
+    the STDP driver; nothing to import."""
     from plastictool.core import native
 
+    fp = native.fingerprint()
     pkg = tmp_path / "_native"
-    pkg.mkdir()
     monkeypatch.setattr(native, "PACKAGE", pkg)
     monkeypatch.setenv("PLASTIC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("PLASTIC_NATIVE", "1")
-    fp = native.fingerprint()
-    (pkg / native.INDEX).write_text(json.dumps({"fingerprint": fp, "numba": native.numba_version(), "parts": ["0", "1"]}))
-    loaded = []
-    monkeypatch.setattr(native, "_load_folder", lambda w: loaded.append(w) or {"k": {("key",): w.name}})
-    assert native.load() == {"k": {("key",): "1"}} and loaded == [pkg / "0", pkg / "1"]
-    cache = tmp_path / "cache" / "native" / fp
-    cache.mkdir(parents=True)
-    (cache / native.INDEX).write_text("{}")
-    loaded.clear()
-    assert native.load() == {"k": {("key",): fp}} and loaded == [cache]
+    name = "plastictool.core.record.drive_stdp"
+    for where, keys in ((pkg, package_keys), (tmp_path / "cache" / "native" / fp, cache_keys)):
+        if keys is None:
+            continue
+        (where / "0").mkdir(parents=True)
+        (where / native.INDEX).write_text(json.dumps({"fingerprint": fp, "numba": numba or native.numba_version(), **native.environment(), "parts": ["0"]}))
+        (where / "0" / native.INDEX).write_text(json.dumps({"file": "m.so", "module": "m", "size": 0, "sha256": "", "kernels": {name + "_0123456789ab": [[k, f"sym{n}"] for n, k in enumerate(keys)]}}))
+    return name
+
+
+def test_modules_are_looked_up_cache_first_and_imported_on_first_call(tmp_path, monkeypatch):
+    """load() merges the cache's modules (plastic warmup) and the package's, the cache's first;
+    nothing is imported (a dlopen and a sha256 each) until a kernel of that module is called."""
+    from plastictool.core import native
+
+    sigs = native.signatures()["plastictool.core.record.drive_stdp"]
+    f64, f32 = native.by_dtype({"k": sigs}, "float64")["k"], native.by_dtype({"k": sigs}, "float32")["k"]
+    _fake_modules(tmp_path, monkeypatch, f64[:2], [f64[0], f32[0]])
+    imported = []
+    monkeypatch.setattr(native, "_import", lambda where, index: imported.append(where) or type("M", (), {"sym0": "c0", "sym1": "c1", "sym0_": 0})())
+    table = native.load()
+    (entries,) = table.values()
+    assert set(entries) == {f64[0], f64[1], f32[0]} and imported == []
+    assert all(type(f) is native.Deferred for f in entries.values())
+    assert entries[f64[0]].module.where.parent.parent.name == "native"  # the cache's wins
+    assert entries[f64[1]].get() == "c1" and imported == [tmp_path / "_native" / "0"]
+    monkeypatch.setenv("PLASTIC_NATIVE", "cache")
+    assert set(next(iter(native.load().values()))) == {f64[0], f32[0]}
+
+
+def test_warmup_compiles_only_what_the_installed_kernels_lack(tmp_path, monkeypatch):
+    """With the install's float64 kernels, warmup compiles the float32 signatures; with none, or
+    with kernels of another Numba (pip's isolated build), all of them; once compiled, nothing."""
+    from plastictool.core import native
+
+    sigs = native.signatures()
+    f64 = native.by_dtype(sigs, "float64")
+    name = _fake_modules(tmp_path, monkeypatch, f64["plastictool.core.record.drive_stdp"])
+    # the package's fake index lists the STDP driver's float64 keys only; give it every float64 key
+    (tmp_path / "_native" / "0" / native.INDEX).write_text(json.dumps({"file": "m.so", "kernels": {k: [[key, "s"] for key in keys] for k, keys in f64.items()}}))
+    built = []
+    monkeypatch.setattr(native, "build_package", lambda where, jobs, dtypes=None, sigs=None: built.append((where, sigs)))
+    got = native.warmup_build(jobs=1)
+    assert got["package"] == native._count(f64) and got["compiled"] == native._count(sigs) - native._count(f64)
+    assert built[0][0] == tmp_path / "cache" / "native" / native.fingerprint()
+    assert built[0][1] == native.by_dtype(sigs, "float32")  # exactly the float32 signatures
+    idx = json.loads((tmp_path / "_native" / native.INDEX).read_text())
+    (tmp_path / "_native" / native.INDEX).write_text(json.dumps({**idx, "numba": "0.1.0"}))
+    assert native.warmup_build(jobs=1)["compiled"] == native._count(sigs) and built[-1][1] == sigs
+    (tmp_path / "_native" / native.INDEX).write_text(json.dumps(idx))
+    cache = tmp_path / "cache" / "native" / native.fingerprint()
+    (cache / "0").mkdir(parents=True)
+    (cache / native.INDEX).write_text(json.dumps({**idx, "parts": ["0"]}))
+    (cache / "0" / native.INDEX).write_text(json.dumps({"file": "m.so", "kernels": {k: [[key, "s"] for key in keys] for k, keys in native.by_dtype(sigs, "float32").items()}}))
+    n = len(built)
+    got = native.warmup_build(jobs=1)
+    assert len(built) == n and got["compiled"] == 0 and got["cached"] == native._count(sigs) - native._count(f64)
+    assert name
+
+
+def test_check_says_which_kernels_runs_use_and_why(tmp_path, monkeypatch, cli):
+    """plastic warmup --check: the install's kernels used or why not (another Numba, a failed
+    build), and per weight dtype what a run uses; it compiles and imports nothing."""
+    from plastictool.core import native
+
+    sigs = native.signatures()
+    f64 = native.by_dtype(sigs, "float64")
+    _fake_modules(tmp_path, monkeypatch, [], numba="0.1.0")
+    (tmp_path / "_native" / "0" / native.INDEX).write_text(json.dumps({"file": "m.so", "kernels": {k: [[key, "s"] for key in keys] for k, keys in f64.items()}}))
+    r = cli("warmup", "--check")
+    assert r.exit_code == 0, r.output
+    lines = r.stdout.splitlines()
+    assert lines[0].startswith(f"installed kernels: {tmp_path / '_native'}: not used: built with Numba 0.1.0, this environment has Numba {native.numba_version()}")
+    assert "--no-build-isolation" in lines[0] and "plastic warmup's kernels: none" in lines[1]
+    assert lines[2:] == ["runs with float64 weights: Numba's JIT (`plastic warmup` compiles the missing ones ahead of time)",
+                         "runs with float32 weights: Numba's JIT (`plastic warmup` compiles the missing ones ahead of time)"]
+    idx = {**json.loads((tmp_path / "_native" / native.INDEX).read_text()), "numba": native.numba_version()}
+    (tmp_path / "_native" / native.INDEX).write_text(json.dumps(idx))
+    lines = native.check()
+    n64, n32 = native._count(f64), native._count(sigs) - native._count(f64)
+    assert lines[0] == f"installed kernels: {tmp_path / '_native'}: used ({n64} float64, 0 float32 signatures; Numba {native.numba_version()})"
+    assert lines[2] == f"runs with float64 weights: ahead-of-time kernels ({n64} of {n64} signatures), without Numba"
+    assert lines[3].startswith(f"runs with float32 weights: Numba's JIT") and str(n32) not in lines[3].split("(")[0]
+    (tmp_path / "_native" / native.INDEX).write_text(json.dumps({**idx, "numpy": "1.0.0", "fingerprint": "0" * 20}))
+    assert f"not used: built with NumPy 1.0.0, this environment has NumPy {np.__version__}" in native.check()[0]
+    (tmp_path / "_native" / native.INDEX).write_text(json.dumps({"error": "no C compiler (cc not found)"}))
+    assert native.check()[0] == f"installed kernels: {tmp_path / '_native'}: not used: not built: no C compiler (cc not found)"
+    monkeypatch.setenv("PLASTIC_NATIVE", "0")
+    assert native.check()[0].startswith("PLASTIC_NATIVE=0: runs ignore")

@@ -218,9 +218,12 @@ class LazyKernel:
             if table is None:
                 table = self._table = native_table().get(self.__module__ + "." + self.py_func.__qualname__, {})
             if table:
-                from .native import argkey
+                from .native import Deferred, argkey
 
-                f = table.get(tuple(argkey(a) for a in args))
+                key = tuple(argkey(a) for a in args)
+                f = table.get(key)
+                if type(f) is Deferred:  # its module is imported now (None: damaged, the JIT)
+                    f = table[key] = f.get()
                 if f is not None:
                     USED.add("native")
                     return f(*args)

@@ -2,38 +2,40 @@
 
 Importing Numba and loading kernels from its cache costs about half a second in every process
 (Numba's import, then its typing and lowering registries on the first call), which dominates
-short runs. ``plastic warmup`` therefore also compiles every entry kernel (the ones Python
-calls: each rule's ``advance``, the CSV formatters; see ``jit(entry=True)``) for every
-argument type it met, with Numba's ahead-of-time compiler (``numba.pycc``), into one C
-extension module in the user's cache folder. Later processes import that module (a
-millisecond, no Numba) and call its functions; a call whose argument types the module does not
-have, a changed source file, or a missing module fall back to the Numba JIT and its cache, so
-the results never depend on whether the module is there. The module's size and sha256 are
-recorded in its index at build time and checked before it is imported: a truncated or garbled
-module (which would crash the process on import) is skipped with a one-line warning.
+short runs. So the entry kernels (the ones Python calls: each rule's ``advance``, the recording
+drivers, the table formatters; see ``jit(entry=True)``) are compiled ahead of time with Numba's
+``numba.pycc``, for the argument types committed in ``signatures.json`` (those the warmup
+protocols of every rule, neuron model and weight dtype meet; ``python -m
+plastictool.core.native --write-signatures`` regenerates it), into C extension modules. Later
+processes import a module (a millisecond, no Numba) when they first call one of its kernels and
+call its functions; a call whose argument types no module has, a changed source file, or a
+missing module fall back to the Numba JIT and its cache, so the results never depend on
+whether a module is there. A module's size and sha256 are recorded in its index at build time
+and checked before it is imported: a truncated or garbled module (which would crash the
+process on import) is skipped with a one-line warning.
 
-The module is compiled from the same Python functions, by the same Numba and LLVM, with the
+The modules are compiled from the same Python functions, by the same Numba and LLVM, with the
 same options as the JIT (``error_model="numpy"``, the GIL released, no fastmath, code for
-this machine's CPU and its features), so its results are identical bit for bit; ``warmup``
-checks that on its protocols before it keeps the module.
+this machine's CPU and its features), so their results are identical bit for bit (the tests
+check it on the golden files, float32 runs included).
 
-Where: ``$PLASTIC_CACHE_DIR`` or ``$XDG_CACHE_HOME/plastic`` or ``~/.cache/plastic``, in
-``native/<fingerprint>/``; the fingerprint hashes the kernel sources (``plastictool/core``,
-``plastictool/rules``), Python's and NumPy's versions and the machine, so an upgrade or an edit
-simply makes a new one. The CPU's model and feature flags are part of the fingerprint too (the code
-uses this CPU's instruction set). ``PLASTIC_NATIVE=0`` ignores the module.
+Two places, both named by a fingerprint that hashes the kernel sources (``plastictool/core``,
+``plastictool/rules``), Python's and NumPy's versions and this CPU's model and features (the
+code uses its instruction set), and used only with the Numba that compiled them:
 
-Installing builds one too. ``pip install .`` (and ``-e .``; setup.py) compiles the entry kernels
-for the argument types committed in ``signatures.json`` (the ones the warmup protocols meet;
-``python -m plastictool.core.native --write-signatures`` regenerates that file), by default
-those with float64 weights only (``--dtypes d``: half the compile time), into
-``plastictool/_native/``: two modules compiled side by side, each in a folder with its index,
-and an index with the fingerprint and the Numba version that compiled them. A process uses
-them only when that fingerprint is its own and the installed Numba is that Numba (so an edited
-source, another NumPy, another CPU, as for a wheel copied to another machine, or another Numba
-fall back to the JIT). The cache's module of ``plastic warmup``, when there is one, is looked
-up first. A failed build leaves no module (and its reason in ``_native/index.json``): the JIT
-gives the same results.
+* ``pip install .`` (and ``-e .``; setup.py) compiles the float64 signatures (the default dtype;
+  ``PLASTIC_BUILD_NATIVE=all``: float32 too) into ``plastictool/_native/``: modules compiled side
+  by side, each in a folder with its index, and an index with the fingerprint, the Numba that
+  compiled them and what the fingerprint is made of. A failed build leaves its reason there.
+* ``plastic warmup`` (:func:`warmup_build`) compiles the committed signatures that the
+  package's module lacks (float32; all of them where the install built none, or built them with
+  another Numba, as pip's isolated build can) into ``native/<fingerprint>/`` of the cache folder
+  (``$PLASTIC_CACHE_DIR`` or ``$XDG_CACHE_HOME/plastic`` or ``~/.cache/plastic``).
+
+A process looks up the cache's modules first, then the package's. ``plastic warmup --check``
+(:func:`check`) says which of them a run would use and why not. ``PLASTIC_NATIVE=0`` ignores
+them, ``PLASTIC_NATIVE=cache`` the package's, ``PLASTIC_NATIVE=require`` makes a call that no
+module serves an error.
 """
 
 from __future__ import annotations
@@ -72,6 +74,15 @@ def fingerprint() -> str:
         h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(f"{sys.version}|{sys.implementation.cache_tag}|{np.__version__}|{platform.machine()}|{cpu_id()}".encode())
     return h.hexdigest()[:20]
+
+
+def environment() -> dict:
+    """What the fingerprint is made of, one by one: kept in a module's index so that
+    ``plastic warmup --check`` can say why a module does not serve this process."""
+    h = hashlib.sha256()
+    for f in kernel_sources():
+        h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    return {"sources": h.hexdigest()[:20], "python": sys.version.split()[0], "numpy": np.__version__, "cpu": f"{platform.machine()} {cpu_id()}"}
 
 
 def cpu_id() -> str:
@@ -183,11 +194,13 @@ def _tuples(x):
 
 # ---------------------------------------------------------------------------- loading
 def load(where: Path | None = None) -> dict | None:
-    """``{kernel qualname: {argument key: function}}`` from the compiled modules, or None: the
-    module of the folder ``where``, or by default the cache's module of ``plastic warmup`` (it
-    has every signature of the warmup protocols, float32 too: a superset of the package's), else
-    the package's module (built at install). Only one of them is loaded: each costs a dlopen and
-    a sha256 of its file (after ``plastic warmup``, runs loaded the package's two parts too)."""
+    """``{kernel qualname: {argument key: function}}`` from the compiled modules, or None.
+
+    With ``where``: the module of that folder, imported now. By default: the modules of the
+    cache folder (``plastic warmup``: what the package's module lacks) and the package's
+    (built at install), when they were built for these sources and this Numba, the cache's
+    first; a module is imported (a dlopen and a sha256 of its file) only when one of its kernels
+    is first called: its entries are :class:`Deferred` until then (``jit.LazyKernel``)."""
     if not enabled():
         return None
     if where is not None:
@@ -196,29 +209,74 @@ def load(where: Path | None = None) -> dict | None:
         fp = fingerprint()
     except OSError:
         return None
-    cache = cache_root() / "native" / fp
-    if (cache / INDEX).is_file():
-        table = _load_folder(cache)
-        if table:
-            return table
     table: dict = {}
+    parts = cache_parts(fp)
     if os.environ.get("PLASTIC_NATIVE", "").strip().lower() != "cache":
-        for w in package_parts(fp):
-            for name, keys in (_load_folder(w) or {}).items():
-                table.setdefault(name, {}).update(keys)
+        parts += package_parts(fp)
+    for w in parts:
+        for name, keys in (_load_folder(w, lazy=True) or {}).items():
+            mine = table.setdefault(name, {})
+            for key, f in keys.items():
+                mine.setdefault(key, f)
     return table or None
+
+
+def _read_index(where: Path) -> dict | None:
+    try:
+        index = json.loads((where / INDEX).read_text())
+    except (OSError, ValueError):
+        return None
+    return index if isinstance(index, dict) else None
+
+
+def _usable_parts(where: Path, fp: str) -> list[Path]:
+    """The part folders of a module folder whose index (``build_package``) matches the
+    fingerprint and this Numba; else []."""
+    index = _read_index(where)
+    try:
+        if index["fingerprint"] != fp or index["numba"] != numba_version():
+            return []
+        return [where / part for part in index["parts"]]
+    except (KeyError, TypeError):
+        return []
 
 
 def package_parts(fp: str | None = None) -> list[Path]:
     """The folders of the package's module (built by ``pip install``), when it was built from
     these kernel sources, with this NumPy and Numba, for this CPU (the fingerprint), else []."""
-    try:
-        index = json.loads((PACKAGE / INDEX).read_text())
-        if index["fingerprint"] != (fp or fingerprint()) or index["numba"] != numba_version():
-            return []
-        return [PACKAGE / part for part in index["parts"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
+    return _usable_parts(PACKAGE, fp or fingerprint())
+
+
+def cache_parts(fp: str | None = None) -> list[Path]:
+    """The folders of the module of ``plastic warmup`` in the cache folder, for these sources and
+    this Numba; [] without one. (A module of an older warmup, one folder with ``file`` in its
+    index, is that folder.)"""
+    where = cache_root() / "native" / (fp or fingerprint())
+    index = _read_index(where)
+    if index is not None and "file" in index and "kernels" in index:
+        return [where]
+    return _usable_parts(where, fp or fingerprint())
+
+
+def module_keys(parts: list[Path]) -> dict:
+    """``{stable kernel name: {argument key, ...}}`` that the modules of ``parts`` hold (read from
+    their indexes; nothing is imported)."""
+    out: dict = {}
+    for w in parts:
+        index = _read_index(w) or {}
+        for qual, entries in (index.get("kernels") or {}).items():
+            out.setdefault(stable_name(qual), set()).update(_tuples(key) for key, _ in entries)
+    return out
+
+
+def lacking(sigs: dict, have: dict) -> dict:
+    """The signatures of ``sigs`` (``{name: [key, ...]}``) that ``have`` (``module_keys``) lacks."""
+    out = {}
+    for name, keys in sigs.items():
+        rest = [k for k in keys if k not in have.get(name, ())]
+        if rest:
+            out[name] = rest
+    return out
 
 
 def numba_version() -> str | None:
@@ -236,9 +294,53 @@ def numba_version() -> str | None:
     return m.group(1) if m else None
 
 
-def _load_folder(where: Path) -> dict | None:
+def _load_folder(where: Path, lazy: bool = False) -> dict | None:
+    """The table of the module in ``where``; ``lazy``: its entries are :class:`Deferred` (the
+    module is imported on the first call of one of them), else it is imported now."""
+    index = _read_index(where)
+    if index is None or not isinstance(index.get("kernels"), dict) or "file" not in index:
+        return None
+    part = _Module(where, index)
+    if not lazy and part.get() is None:
+        return None
+    table: dict = {}
     try:
-        index = json.loads((where / INDEX).read_text())
+        for name, entries in index["kernels"].items():
+            table[name] = {_tuples(key): (Deferred(part, sym) if lazy else getattr(part.get(), sym)) for key, sym in entries}
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return table
+
+
+class _Module:
+    """A compiled module, imported on first use (after its size and sha256 check)."""
+
+    def __init__(self, where: Path, index: dict):
+        self.where, self.index, self._mod = where, index, False
+
+    def get(self):
+        """The imported module, or None when it is damaged or cannot be imported."""
+        if self._mod is False:
+            self._mod = _import(self.where, self.index)
+        return self._mod
+
+
+class Deferred:
+    """A kernel of a module not imported yet; ``get()`` imports it and returns the function (None
+    when the module is damaged: the call goes to the JIT)."""
+
+    __slots__ = ("module", "symbol")
+
+    def __init__(self, module: _Module, symbol: str):
+        self.module, self.symbol = module, symbol
+
+    def get(self):
+        mod = self.module.get()
+        return None if mod is None else getattr(mod, self.symbol, None)
+
+
+def _import(where: Path, index: dict):
+    try:
         import importlib.machinery
         import importlib.util
 
@@ -249,12 +351,9 @@ def _load_folder(where: Path) -> dict | None:
         spec = importlib.util.spec_from_file_location(name, path, loader=importlib.machinery.ExtensionFileLoader(name, str(path)))
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-    except (OSError, ImportError, ValueError, KeyError):
+        return mod
+    except (OSError, ImportError, ValueError, KeyError, TypeError):
         return None
-    table: dict = {}
-    for name, entries in index["kernels"].items():
-        table[name] = {_tuples(key): getattr(mod, sym) for key, sym in entries}
-    return table
 
 
 def file_digest(path: Path) -> tuple[int, str]:
@@ -285,30 +384,8 @@ def intact(path: Path, index: dict) -> bool:
 
 
 # ---------------------------------------------------------------------------- building
-def _entries(kernels) -> list[tuple[str, str, object, object]]:
-    """(qualname, symbol, python function, Numba signature) for every compiled signature."""
-    out = []
-    for k in kernels:
-        disp = k.dispatcher
-        for n, sig in enumerate(disp.nopython_signatures):
-            qual = qualname(k.py_func)
-            out.append((qual, f"{qual.replace('.', '_')}__{n}", k.py_func, sig))
-    return out
-
-
 def qualname(func) -> str:
     return func.__module__ + "." + func.__qualname__
-
-
-def build(kernels, where: Path | None = None) -> Path:
-    """Compile the signatures the JIT has compiled for ``kernels`` into the module at ``where``
-    (written to a temporary sibling folder and renamed into place). Raises on failure."""
-    where = folder() if where is None else where
-    entries = [(qual, sym, func, sig.args) for qual, sym, func, sig in _entries(kernels)]
-    if not entries:
-        raise RuntimeError("no compiled kernel signatures to build (run the kernels first)")
-    where.parent.mkdir(parents=True, exist_ok=True)
-    return _install(lambda tmp: _compile(entries, tmp, MODULE), where)
 
 
 def _install(make, where: Path) -> Path:
@@ -466,22 +543,28 @@ def _parts(sigs: dict, kernels: dict, n: int) -> list[list]:
     return [p for p in parts if p]
 
 
-def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] | None = None) -> Path:
-    """Compile the committed signatures into ``where`` (``plastictool/_native``): ``jobs`` modules
-    compiled side by side in new processes, and an index with the fingerprint. Raises on failure."""
+def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] | None = None, sigs: dict | None = None) -> Path:
+    """Compile the committed signatures (those of ``dtypes``, or ``sigs``: ``{name: [key, ...]}``)
+    into ``where`` (``plastictool/_native``, or the cache folder for ``plastic warmup``): ``jobs``
+    modules compiled side by side in new processes, and an index with the fingerprint, the Numba
+    that compiled them and what the fingerprint is made of. Raises on failure."""
     import subprocess
     import sys
     import tempfile
 
     _toolchain()
     fp = fingerprint()  # of the sources compiled; checked again at the end
-    sigs = signatures(dtypes=dtypes)
+    sigs = signatures(dtypes=dtypes) if sigs is None else sigs
+    if not sigs:
+        raise RuntimeError("no kernel signatures to compile")
     n = len(_parts(sigs, entry_kernels(), jobs))
 
     def make(tmp: Path) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2])] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+        wanted = tmp / "signatures.json"  # what the parts compile (each takes its share)
+        wanted.write_text(json.dumps({"kernels": sigs}))
         errs = [tempfile.TemporaryFile("w+") for _ in range(n)]
-        procs = [subprocess.Popen([sys.executable, "-m", "plastictool.core.native", "--build-part", f"{i}/{n}", str(tmp / str(i)), ",".join(dtypes or ())], env=env, stderr=errs[i])
+        procs = [subprocess.Popen([sys.executable, "-m", "plastictool.core.native", "--build-part", f"{i}/{n}", str(tmp / str(i)), str(wanted)], env=env, stderr=errs[i])
                  for i in range(n)]
         codes = [p.wait() for p in procs]
         for code, err in zip(codes, errs):
@@ -489,12 +572,140 @@ def build_package(where: Path = PACKAGE, jobs: int = 2, dtypes: tuple[str, ...] 
             text = err.read().strip()
             if code:  # the last line of the first failure: the exception
                 raise RuntimeError(f"compiling the module failed: {(text.splitlines() or [f'exit {code}'])[-1]}")
+        wanted.unlink()
         if fingerprint() != fp:
             raise RuntimeError("the kernel sources changed during the build")
-        (tmp / INDEX).write_text(json.dumps({"fingerprint": fp, "numba": numba_version(), "numpy": np.__version__, "parts": [str(i) for i in range(n)]}, indent=1))
+        index = {"fingerprint": fp, "numba": numba_version(), **environment(), "parts": [str(i) for i in range(n)]}
+        (tmp / INDEX).write_text(json.dumps(index, indent=1))
 
     where.parent.mkdir(parents=True, exist_ok=True)
     return _install(make, where)
+
+
+def _count(sigs: dict) -> int:
+    return sum(len(keys) for keys in sigs.values())
+
+
+def _ignore_package() -> bool:
+    return os.environ.get("PLASTIC_NATIVE", "").strip().lower() == "cache"
+
+
+def build_jobs() -> int:
+    """Modules compiled side by side: ``$PLASTIC_BUILD_JOBS``, else the CPUs this process may
+    use, at most 4."""
+    try:
+        return max(1, int(os.environ["PLASTIC_BUILD_JOBS"]))
+    except (KeyError, ValueError):
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        return max(1, min(4, cpus))
+
+
+def warmup_build(jobs: int | None = None) -> dict:
+    """What ``plastic warmup`` compiles: the committed signatures of every weight dtype (float64
+    and float32) that the package's module lacks (all of them where it has none for these
+    sources and this Numba: a failed or skipped build, pip's isolated build with another Numba),
+    into ``native/<fingerprint>/`` of the cache folder; nothing where the modules there have them
+    already. Returns ``{"signatures", "package", "cached", "compiled", "folder", "seconds"}``:
+    the committed signatures, those the package's module serves, those an earlier warmup
+    compiled, those compiled now, and where."""
+    import time
+
+    fp = fingerprint()
+    sigs = signatures()
+    need = lacking(sigs, {} if _ignore_package() else module_keys(package_parts(fp)))
+    where = cache_root() / "native" / fp
+    out = {"signatures": _count(sigs), "package": _count(sigs) - _count(need), "cached": 0, "compiled": 0, "folder": None, "seconds": 0.0}
+    if not need:
+        return out
+    if not lacking(need, module_keys(cache_parts(fp))):
+        out.update(cached=_count(need), folder=str(where))
+        return out
+    t0 = time.perf_counter()
+    build_package(where, jobs or build_jobs(), sigs=need)
+    out.update(compiled=_count(need), folder=str(where), seconds=time.perf_counter() - t0)
+    return out
+
+
+# ---------------------------------------------------------------------------- plastic warmup --check
+DTYPES = ("float64", "float32")
+
+
+def by_dtype(sigs: dict, dtype: str) -> dict:
+    """The signatures of runs with ``dtype`` weights: those with a float32 array for float32
+    (a run's other arrays are float64), the others for float64."""
+    def has_f(key):
+        if isinstance(key, tuple) and key and key[0] == "a":
+            return key[1] == "f"
+        return isinstance(key, tuple) and any(has_f(k) for k in key[1:])
+
+    want = dtype == "float32"
+    out = {}
+    for name, keys in sigs.items():
+        keep = [k for k in keys if any(has_f(a) for a in k) == want]
+        if keep:
+            out[name] = keep
+    return out
+
+
+def why_unused(index: dict | None, fp: str) -> str | None:
+    """Why the module of a folder with this index does not serve this process; None when it does."""
+    if index is None:
+        return "none"
+    if "error" in index:
+        return f"not built: {index['error']}"
+    env = environment()
+    numba = numba_version()
+    if "file" not in index and index.get("numba") != numba:  # (an older warmup's module has no Numba version)
+        return f"built with Numba {index.get('numba')}, this environment has Numba {numba}"
+    if index.get("fingerprint", fp) == fp:
+        return None
+    diffs = [f"built with {label} {index[key]}, this environment has {label} {env[key]}" for key, label in (("numpy", "NumPy"), ("python", "Python")) if key in index and index[key] != env[key]]
+    if index.get("sources", env["sources"]) != env["sources"]:
+        diffs.append("built from other kernel sources (plastictool/core or plastictool/rules changed since)")
+    if index.get("cpu", env["cpu"]) != env["cpu"]:
+        diffs.append("built for another CPU")
+    return "; ".join(diffs) or "built from other kernel sources, for another Python or another CPU"
+
+
+def check() -> list[str]:
+    """Lines for ``plastic warmup --check``: the package's module and the cache's (used or why
+    not, how many signatures of which weight dtype), then, per weight dtype, which compiled code
+    a run would use. Imports neither the modules nor Numba."""
+    fp = fingerprint()
+    sigs = signatures()
+    lines = []
+    on = enabled()
+    if not on:
+        lines.append("PLASTIC_NATIVE=0: runs ignore the ahead-of-time kernels and use Numba's JIT")
+    pkg, cache = PACKAGE, cache_root() / "native" / fp
+    pkg_parts, cache_parts_ = package_parts(fp), cache_parts(fp)
+    for label, where, parts, hint in (
+        ("installed kernels", pkg, pkg_parts, "pip install builds them; PLASTIC_BUILD_NATIVE=0 skips that"),
+        ("plastic warmup's kernels", cache, cache_parts_, "plastic warmup compiles what the installed ones lack"),
+    ):
+        index = _read_index(where)
+        why = why_unused(index, fp)
+        if why is None and label.startswith("installed") and _ignore_package():
+            why = "ignored (PLASTIC_NATIVE=cache)"
+        if why is None:
+            have = module_keys(parts)
+            counts = ", ".join(f"{_count(by_dtype(sigs, d)) - _count(lacking(by_dtype(sigs, d), have))} {d}" for d in DTYPES)
+            lines.append(f"{label}: {where}: used ({counts} signatures; Numba {index.get('numba') or numba_version()})")
+        elif why == "none":
+            lines.append(f"{label}: none for these kernel sources in {where} ({hint})")
+        else:
+            if "Numba" in why and label.startswith("installed"):
+                why += " (pip's isolated build compiled them with another Numba than this environment's: `pip install --no-build-isolation` builds with this one, or `plastic warmup` compiles them for it)"
+            lines.append(f"{label}: {where}: not used: {why}")
+    have = module_keys((cache_parts_ + ([] if _ignore_package() else pkg_parts)) if on else [])
+    for name in DTYPES:
+        n, miss = _count(by_dtype(sigs, name)), _count(lacking(by_dtype(sigs, name), have))
+        if not miss:
+            lines.append(f"runs with {name} weights: ahead-of-time kernels ({n} of {n} signatures), without Numba")
+        else:
+            what = "Numba's JIT" if miss == n else f"ahead-of-time kernels for {n - miss} of {n} signatures, Numba's JIT for the others"
+            lines.append(f"runs with {name} weights: {what} (`plastic warmup` compiles the missing ones ahead of time)" if on else f"runs with {name} weights: {what}")
+    return lines
 
 
 def _toolchain() -> None:
@@ -513,12 +724,12 @@ def _toolchain() -> None:
         raise RuntimeError(f"no C compiler ({exe} not found)")
 
 
-def _build_part(spec: str, out: str, dtypes: str) -> None:
+def _build_part(spec: str, out: str, wanted: str) -> None:
     from .jit import OPTIONS
 
     OPTIONS["cache"] = False  # nothing for Numba's cache: these are the build's own sources
     i, n = (int(x) for x in spec.split("/"))
-    part = _parts(signatures(dtypes=tuple(dtypes.split(",")) if dtypes else None), entry_kernels(), n)[i]
+    part = _parts(signatures(Path(wanted)), entry_kernels(), n)[i]
     Path(out).mkdir(parents=True)
     _compile(part, Path(out), f"{MODULE}_{i}")
 
