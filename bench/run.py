@@ -18,8 +18,9 @@ in up to five states (``--modes``), each with caches of its own (``NUMBA_CACHE_D
 ``installed``
     later runs of that install (one earlier run of the workload, not timed, filled the caches).
 ``warm``
-    after ``plastic warmup`` (not timed): Numba's cache and the ahead-of-time module of every
-    signature the warmup protocols meet, in the user's cache folder.
+    after ``plastic warmup`` (not timed): the ahead-of-time kernels of every signature the
+    warmup protocols meet (the install's, and warmup's module of those it lacks in the user's
+    cache folder); Numba's cache stays empty (a call no module serves compiles).
 ``jit-cold``
     an install without the ahead-of-time kernels (no C compiler, or a Numba without
     ``numba.pycc``; ``PLASTIC_NATIVE=0``): every run starts with empty caches and compiles.
