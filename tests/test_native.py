@@ -360,3 +360,40 @@ def test_check_says_which_kernels_runs_use_and_why(tmp_path, monkeypatch, cli):
     assert native.check()[0] == f"installed kernels: {tmp_path / '_native'}: not used: not built: no C compiler (cc not found)"
     monkeypatch.setenv("PLASTIC_NATIVE", "0")
     assert native.check()[0].startswith("PLASTIC_NATIVE=0: runs ignore")
+
+
+def test_warmup_fills_numbas_cache_only_without_modules(tmp_path, monkeypatch, cli):
+    """No C compiler: warmup says so and fills Numba's cache instead (the JIT pass); modules
+    that fail the check (here: the warmup runs find no module, PLASTIC_NATIVE=require) are
+    removed, and the JIT pass runs too. The warmup runs of the JIT pass are stubbed: this checks
+    the order of the steps, the real passes run in native_cache and test_cli."""
+    from plastictool import api
+    from plastictool.core import native
+
+    installed_serve_all = not native.lacking(native.signatures(), native.module_keys(native.package_parts()))
+    monkeypatch.setenv("PLASTIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(native, "PACKAGE", tmp_path / "_native")
+    jit_runs = []
+    monkeypatch.setattr(api, "warmup_runs", lambda folder: jit_runs.append(folder) or {"a": "", "b": ""})
+
+    def no_compiler(jobs=None):
+        raise RuntimeError("no C compiler (cc not found)")
+
+    monkeypatch.setattr(native, "warmup_build", no_compiler)
+    r = cli("warmup")
+    assert r.exit_code == 0, r.output
+    assert r.stderr == "no ahead-of-time kernels (RuntimeError: no C compiler (cc not found)); runs use Numba's JIT and its cache\n"
+    assert "filled Numba's cache: compiled or loaded the kernels of 2 warmup runs" in r.stdout and len(jit_runs) == 1
+    where = tmp_path / "cache" / "native" / native.fingerprint()
+
+    def fake_build(jobs=None):
+        (where / "0").mkdir(parents=True)
+        return {"signatures": 61, "package": 0, "cached": 0, "compiled": 61, "folder": str(where), "seconds": 1.0}
+
+    if installed_serve_all:  # (PLASTIC_BUILD_NATIVE=all) the check's new process would pass on them
+        return
+    monkeypatch.setattr(native, "warmup_build", fake_build)
+    r = cli("warmup")
+    assert r.exit_code == 0, r.output
+    assert "failed their check and were removed: RuntimeError: PLASTIC_NATIVE=require: no ahead-of-time" in r.stderr, r.stderr
+    assert not where.exists() and len(jit_runs) == 2
