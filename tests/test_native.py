@@ -114,6 +114,7 @@ def test_missing_types_module_or_edited_source_fall_back_to_the_jit(native_cache
     from plastictool.protocol.yamlsrc import Source
 
     monkeypatch.setenv("PLASTIC_CACHE_DIR", str(native_cache))
+    monkeypatch.setenv("PLASTIC_NATIVE", "1")  # warmup's module and the install's (conftest: only warmup's)
     assert "plastictool.rules.stdp.advance_block" in native.load()  # what the engine calls
     jit.use_native(True)
     import plastictool.rules.stdp  # noqa: F401  (lists its entry kernel)
@@ -353,7 +354,7 @@ def test_check_says_which_kernels_runs_use_and_why(tmp_path, monkeypatch, cli):
     n64, n32 = native._count(f64), native._count(sigs) - native._count(f64)
     assert lines[0] == f"installed kernels: {tmp_path / '_native'}: used ({n64} float64, 0 float32 signatures; Numba {native.numba_version()})"
     assert lines[2] == f"runs with float64 weights: ahead-of-time kernels ({n64} of {n64} signatures), without Numba"
-    assert lines[3].startswith(f"runs with float32 weights: Numba's JIT") and str(n32) not in lines[3].split("(")[0]
+    assert lines[3].startswith("runs with float32 weights: Numba's JIT") and str(n32) not in lines[3].split("(")[0]
     (tmp_path / "_native" / native.INDEX).write_text(json.dumps({**idx, "numpy": "1.0.0", "fingerprint": "0" * 20}))
     assert f"not used: built with NumPy 1.0.0, this environment has NumPy {np.__version__}" in native.check()[0]
     (tmp_path / "_native" / native.INDEX).write_text(json.dumps({"error": "no C compiler (cc not found)"}))
