@@ -7,6 +7,12 @@ boundaries, so blocks switch exactly there), samples the traces, checks that val
 finite and returns a typed :class:`RunResult`. No Python runs per simulation step. Big
 feed-forward networks of rules that allow it are advanced by threads, each over its own block
 of post neurons (:func:`plan_blocks`, :class:`Stepper`), with results identical bit for bit.
+
+Many small conditions (a sweep of tiny networks) run in batches (:func:`run_conditions`):
+the conditions of a worker that share their kernel types (:func:`batch_key`: rule, neuron
+model, dtype, argument types, phases, block masks, recording plan) are built, then run in one
+kernel call (:mod:`plastictool.core.batch`), with the results, and errors, of one by one;
+``PLASTIC_BATCH=0`` runs each on its own.
 """
 
 from __future__ import annotations
