@@ -948,10 +948,11 @@ def run_conditions(conds, progress=None, threads: int | None = None):
     error, are those of :func:`run_condition` one by one. ``progress(condition, step, total)``."""
     conds = list(conds)
     out: list = []
+    more = {} if threads is None else {"threads": threads}
     if not batching() or len(conds) < 2:
         for cond in conds:
             try:
-                out.append(run_condition(cond, _progress_of(progress, cond), threads))
+                out.append(run_condition(cond, _progress_of(progress, cond), **more))
             except PlasticError as exc:
                 return out, exc
         return out, None
@@ -970,7 +971,7 @@ def run_conditions(conds, progress=None, threads: int | None = None):
             k += 1
         if not window:
             try:
-                out.append(run_condition(conds[k], _progress_of(progress, conds[k]), threads))
+                out.append(run_condition(conds[k], _progress_of(progress, conds[k]), **more))
             except PlasticError as exc:
                 return out, exc
             k += 1
