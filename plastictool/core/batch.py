@@ -100,6 +100,9 @@ def pack(values):
     return (np.array(values, dtype=dtype),)
 
 
+_NUMBERS = (bool, int, float, type(None))
+
+
 def signature(x):
     """What must be equal for values of conditions to be packed together (and for the kernels
     to see the types of an unbatched call): array dtypes and dimensions, number types, None,
@@ -107,7 +110,8 @@ def signature(x):
     if isinstance(x, np.ndarray):
         return (x.dtype.char, x.ndim)
     if isinstance(x, tuple):
-        return (type(x),) + tuple(signature(v) for v in x)
+        nd = np.ndarray
+        return (type(x),) + tuple((v.dtype.char, v.ndim) if type(v) is nd else type(v) if type(v) in _NUMBERS else signature(v) for v in x)
     if x is None or isinstance(x, (bool, int, float, np.generic)):
         return type(x)
     raise TypeError(f"cannot pack {type(x).__name__}")
