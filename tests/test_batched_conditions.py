@@ -218,3 +218,33 @@ def test_small_tables_joined_give_the_same_bytes():
     assert fh.getvalue() == want
     joined = list(output._coalesced(iter([output._table_task(v, kinds, labels) for v, kinds, labels in tables])))
     assert len(joined) < len(tables) // 4
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "{kind: stdp, pairing: presynaptic_centered, weight_dependence: multiplicative}",
+        "{kind: stdp, pairing: restricted, same_step: nest, weight_dependence: gutig}",
+        "{kind: stdp, pairing: nearest, same_step: pair, weight_dependence: power_law}",
+        "{kind: triplet, preset: pfister2006_visual_aa_full, pairing: nearest}",
+    ],
+)
+@pytest.mark.parametrize("model", ["clamped", "lif"])
+def test_stdp_variants_and_delays_batched_equal_one_by_one(tmp_path, monkeypatch, extra, model):
+    """Pairing schemes, weight dependences, same-step conventions and synaptic delays (swept:
+    conditions with different delay rings in one batch)."""
+    text = _protocol("stdp", model, [], 3, 2, "float64", 5, "{synapses.delay.dendritic: [0 ms, 0.5 ms, 2 ms], rule.a_minus: [0.004, 0.01]}", 60, 13)
+    text = text.replace("rule: {kind: stdp}", f"rule: {extra}")
+    if "triplet" in extra:
+        text = text.replace("rule.a_minus", "rule.a2_minus")
+    text = text.replace("w_max: 1,", "w_max: 1, delay: {axonal: 0.3 ms, dendritic: 0 ms},")
+    if "power_law" in extra:
+        text = text.replace("w_max: 1,", "w_max: null,")
+    exp = _exp(tmp_path, text)
+    calls: list = []
+    got, err = _run(exp, monkeypatch, True, calls)
+    ref, ref_err = _run(exp, monkeypatch, False)
+    assert err is None and ref_err is None, (err, ref_err)
+    assert sum(calls) == 6
+    for a, b in zip(got, ref):
+        _same(a, b)
