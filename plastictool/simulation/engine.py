@@ -1008,10 +1008,12 @@ def _run_window(conds, progress, threads):
             except PlasticError as exc:
                 errors[cond.index] = exc
                 continue
+            t1 = time.perf_counter()
             w_initial, rec = _prepare(b)
             stepper = Stepper(b, plan_blocks(b, threads))
-            built[cond.index] = (b, w_initial, rec, stepper, time.perf_counter() - t0)
             key = batch_key(b, rec, stepper)
+            # (build_s: the build alone; the batch's own Python per condition counts as simulation)
+            built[cond.index] = (b, w_initial, rec, stepper, t1 - t0, time.perf_counter() - t1)
             keys[cond.index] = key
             if key is not None:
                 groups.setdefault(key, []).append(cond.index)
@@ -1025,13 +1027,13 @@ def _run_window(conds, progress, threads):
             bad = batch.run([x[0] for x in parts], [x[2] for x in parts], [x[3] for x in parts])
             t_sim = (time.perf_counter() - t1) / len(members)
             for i, x, step in zip(members, parts, bad):
-                b, w_initial, rec, stepper, t_build = x
+                b, w_initial, rec, stepper, t_build, t_prep = x
                 cond = by_index[i]
                 try:
                     if step is not None:
                         _check_finite(b, step, rec)
                         raise AssertionError("the kernel found a non-finite value that the check did not")  # pragma: no cover
-                    r = _finish(b, cond.values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at, t_sim)
+                    r = _finish(b, cond.values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at, t_sim + t_prep)
                     r.index = i
                     results[i] = r
                     if progress is not None:
@@ -1045,7 +1047,7 @@ def _run_window(conds, progress, threads):
         if i in errors:
             return out, errors[i]
         if i not in results:  # not batched: on its own, as run_condition does, with what build made
-            b, w_initial, rec, stepper, t_build = built[i]
+            b, w_initial, rec, stepper, t_build, _ = built[i]
             built[i] = None
             try:
                 with np.errstate(all="ignore"):
