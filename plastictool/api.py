@@ -268,8 +268,9 @@ def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: d
     ``threads``: threads per in-process run, over blocks of post neurons (``engine.plan_blocks``;
     None: ``$PLASTIC_THREADS`` or automatic; worker processes run one thread each unless
     ``$PLASTIC_THREADS`` says otherwise); the results are identical whatever it is."""
-    from .simulation.engine import run_condition
-    from .simulation.parallel import plan_workers, run_conditions
+    from .simulation.engine import run_conditions
+    from .simulation.parallel import plan_workers
+    from .simulation.parallel import run_conditions as run_in_workers
 
     if scheduler is not None:
         if not exp.conditions:
@@ -286,22 +287,12 @@ def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: d
     if info is not None:
         info["workers"] = workers
     if workers:
-        return run_conditions(exp.conditions, workers, progress)
-    results = []
-    more = {} if threads is None else {"threads": threads}
-    for cond in exp.conditions:
-        cb = None
-        if progress is not None:
-            cb = _offset_progress(progress, cond)
-        results.append(run_condition(cond, cb, **more))
+        return run_in_workers(exp.conditions, workers, progress)
+    # small conditions of equal kernel types run in batches, one kernel call each (core.batch)
+    results, error = run_conditions(exp.conditions, progress, threads)
+    if error is not None:
+        raise error
     return results
-
-
-def _offset_progress(progress, cond):
-    def cb(step):
-        progress(cond.index, step, cond.protocol.n_steps)
-
-    return cb
 
 
 def run_file(
@@ -402,7 +393,8 @@ def _run_file(path, out, overrides, seed, force, several, progress, argv, jobs, 
 def warmup_protocols() -> list[dict]:
     """One tiny protocol per rule and neuron model (and with transmitter release for the rules
     that have it, and with ``synapses.structure``: the kernels' ``present`` argument as a
-    matrix): running them compiles every kernel."""
+    matrix; and a sweep of two conditions for the rules whose conditions run in batches,
+    ``core.batch``): running them compiles every kernel."""
     import json
 
     from . import rules as registry
@@ -422,6 +414,12 @@ def warmup_protocols() -> list[dict]:
                 p["stimulus"] = {"duration": 50.0, "pre": {"poisson": {"rate": 100.0}}}
                 p["synapses"]["w_init"] = 1.0
             out.append(p)
+            if spec.post_blocks and model != "rate":  # a sweep of small conditions: core.batch's driver
+                q = json.loads(json.dumps(p))
+                q["name"] += "-sweep"
+                w = q["synapses"].get("w_init", 0.5)
+                q["sweep"] = {"synapses.w_init": [w, 0.9 * w]}
+                out.append(q)
             if kind in RELEASE_RULES:  # the same with transmitter release (the kernels' rel argument)
                 q = json.loads(json.dumps(p))
                 q["name"] += "-release"
@@ -449,7 +447,7 @@ def warmup_runs(folder: Path) -> dict[str, str]:
     for p in warmup_protocols():
         for dtype in WARMUP_DTYPES:
             runs.append((p, dtype, None))
-            if registry.spec(p["rule"]["kind"]).post_blocks and "structure" not in p["synapses"]:  # the kernels of threaded runs too
+            if registry.spec(p["rule"]["kind"]).post_blocks and "structure" not in p["synapses"] and "sweep" not in p:  # the kernels of threaded runs too
                 runs.append((p, dtype, 2))
     runs += [(warmup_protocols()[0], dtype, "npy") for dtype in WARMUP_DTYPES]  # record.format npy: core.columns
     cells, npy_rows = output.PYTHON_CELLS, output.NPY_KERNEL_ROWS

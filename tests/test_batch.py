@@ -200,6 +200,7 @@ def test_interrupt_halfway_leaves_no_result_folder(cli, write, tmp_path, monkeyp
         return real(cond, progress)
 
     monkeypatch.setattr(engine, "run_condition", interrupted)
+    monkeypatch.setenv("PLASTIC_BATCH", "0")  # one by one: run_condition per condition (not one batch)
     p = write("p.yaml", poisson([0.01, 0.02, 0.03]))
     out = tmp_path / "results" / "poisson"
     (tmp_path / "results").mkdir()

@@ -463,16 +463,17 @@ def stable_name(qual: str) -> str:
 
 
 def entry_kernels() -> dict:
-    """``{stable name: LazyKernel}`` of every entry kernel: each rule's, the recording driver of
-    each rule that has one, the table formatters (CSV and npy)."""
+    """``{stable name: LazyKernel}`` of every entry kernel: each rule's, the recording driver and
+    the batch driver (``core.batch``) of each rule that has one, the table formatters (CSV and npy)."""
     from .. import rules as registry
-    from . import columns, fmt, record  # noqa: F401  (columns and fmt list their entry kernels)
+    from . import batch, columns, fmt, record  # noqa: F401  (columns and fmt list their entry kernels)
     from .jit import ENTRIES
 
     for kind in registry.kinds():
         m = registry.module(kind)
         if hasattr(m, "advance_block"):
             record.driver(m)
+            batch.driver(m)
     return {stable_name(qualname(k.py_func)): k for k in ENTRIES}
 
 

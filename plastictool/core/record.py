@@ -289,14 +289,17 @@ class Plan:
         self.stats = np.array([STAT_CODES[s] for s in p.record.stats], dtype=np.int64)
         self.wi, self.wj = rec.wi, rec.wj
         src, srct, cols, decay = [], [], [], []
+        self.origins = []  # per source: ("net" | "state", value field, step field or None, tau field of Params or None)
         traces = getattr(b.module, "RECORD_TRACES", {})
         dummy_t = np.zeros(1, np.int64)
         for name, shape, sel in rec.state:
             if name in NEURON_VARS:
                 x, t, tau = getattr(b.net, name), dummy_t, None
+                self.origins.append(("net", name, None, None))
             else:
                 xf, tf, tauf = traces[name]
                 x, t, tau = getattr(b.state, xf), getattr(b.state, tf), float(getattr(b.params, tauf))
+                self.origins.append(("state", xf, tf, tauf))
             src.append(np.ascontiguousarray(x, dtype=np.float64))
             srct.append(t)
             for e in np.asarray(sel, dtype=np.int64):

@@ -58,7 +58,7 @@ def _write_ordered(fh, tasks, threaded: bool = True) -> None:
     import itertools
 
     write = _writer(fh)
-    tasks = iter(tasks)
+    tasks = _coalesced(iter(tasks))
     first = next(tasks, None)
     if first is None:
         return
@@ -128,6 +128,7 @@ def _table_task(values: np.ndarray, kinds, labels):
     if values.size <= PYTHON_CELLS:
         task = lambda scratch: (scratch, [_python_table(values, kinds, labels)])  # noqa: E731
         task.python = True  # formatted holding the GIL: threads would only add their cost
+        task.table = (values, tuple(int(k) for k in kinds), tuple(labels))
         return task
 
     def task(scratch):
@@ -136,6 +137,35 @@ def _table_task(values: np.ndarray, kinds, labels):
         return format_csv_bytes(values, kinds, labels, scratch)
 
     return task
+
+
+def _coalesced(tasks):
+    """``tasks`` with runs of consecutive small tables of the same columns (``_table_task`` with
+    Python's ``%``: a sweep's conditions, one table each) joined into one table of up to
+    PYTHON_CELLS cells: one ``%`` for many conditions instead of one each (the same bytes: every
+    row is formatted alone)."""
+    run: list = []
+    cells = 0
+    for task in tasks:
+        table = getattr(task, "table", None)
+        if run and (table is None or table[1:] != run[0][1:] or table[0].dtype != run[0][0].dtype or cells + table[0].size > PYTHON_CELLS):
+            yield _joined(run)
+            run, cells = [], 0
+        if table is None:
+            yield task
+        else:
+            run.append(table)
+            cells += table[0].size
+    if run:
+        yield _joined(run)
+
+
+def _joined(tables):
+    if len(tables) == 1:
+        values, kinds, labels = tables[0]
+    else:
+        values, kinds, labels = np.concatenate([t[0] for t in tables]), tables[0][1], tables[0][2]
+    return _table_task(values, kinds, labels)
 
 
 def _write_table(fh, values: np.ndarray, kinds, labels=()) -> None:

@@ -7,6 +7,12 @@ boundaries, so blocks switch exactly there), samples the traces, checks that val
 finite and returns a typed :class:`RunResult`. No Python runs per simulation step. Big
 feed-forward networks of rules that allow it are advanced by threads, each over its own block
 of post neurons (:func:`plan_blocks`, :class:`Stepper`), with results identical bit for bit.
+
+Many small conditions (a sweep of tiny networks) run in batches (:func:`run_conditions`):
+the conditions of a worker that share their kernel types (:func:`batch_key`: rule, neuron
+model, dtype, argument types, phases, block masks, recording plan) are built, then run in one
+kernel call (:mod:`plastictool.core.batch`), with the results, and errors, of one by one;
+``PLASTIC_BATCH=0`` runs each on its own.
 """
 
 from __future__ import annotations
@@ -44,11 +50,22 @@ def memory_limit() -> int:
     env = os.environ.get("PLASTIC_MAX_MEMORY")
     if env:
         return int(float(env))
-    try:
-        phys = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # pragma: no cover
-        phys = 8 * 2**30
-    return int(0.8 * phys)
+    return int(0.8 * _physical_memory())
+
+
+_PHYS = None
+
+
+def _physical_memory() -> int:
+    """Bytes of physical memory, asked once per process (every condition of a sweep checks its
+    estimate twice: validation and build)."""
+    global _PHYS
+    if _PHYS is None:
+        try:
+            _PHYS = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError, AttributeError):  # pragma: no cover
+            _PHYS = 8 * 2**30
+    return _PHYS
 
 
 def estimate_memory(p: Protocol) -> dict:
@@ -332,12 +349,17 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     ctx = BuildContext(n_pre, n_post, p.dt, w, p.synapses.w_min, p.synapses.w_max, np.random.default_rng(s_rule))
     params, state = module.build(p.rule.values, ctx)
     w = ctx.w
-    rates_rng = np.random.default_rng(s_rates)
+    rates_rng = None  # (made only for rate inputs: a sweep builds hundreds of tiny conditions)
     phases = []
     for ph, (a, b) in zip(p.phases, phase_steps(p)):
         blocked = block_mask(spec, tuple(p.block) + tuple(ph.block))
-        rate = RateInput([t for t in ph.pre if t.kind in ("patterns", "gaussian")], n_pre, p.dt, ph.duration, rates_rng)
-        phases.append((a, b, blocked, rate if rate.parts else None))
+        rate = None
+        trains = [t for t in ph.pre if t.kind in ("patterns", "gaussian")]
+        if trains:
+            if rates_rng is None:
+                rates_rng = np.random.default_rng(s_rates)
+            rate = RateInput(trains, n_pre, p.dt, ph.duration, rates_rng)
+        phases.append((a, b, blocked, rate if rate is not None and rate.parts else None))
     end = phases[-1][1] if phases else 0
     if end < p.n_steps:  # duration beyond the last phase: rest
         phases.append((end, p.n_steps, block_mask(spec, p.block), None))
@@ -701,16 +723,15 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
     ``events``: the spike events of ``stimulus_events(p, values)``, drawn once by the caller."""
     t0 = time.perf_counter()
     b = build(p, values, events)
-    t_build = time.perf_counter() - t0
-    from ..core import record
-    from ..core.net import CLAMPED
+    return simulate_built(b, values, time.perf_counter() - t0, progress, threads)
 
-    # a small network keeps a copy of its initial weights: the summary then need not draw them
-    # again from the seed, which costs more than the copy in a sweep of tiny networks
-    w_initial = b.w_initial
-    if w_initial is None and b.w.size <= KEEP_INITIAL and b.structure is None and b.rel is None:
-        w_initial = b.w.copy()
-    rec = Recorder(b)
+
+def simulate_built(b: Built, values: tuple, t_build: float, progress=None, threads: int | None = None) -> RunResult:
+    """Run one built condition (:func:`simulate` after ``build``)."""
+    from ..core import record
+
+    p = b.protocol
+    w_initial, rec = _prepare(b)
     every = rec.every
     t1 = time.perf_counter()
     stepper = Stepper(b, plan_blocks(b, threads))
@@ -738,11 +759,31 @@ def simulate(p: Protocol, values: tuple = (), progress=None, threads: int | None
                     progress(s)
     finally:
         stepper.close()
-    compiled_at = stepper.compiled_at
+    return _finish(b, values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at)
+
+
+def _prepare(b: Built):
+    """The initial weights a small network keeps, and the run's Recorder."""
+    # a small network keeps a copy of its initial weights: the summary then need not draw them
+    # again from the seed, which costs more than the copy in a sweep of tiny networks
+    w_initial = b.w_initial
+    if w_initial is None and b.w.size <= KEEP_INITIAL and b.structure is None and b.rel is None:
+        w_initial = b.w.copy()
+    return w_initial, Recorder(b)
+
+
+def _finish(b: Built, values: tuple, w_initial, rec: Recorder, stepper: Stepper, t_build: float, t1: float, compiled_at, t_sim: float | None = None) -> RunResult:
+    """The RunResult of a condition whose phases have run (the last sample, counts, spikes).
+    ``t1``: when its simulation began; ``t_sim``: its simulation time, where the caller knows it
+    (a batch shares its time among its conditions)."""
+    from ..core.net import CLAMPED
+
+    p = b.protocol
     if rec.rows[rec.n - 1, 0] != p.n_steps * p.dt:
         rec.sample(p.n_steps, _check_finite(b, p.n_steps, rec))
     _check_stats(b, rec)
-    t_sim = time.perf_counter() - t1
+    if t_sim is None:
+        t_sim = time.perf_counter() - t1
     post = b.post_events if b.net.model == CLAMPED else stepper.post_spikes()
     pre = b.pre_events
     n_pre, n_post = b.w.shape
@@ -875,6 +916,185 @@ def trim_heap() -> None:
         _TRIM(0)
 
 
+# ---------------------------------------------------------------------------- batches
+BATCH_ENV = "PLASTIC_BATCH"  # 0: every condition on its own (the twin of the batched runs)
+BATCH_SYNAPSES = 4096  # conditions of at most this many synapses are batched ...
+BATCH_BYTES = 256 << 20  # ... and at most this much estimated memory of them built at once
+BATCH_MAX = 4096  # ... and at most this many conditions
+
+
+def batching() -> bool:
+    """Whether the conditions of a worker may run in batches (``core.batch``): not with
+    ``PLASTIC_BATCH=0`` nor ``PLASTIC_RECORD=python``."""
+    return os.environ.get(BATCH_ENV, "1").strip().lower() not in ("0", "false", "no", "off") and os.environ.get("PLASTIC_RECORD") != "python"
+
+
+def batchable(p: Protocol) -> bool:
+    """Whether a condition may join a batch, from its protocol alone (before it is built)."""
+    spec = rule_registry.spec(p.rule.kind)
+    s = p.synapses
+    return (
+        spec.post_blocks
+        and spec.inputs == "spikes"
+        and s.n_pre * s.n_post <= BATCH_SYNAPSES
+        and s.release is None
+        and s.structure is None
+        and not s.inhibitory
+        and not any(t.kind in ("patterns", "gaussian") for ph in p.phases for t in ph.pre)
+    )
+
+
+def batch_key(b: Built, rec: Recorder, stepper: Stepper):
+    """What conditions must share to run in one batch (``core.batch``), or None where this one
+    cannot: the kernels' argument types, the phases and block masks, the recording plan."""
+    from ..core import batch, record
+
+    if not hasattr(b.module, "advance_block") or b.rel is not None or b.structure is not None or b.inh is not None:
+        return None
+    if record.supported(b, rec, stepper) is not None or not batch.sources_ok(b, rec):
+        return None
+    p = b.protocol
+    phases = tuple((a, e, bl.tobytes()) for a, e, bl, rate in b.phases if rate is None)
+    if len(phases) != len(b.phases):
+        return None
+    try:
+        types = batch.signature((b.w, b.net, b.state, b.params))
+    except TypeError:  # a value the batch cannot pack
+        return None
+    sel = tuple((name, shape, None if x is None else np.asarray(x).tobytes()) for name, shape, x in rec.state)
+    return (b.module.SPEC.kind, types, phases, p.n_steps, rec.every, tuple(rec.columns), rec.rows.shape[0], rec.wi.tobytes(), rec.wj.tobytes(), sel, p.record.stats)
+
+
+def run_conditions(conds, progress=None, threads: int | None = None):
+    """Run conditions in order, small ones of equal kernel types in batches (``core.batch``):
+    returns ``(results, error)``, the results before the first failing condition and its error
+    (a ``PlasticError``, as :func:`run_condition` raises it) or None. The results, and the
+    error, are those of :func:`run_condition` one by one. ``progress(condition, step, total)``."""
+    conds = list(conds)
+    out: list = []
+    more = {} if threads is None else {"threads": threads}
+    if not batching() or len(conds) < 2:
+        for cond in conds:
+            try:
+                out.append(run_condition(cond, _progress_of(progress, cond), **more))
+            except PlasticError as exc:
+                return out, exc
+        return out, None
+    k = 0
+    while k < len(conds):
+        window = []
+        size = 0
+        while k < len(conds) and len(window) < BATCH_MAX:
+            p = conds[k].protocol
+            if not batchable(p):
+                break
+            size += estimate_memory(p)["total"]
+            if window and size > BATCH_BYTES:
+                break
+            window.append(conds[k])
+            k += 1
+        if not window:
+            try:
+                out.append(run_condition(conds[k], _progress_of(progress, conds[k]), **more))
+            except PlasticError as exc:
+                return out, exc
+            k += 1
+            continue
+        got, err = _run_window(window, progress, threads)
+        out += got
+        if err is not None:
+            return out, err
+    return out, None
+
+
+def _progress_of(progress, cond):
+    if progress is None:
+        return None
+
+    def cb(step):
+        progress(cond.index, step, cond.protocol.n_steps)
+
+    return cb
+
+
+def _run_window(conds, progress, threads):
+    """Build ``conds`` (all ``batchable``), run those with equal ``batch_key`` together and the
+    rest one by one; ``(results in order, first error)``."""
+    from ..core import batch
+
+    built, keys, errors = {}, {}, {}
+    groups: dict = {}
+    with np.errstate(all="ignore"):
+        for cond in conds:
+            t0 = time.perf_counter()
+            try:
+                b = build(cond.protocol, cond.values)
+            except PlasticError as exc:
+                errors[cond.index] = exc
+                continue
+            t1 = time.perf_counter()
+            w_initial, rec = _prepare(b)
+            stepper = Stepper(b, plan_blocks(b, threads))
+            key = batch_key(b, rec, stepper)
+            # (build_s: the build alone; the batch's own Python per condition counts as simulation)
+            built[cond.index] = (b, w_initial, rec, stepper, t1 - t0, time.perf_counter() - t1)
+            keys[cond.index] = key
+            if key is not None:
+                groups.setdefault(key, []).append(cond.index)
+        results: dict = {}
+        by_index = {c.index: c for c in conds}
+        for key, members in groups.items():
+            if len(members) < 2:
+                continue
+            parts = [built[i] for i in members]
+            t1 = time.perf_counter()
+            bad = batch.run([x[0] for x in parts], [x[2] for x in parts], [x[3] for x in parts])
+            t_sim = (time.perf_counter() - t1) / len(members)
+            for i, x, step in zip(members, parts, bad):
+                b, w_initial, rec, stepper, t_build, t_prep = x
+                cond = by_index[i]
+                try:
+                    if step is not None:
+                        _check_finite(b, step, rec)
+                        raise AssertionError("the kernel found a non-finite value that the check did not")  # pragma: no cover
+                    r = _finish(b, cond.values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at, t_sim + t_prep)
+                    r.index = i
+                    results[i] = r
+                    if progress is not None:
+                        progress(i, cond.protocol.n_steps, cond.protocol.n_steps)
+                except SimulationError as exc:
+                    errors[i] = _named(cond, exc)
+                built[i] = None  # (its arrays live on in the result)
+    out = []
+    for cond in conds:
+        i = cond.index
+        if i in errors:
+            return out, errors[i]
+        if i not in results:  # not batched: on its own, as run_condition does, with what build made
+            b, w_initial, rec, stepper, t_build, _ = built[i]
+            built[i] = None
+            try:
+                with np.errstate(all="ignore"):
+                    stepper.close()
+                    r = simulate_built(b, cond.values, t_build, _progress_of(progress, cond), threads)
+                r.index = i
+                results[i] = r
+            except SimulationError as exc:
+                return out, _named(cond, exc)
+            except PlasticError as exc:
+                return out, exc
+        out.append(results.pop(i))
+    return out, None
+
+
+def _named(cond: Condition, exc: SimulationError) -> SimulationError:
+    """``exc`` naming its sweep condition (:func:`run_condition`)."""
+    if cond.values:
+        where = ", ".join(f"{k} = {v!r}" for k, v in cond.values)
+        return SimulationError(f"sweep condition {cond.index} ({where}): {exc}", exc.t_ms, exc.variable)
+    return exc
+
+
 def run_condition(cond: Condition, progress=None, threads: int | None = None) -> RunResult:
     try:
         with np.errstate(all="ignore"):  # overflows end as inf/nan: _check_finite reports them (exit 3)
@@ -885,6 +1105,5 @@ def run_condition(cond: Condition, progress=None, threads: int | None = None) ->
         return result
     except SimulationError as exc:
         if cond.values:
-            where = ", ".join(f"{k} = {v!r}" for k, v in cond.values)
-            raise SimulationError(f"sweep condition {cond.index} ({where}): {exc}", exc.t_ms, exc.variable) from None
+            raise _named(cond, exc) from None
         raise

@@ -121,16 +121,12 @@ def _unpack(packed) -> PlasticError:
 
 
 def _run_chunk(conditions):
-    """In a worker: run conditions in order; stop at the first error, which is sent back whole."""
-    from .engine import run_condition
+    """In a worker: run conditions in order (small ones of equal kernel types in one kernel call,
+    ``engine.run_conditions``); stop at the first error, which is sent back whole."""
+    from .engine import run_conditions
 
-    out = []
-    for cond in conditions:
-        try:
-            out.append(run_condition(cond))
-        except PlasticError as exc:
-            return out, _pack(exc)
-    return out, None
+    out, exc = run_conditions(conditions)  # small conditions in batches (core.batch)
+    return out, (None if exc is None else _pack(exc))
 
 
 def _stop(ex) -> None:
