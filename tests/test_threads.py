@@ -121,6 +121,23 @@ def test_block_bounds():
         assert all(x[1] == y[0] and x[0] < x[1] for x, y in zip(b, b[1:]))
 
 
+def test_weights_start_on_a_cache_line(write):
+    """The weight matrix starts on a 64-byte line (``engine.aligned_empty``; NumPy's big arrays
+    start 16 bytes into one), so that the rows of 1000 float64 weights start on lines too and two
+    blocks never write into one line; its values are those drawn again from the seed."""
+    for dtype in ("float64", "float32"):
+        p = protocol(write, f"align_{dtype}", LIF.format(name="a", dtype=dtype, pairing="all_to_all", wdep="additive", interval="50 ms"))
+        b = engine.build(p)
+        assert b.w.ctypes.data % 64 == 0 and b.w.flags.c_contiguous and b.w.flags.writeable
+        assert b.w.dtype == np.dtype(dtype) and b.w.shape == (300, 203)
+        assert np.array_equal(b.w, engine.initial_weights(p))
+    for shape, dtype in (((3, 5), np.float64), ((0, 4), np.float32), ((7,), np.int64)):
+        a = engine.aligned_empty(shape, dtype)
+        assert a.shape == shape and a.dtype == dtype and (a.size == 0 or a.ctypes.data % 64 == 0)
+        a[...] = 1
+        assert np.all(a == 1)
+
+
 def test_plan_blocks(write, monkeypatch):
     monkeypatch.delenv(engine.THREADS_ENV, raising=False)
     small = engine.build(protocol(write, "lif", LIF.format(name="lif", pairing="all_to_all", wdep="additive", dtype="float64", interval="7 ms")))

@@ -403,10 +403,24 @@ def _initial(p: Protocol, spec, seed, rows: int | None = None):
         return ((a, finish(w)) for a, w in p.synapses.w_init.sample_rows(shape, rng, rows))
     # the whole matrix, filled in place a block of rows at a time (the same draws as one call):
     # no float64 matrix drawn and then cast (a float32 run peaked at 3x its matrix)
-    w = np.empty(shape, dtype=dtype)
+    w = aligned_empty(shape, dtype)
     for a, block in p.synapses.w_init.sample_rows(shape, rng, max(1, INITIAL_BLOCK // max(1, shape[1]))):
         w[a : a + block.shape[0]] = finish(block)
     return w
+
+
+ALIGN = 64  # bytes: a cache line
+
+
+def aligned_empty(shape, dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)`` starting at a cache line (NumPy's big arrays start 16 bytes
+    into one): rows of a multiple of 64 bytes then start on lines too, so vector loads do not
+    straddle two lines, and threads writing the two sides of a block bound share no line."""
+    dtype = np.dtype(dtype)
+    n = int(np.prod(shape))
+    raw = np.empty(n * dtype.itemsize + ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % ALIGN
+    return raw[skip : skip + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
 def initial_weights(p: Protocol, values: tuple = ()) -> np.ndarray:
