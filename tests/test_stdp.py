@@ -87,6 +87,26 @@ def test_kernel_equals_all_pairs_reference(pre, post, nearest, wdep, seed):
     np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_queued_spikes_beyond_the_decay_table_equal_the_reference(seed):
+    """A row's sync applies its queued post spikes in one flat loop when every decay comes from
+    the table (additive), else step by step (``np.exp`` past 50 tau): with tau_plus 0.5 ms (a
+    table of 251 steps) and spikes over 3000 steps, syncs of both kinds, and rows that never
+    spiked (x = 0), give the all-pairs reference's weights."""
+    rng = np.random.default_rng(seed)
+    n_pre, n_post = 5, 4
+    pre = sorted({(int(s), int(i)) for s, i in zip(rng.integers(0, 3000, 60), rng.integers(0, n_pre - 1, 60))})  # the last row never spikes
+    post = sorted({(int(s), int(j)) for s, j in zip(rng.integers(0, 3000, 300), rng.integers(0, n_post, 300))})
+    w0 = rng.uniform(0.2, 0.8, size=(n_pre, n_post))
+    kw = dict(a_plus=0.01, a_minus=0.012, tau_plus=0.5, tau_minus=3.0)
+    assert stdp.decay_table(kw["tau_plus"], 0.1).shape[0] == 251
+    got, _ = kernel_run(w0, pre, post, 0.1, 3100, **kw)
+    want = stdp_reference(w0.tolist(), pre, post, 0.1, **kw)
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+    gaps = np.concatenate([np.diff([s for s, i in pre if i == row]) for row in range(n_pre - 1)])
+    assert gaps.max() > 251 and gaps.min() < 251  # both kinds of sync
+
+
 def test_spikes_in_the_same_step_do_not_pair():
     w, _ = kernel_run([[0.5]], [(100, 0)], [(100, 0)], 0.1, 1000)
     assert w[0, 0] == 0.5

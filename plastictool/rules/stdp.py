@@ -180,7 +180,7 @@ class State(NamedTuple):
     t_post: np.ndarray
     xm_pre: np.ndarray  # x_pre just before the increment at step t_pre (after it, same_step pair)
     yd: np.ndarray  # scratch: x_post decayed to the current step (n_post)
-    q_j: np.ndarray  # post spikes not yet applied to every row: their post neurons, in time order
+    q_j: np.ndarray  # post spikes not yet applied to every row, in time order: post neuron | place of its step in q_step << 32
     q_step: np.ndarray  # per queued step (a step with post spikes): the step ...
     q_end: np.ndarray  # ... and where its post neurons end in q_j
     qn: np.ndarray  # [queued post spikes, queued steps]
@@ -191,6 +191,7 @@ class State(NamedTuple):
 
 QUEUE = 1 << 16  # queued steps at most (a full queue is flushed into every row) ...
 QUEUE_MIN = 1 << 10  # ... and at least: small networks, whose flushes are cheap, get small ones
+LOW32, SHIFT32 = np.uint64(0xFFFFFFFF), np.uint64(32)  # q_j: post neuron | queued step << 32
 PREFETCH_MIN = 64  # post neurons in a block from which the next rows are prefetched
 
 
@@ -314,9 +315,16 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
     row is synced at each of its pre spikes, so t < t_pre_i cannot be pending). The
     arithmetic is the column walk's, so results are identical to it bit for bit.
 
-    The queue holds the post spikes step by step, so the trace (and ``a_plus`` times it) is
-    computed once per step, then added for each post spike of that step. (Keep the control
-    flow this simple, one loop and one way out, and take no views: Numba then prunes the
+    The queue holds the post spikes step by step (``q_j``: the post neuron in the low 32 bits,
+    its step's place in ``q_step`` above). With the additive rule and every pending decay in
+    the table (nearly every sync), one flat loop walks the post spikes, the trace computed per
+    spike: the same products, so the same bits, and no branch on each step's number of spikes,
+    which the processor cannot predict (W3's simulation: about 15 % less CPU time on two
+    threads than the loop per step). Otherwise the trace (and ``a_plus`` times it) is computed
+    once per step, then added for each post spike of that step, and ``np.exp`` computes decays
+    past the table (a call in the flat loop would make the compiler keep its loop-invariant
+    values on the stack, about 35 % slower). (Keep the control flow this simple, two loops
+    one after the other and one way out, and take no views: Numba then prunes the
     reference counting of the array arguments, otherwise two atomic operations each per call.
     The loops index with unsigned integers: Numba tests every signed index for a negative value,
     three instructions per array access, which made this loop about 15 % slower.)
@@ -324,25 +332,37 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
     g0, g1 = qptr[i], qn[1]
     x0 = x_pre[i]
     tp = t_pre[i]
+    xm = xm_pre[i]
     n_table = dec_plus.shape[0]
     e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
-    for g in range(np.uint64(g0), np.uint64(g1)):
+    # additive, every decay from the table (the last pending step is the farthest): one flat
+    # loop over the post spikes, no branch on a step's number of spikes
+    flat = wdep == ADDITIVE and g0 < g1 and q_step[g1 - 1] - tp < n_table
+    e_flat = q_end[g1 - 1] if flat else e
+    for q in range(np.uint64(e), np.uint64(e_flat)):
+        pk = np.uint64(q_j[q])
+        j = pk & LOW32
+        k = q_step[pk >> SHIFT32] - tp
+        x = x0 * dec_plus[np.uint64(k)] if k > 0 else xm
+        if x != 0.0:
+            row[j] = min(max(row[j] + a_plus * x, w_min), w_max)
+    for g in range(np.uint64(g1 if flat else g0), np.uint64(g1)):
         t = q_step[g]
         end = q_end[g]
         if t > tp:
             k = t - tp
             x = x0 * (dec_plus[np.uint64(k)] if k < n_table else np.exp(-k * dt / tau_plus))
         else:
-            x = xm_pre[i]
+            x = xm
         if x != 0.0:
             if wdep == ADDITIVE:
                 ax = a_plus * x
                 for q in range(np.uint64(e), np.uint64(end)):
-                    j = np.uint64(q_j[q])
+                    j = np.uint64(q_j[q]) & LOW32
                     row[j] = min(max(row[j] + ax, w_min), w_max)
             else:
                 for q in range(np.uint64(e), np.uint64(end)):
-                    j = np.uint64(q_j[q])
+                    j = np.uint64(q_j[q]) & LOW32
                     row[j] = potentiate(row[j], x, a_plus, mu_plus, wdep, w_min, w_max)
         e = end
     qptr[i] = g1
@@ -425,7 +445,7 @@ def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pr
         if qn[0] + npost > q_j.shape[0] or qn[1] == q_step.shape[0]:
             flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
         for b in range(npost):
-            q_j[qn[0]] = post_now[b]
+            q_j[qn[0]] = post_now[b] | (qn[1] << 32)  # the post neuron, and its step's place in q_step
             qn[0] += 1
         q_step[qn[1]] = s
         q_end[qn[1]] = qn[0]
