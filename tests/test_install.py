@@ -61,6 +61,10 @@ def test_readme_quick_start_then_test_install_in_one_venv(tmp_path):
     assert json.loads((src / "outputs" / "stdp_window" / "run.json").read_text())["versions"]["kernels"] == "jit"
     installed = os.path.join(purelib, "plastictool")
     assert "error" in json.loads(open(os.path.join(installed, "_native", "index.json")).read())
+    # pip hides that warning without -v: plastic warmup --check says it, and what runs use
+    check = _sh([plastic, "warmup", "--check"], src, env).stdout.splitlines()
+    assert check[0].startswith(f"installed kernels: {os.path.join(installed, '_native')}: not used: not built: ") and "no C compiler" in check[0], check
+    assert check[-2:] == [f"runs with {d} weights: Numba's JIT (`plastic warmup` compiles the missing ones ahead of time)" for d in ("float64", "float32")], check
     cached = [os.path.join(d, f) for d, _, fs in os.walk(installed) for f in fs if f.endswith((".nbi", ".nbc"))]
     assert not cached, f"kernels cached inside the installed package: {cached[:3]}"
     assert any(f.endswith(".nbi") for _, _, fs in os.walk(tmp_path / "user-cache" / "plastic" / "numba") for f in fs)
