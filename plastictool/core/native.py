@@ -316,12 +316,17 @@ class _Module:
     """A compiled module, imported on first use (after its size and sha256 check)."""
 
     def __init__(self, where: Path, index: dict):
+        import threading
+
         self.where, self.index, self._mod = where, index, False
+        self._lock = threading.Lock()  # a run's threads may call its first kernels at once
 
     def get(self):
         """The imported module, or None when it is damaged or cannot be imported."""
         if self._mod is False:
-            self._mod = _import(self.where, self.index)
+            with self._lock:
+                if self._mod is False:
+                    self._mod = _import(self.where, self.index)
         return self._mod
 
 
