@@ -45,6 +45,65 @@ def condition_seed(seed: int, values: tuple) -> np.random.SeedSequence:
     return np.random.SeedSequence([seed, zlib.crc32(key), zlib.adler32(key)])
 
 
+def child_seed(ss: np.random.SeedSequence, i: int) -> np.random.SeedSequence:
+    """Child ``i`` of ``ss``, what ``ss.spawn(i + 1)[i]`` gives on a fresh ``ss`` (NumPy's spawn
+    makes exactly this), without spawning: ``ss.n_children_spawned`` is unchanged."""
+    return np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (i,), pool_size=ss.pool_size)
+
+
+class LazyRng:
+    """A ``np.random.Generator`` of the seed ``seed()`` (a SeedSequence, or a function that makes
+    it), made on its first use: a sweep builds hundreds of tiny conditions whose weights,
+    stimulus and rule draw nothing (W1D: 101 conditions, no draw at all), and a SeedSequence and
+    a Generator cost about 20 us each. Its draws are the Generator's own."""
+
+    __slots__ = ("_seed", "_gen")
+
+    def __init__(self, seed):
+        self._seed = seed
+        self._gen = None
+
+    def __getattr__(self, name):
+        gen = self._gen
+        if gen is None:
+            seed = self._seed
+            gen = self._gen = np.random.default_rng(seed() if callable(seed) else seed)
+        return getattr(gen, name)
+
+
+class ConditionSeeds:
+    """The streams ``build`` uses for a condition, made only when used: ``ss`` is
+    ``condition_seed(seed, values)`` after ``spawn(4)`` (weights, stimulus, rule, rates: children
+    0-3), so that what mechanisms spawn after it (``synapses.release``: ``ss.spawn(5)[4]``, child
+    8) is what it was when ``build`` spawned the four eagerly."""
+
+    __slots__ = ("_args", "_ss", "_root")
+
+    def __init__(self, seed: int, values: tuple):
+        self._args = (seed, values)
+        self._ss = None
+        self._root = None
+
+    def root(self) -> np.random.SeedSequence:
+        if self._root is None:
+            self._root = condition_seed(*self._args)
+        return self._root
+
+    def child(self, i: int) -> np.random.SeedSequence:
+        return child_seed(self.root(), i)
+
+    def rng(self, i: int) -> LazyRng:
+        return LazyRng(lambda: self.child(i))
+
+    @property
+    def ss(self) -> np.random.SeedSequence:
+        if self._ss is None:
+            ss = self.root()
+            ss.spawn(4)
+            self._ss = ss
+        return self._ss
+
+
 # ---------------------------------------------------------------------------- memory
 def memory_limit() -> int:
     env = os.environ.get("PLASTIC_MAX_MEMORY")
@@ -328,13 +387,12 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     check_memory(p)
     module = rule_registry.module(p.rule.kind)
     spec = module.SPEC
-    ss = condition_seed(p.seed, values)
-    s_weights, s_stim, s_rule, s_rates = ss.spawn(4)
+    seeds = ConditionSeeds(p.seed, values)  # weights 0, stimulus 1, rule 2, rates 3: made when drawn from
     n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
     # the spike trains first: their temporaries are freed before the weight matrix exists
     # (independent seeds: the order changes no value)
-    pre, post = spike_events(p, np.random.default_rng(s_stim)) if events is None else events
-    w = _initial(p, spec, s_weights)
+    pre, post = spike_events(p, seeds.rng(1)) if events is None else events
+    w = _initial(p, spec, lambda: seeds.child(0))
     model = NEURON_MODELS[p.neuron.model]
     q = p.neuron.params
     lif = np.array([q["tau_m"], q["v_rest"], q["v_thresh"], q["v_reset"], q["t_ref"], q["tau_syn"], q["e_syn"]]) if model == LIF else None
@@ -346,7 +404,7 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     if spec.inputs == "rates":
         rows = max(1, min(MAX_CHUNK_ROWS, int(round(p.record.interval / p.dt))))
         net = net._replace(x=np.zeros((rows, n_pre)))
-    ctx = BuildContext(n_pre, n_post, p.dt, w, p.synapses.w_min, p.synapses.w_max, np.random.default_rng(s_rule))
+    ctx = BuildContext(n_pre, n_post, p.dt, w, p.synapses.w_min, p.synapses.w_max, seeds.rng(2))
     params, state = module.build(p.rule.values, ctx)
     w = ctx.w
     rates_rng = None  # (made only for rate inputs: a sweep builds hundreds of tiny conditions)
@@ -357,7 +415,7 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
         trains = [t for t in ph.pre if t.kind in ("patterns", "gaussian")]
         if trains:
             if rates_rng is None:
-                rates_rng = np.random.default_rng(s_rates)
+                rates_rng = seeds.rng(3)
             rate = RateInput(trains, n_pre, p.dt, ph.duration, rates_rng)
         phases.append((a, b, blocked, rate if rate is not None and rate.parts else None))
     end = phases[-1][1] if phases else 0
@@ -372,12 +430,12 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
 
         w0 = w_initial if w_initial is not None else w
         recorded = p.record.weights if p.record.responses else ()
-        rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(ss.spawn(5)[4]))
+        rel = release.build(p.synapses.release, p.rule.expression == "presynaptic", n_pre, n_post, p.dt, w0, recorded, pre[1], np.random.default_rng(seeds.ss.spawn(5)[4]))
     structure = None
     if p.synapses.structure is not None:  # its own stream: a fixed child of the condition's seed
         from ..core.structure import StructureRun, structure_seed
 
-        structure = StructureRun(p, module, w, params, state, np.random.default_rng(structure_seed(ss)))
+        structure = StructureRun(p, module, w, params, state, np.random.default_rng(structure_seed(seeds.ss)))
     inh = None
     if p.synapses.inhibitory:  # core.inhibit: lif neurons, stdp and triplet (protocol validation)
         from ..core import inhibit
@@ -387,7 +445,8 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
-    """The initial weights drawn from ``seed``: clipped to [w_min, w_max] unless the rule computes
+    """The initial weights drawn from ``seed`` (a SeedSequence, or a function that makes it: see
+    ``LazyRng``): clipped to [w_min, w_max] unless the rule computes
     them, float32 where the protocol asks. With ``rows``: an iterator of (first row, block of up
     to ``rows`` rows) giving the same values, without the whole matrix ever in memory."""
     shape = (p.synapses.n_pre, p.synapses.n_post)
@@ -398,7 +457,7 @@ def _initial(p: Protocol, spec, seed, rows: int | None = None):
             np.clip(w, p.synapses.w_min, p.synapses.w_max, out=w)
         return np.ascontiguousarray(w, dtype=dtype)
 
-    rng = np.random.default_rng(seed)
+    rng = LazyRng(seed)  # a constant or matrix w_init draws nothing
     if rows is not None:
         return ((a, finish(w)) for a, w in p.synapses.w_init.sample_rows(shape, rng, rows))
     # the whole matrix, filled in place a block of rows at a time (the same draws as one call):
