@@ -26,8 +26,22 @@ class UnitError(ValueError):
     pass
 
 
+_PARSED: dict = {}  # (text, dim) -> value: a sweep validates the same texts once per condition
+
+
 def parse_quantity(value, dim: str) -> float:
     """Return ``value`` in the canonical unit of ``dim``; raise UnitError with a reason."""
+    if type(value) is str:
+        x = _PARSED.get((value, dim))
+        if x is None:
+            x = _parse(value, dim)
+            if len(_PARSED) < 4096:
+                _PARSED[(value, dim)] = x
+        return x
+    return _parse(value, dim)
+
+
+def _parse(value, dim: str) -> float:
     if isinstance(value, bool) or value is None:
         raise UnitError(f"expected a number{_hint(dim)}, got {value!r}")
     if isinstance(value, (int, float)):
