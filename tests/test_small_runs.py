@@ -101,3 +101,48 @@ def test_small_tables_are_written_without_threads(monkeypatch, tmp_path):
 
     monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", refuse)
     pt.run(SWEEP).write(tmp_path / "out")
+
+
+def test_small_tables_by_the_compiled_formatter_are_the_same_bytes(monkeypatch, tmp_path):
+    """With the ahead-of-time module loaded (``output.compiled_tables``), small tables are formatted
+    by ``fmt.format_table`` (joined as Python's are, without threads): the same files."""
+    import concurrent.futures
+
+    res = pt.run(SWEEP)
+    monkeypatch.setattr(output, "compiled_tables", lambda: False)
+    by_python = res.write(tmp_path / "python")
+    monkeypatch.setattr(output, "compiled_tables", lambda: True)  # the JIT stands in for the module here
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", lambda *a, **k: (_ for _ in ()).throw(AssertionError("threads")))
+    by_kernel = res.write(tmp_path / "kernel")
+    for name in ("summary.csv", "traces.csv", "spikes.csv"):
+        assert (by_python / name).read_bytes() == (by_kernel / name).read_bytes(), name
+
+
+def test_compiled_tables_asks_the_module_for_the_formatter(monkeypatch):
+    """``compiled_tables`` is true only where the module has ``format_table`` for the float64
+    tables ``format_csv_bytes`` passes (and never starts the JIT to find out)."""
+    from plastictool.core import fmt, jit
+    from plastictool.core.native import argkey
+
+    key = tuple(argkey(a) for a in (np.zeros((3, 2)), np.zeros(2, np.uint8), fmt.label_array(["pre", "post"]), np.zeros(9, np.uint8), np.zeros(6, np.int64), np.zeros(6)))
+    name = "plastictool.core.fmt.format_table"
+    for table, want in (({}, False), ({name: {key: object()}}, True), ({name: {key[:-1] + (argkey(np.zeros(1, np.float32)),): object()}}, False)):
+        monkeypatch.setattr(jit, "_native", table)  # a new table: asked again
+        assert output.compiled_tables() is want
+
+
+def test_lazy_seeds_are_the_spawned_ones():
+    """``engine.ConditionSeeds`` makes a condition's streams only when drawn from, the same as
+    ``condition_seed(...).spawn(4)``; mechanisms spawning after it (release: ``spawn(5)[4]``) get
+    what they got when the four were spawned eagerly."""
+    values = (("stimulus.pairing.delta_t", -20.0),)
+    eager = engine.condition_seed(7, values)
+    kids = eager.spawn(4)
+    later = eager.spawn(5)[4]
+    seeds = engine.ConditionSeeds(7, values)
+    for i, kid in enumerate(kids):
+        assert seeds.child(i).generate_state(4).tolist() == kid.generate_state(4).tolist()
+        a, b = seeds.rng(i), np.random.default_rng(kid)
+        assert a.uniform(size=5).tolist() == b.uniform(size=5).tolist()
+        assert a.poisson(3.0, size=5).tolist() == b.poisson(3.0, size=5).tolist()
+    assert seeds.ss.spawn(5)[4].generate_state(4).tolist() == later.generate_state(4).tolist()

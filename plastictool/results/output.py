@@ -124,8 +124,35 @@ def _python_table(values: np.ndarray, kinds, labels=()) -> bytes:
     return ((line * n) % tuple(cells.ravel().tolist())).encode("ascii")
 
 
+_COMPILED = None  # (the native table asked, the answer): asked again when it changes (jit.use_native)
+
+
+def compiled_tables() -> bool:
+    """Whether the ahead-of-time module (``core.native``) has the table formatter
+    (``fmt.format_table``) for the float64 tables ``format_csv_bytes`` passes it: then small
+    tables are formatted by it too (about 3x faster than Python's ``%``, the same bytes), with no
+    compilation (without the module, or with ``PLASTIC_NATIVE=0``, Python formats them as before:
+    the JIT is never started for a small table)."""
+    global _COMPILED
+    from ..core.jit import native_table
+
+    table = native_table()
+    memo = _COMPILED
+    if memo is None or memo[0] is not table:
+        from ..core import fmt
+        from ..core.native import argkey
+
+        kernel = fmt.format_table
+        py = getattr(kernel, "py_func", None)
+        keys = table.get(f"{kernel.__module__}.{py.__qualname__}") if py is not None else None
+        probe = (np.zeros((1, 1)), np.zeros(1, np.uint8), fmt.label_array(("pre",)), np.zeros(1, np.uint8), np.zeros(1, np.int64), np.zeros(1))
+        memo = _COMPILED = (table, bool(keys) and tuple(argkey(a) for a in probe) in keys)
+    return memo[1]
+
+
 def _table_task(values: np.ndarray, kinds, labels):
-    if values.size <= PYTHON_CELLS:
+    small = values.size <= PYTHON_CELLS
+    if small and not compiled_tables():
         task = lambda scratch: (scratch, [_python_table(values, kinds, labels)])  # noqa: E731
         task.python = True  # formatted holding the GIL: threads would only add their cost
         task.table = (values, tuple(int(k) for k in kinds), tuple(labels))
@@ -136,6 +163,9 @@ def _table_task(values: np.ndarray, kinds, labels):
 
         return format_csv_bytes(values, kinds, labels, scratch)
 
+    if small:  # by the compiled module: joined with its neighbours as Python's, on this thread
+        task.python = True
+        task.table = (values, tuple(int(k) for k in kinds), tuple(labels))
     return task
 
 
