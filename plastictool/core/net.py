@@ -300,9 +300,13 @@ def make_net(
             return np.zeros(0, np.int64), np.zeros(0, np.int64), 0
         steps = np.asarray(ev[0], dtype=np.int64)
         idx = np.asarray(ev[1], dtype=np.int64)
-        if steps.size > 1 and not (np.all(steps[1:] >= steps[:-1])):
-            order = np.lexsort((idx, steps))
-            steps, idx = steps[order], idx[order]
+        if steps.size > 1:
+            least = (steps[1:] - steps[:-1]).min()
+            if least > 0:  # sorted, one event per step (a pairing's): a sweep builds hundreds
+                return steps, idx, 1
+            if least < 0:
+                order = np.lexsort((idx, steps))
+                steps, idx = steps[order], idx[order]
         if not steps.size:
             return steps, idx, 0
         edges = np.flatnonzero(np.diff(steps)) + 1  # first event of each distinct step

@@ -22,8 +22,14 @@ def kinds() -> list[str]:
     return list(REGISTRY)
 
 
+_LOADED: dict = {}  # kind -> module once imported (a sweep asks for it several times per condition)
+
+
 def module(kind: str):
-    return importlib.import_module(REGISTRY[kind])
+    m = _LOADED.get(kind)
+    if m is None:
+        m = _LOADED[kind] = importlib.import_module(REGISTRY[kind])
+    return m
 
 
 def spec(kind: str):
