@@ -801,7 +801,7 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
     preset = raw.get("preset")
     values = {}
     for p in spec.params:
-        f = F(p.name, p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices)
+        f = _param_field(p)
         x = merged.get(p.name)
         if p.dim == "init":
             values[p.name] = p.default if x is None else (x if isinstance(x, Init) else v.init(path + (p.name,), x, (syn.n_pre, syn.n_post)))
@@ -821,6 +821,17 @@ def _rule(v: Validator, raw, neuron: Neuron, syn: Synapses) -> RuleConfig:
     if expression == "presynaptic" and syn.release is None:
         v.fail(path + ("expression",), "presynaptic expression changes the release probability U: it needs synapses.release")
     return RuleConfig(kind, values, preset, expression)
+
+
+_PARAM_FIELDS: dict = {}  # id(rule Param) -> (Param, its F): a sweep validates the rule once per condition
+
+
+def _param_field(p) -> F:
+    """The field that validates rule parameter ``p`` (made once per parameter)."""
+    hit = _PARAM_FIELDS.get(id(p))
+    if hit is None or hit[0] is not p:
+        hit = _PARAM_FIELDS[id(p)] = (p, F(p.name, p.dim, p.default, p.doc, lo=p.lo, hi=p.hi, lo_open=p.lo_open, choices=p.choices))
+    return hit[1]
 
 
 def _with_preset(v: Validator, path, raw: dict, spec, allowed, unknown_key, unknown_preset) -> dict:
