@@ -82,7 +82,11 @@ record: {{interval: {interval} ms, weights: {weights}, stats: {stats}, state: {s
 RULES = {
     "stdp": ("{kind: stdp, a_plus: 0.002, a_minus: 0.0021, pairing: %s, weight_dependence: %s, same_step: %s}", ["x_pre", "x_post"]),
     "triplet": ("{kind: triplet, preset: %s}", ["r1", "r2", "o1", "o2"]),
+    # rules without advance_block: the driver calls their advance_kernel (record.step_entry)
+    "calcium": ("{kind: calcium, preset: %s, sigma: %s, tau: 1000 ms}", ["ca", "rho"]),
+    "receptor": ("{kind: receptor, prp_step: %s}", ["ca", "pi3k", "bound", "tag", "prp"]),
 }
+DELAYS = ("stdp", "triplet")  # (synaptic delays: the spike-timing rules only)
 
 
 @st.composite
@@ -95,19 +99,26 @@ def protocols(draw):
             draw(st.sampled_from(["additive", "multiplicative", "gutig"])),
             draw(st.sampled_from(["exclude", "nest", "pair"])),
         )
-    else:
+    elif kind == "triplet":
         text = text % draw(st.sampled_from(["pfister2006_hippo_aa_min", "pfister2006_visual_nn_full"]))
+    elif kind == "calcium":  # (dpd_prime: a delay of 2.2 ms, not a whole number of steps of 0.3 ms)
+        text = text % (draw(st.sampled_from(["graupner2012_dp", "graupner2012_dpd_prime"])), draw(st.sampled_from([0, 3])))
+    else:
+        text = text % draw(st.sampled_from(["0.1 ms", "1 ms", "20 ms"]))
     lif = draw(st.booleans())
     n_pre, n_post = draw(st.integers(1, 40)), draw(st.integers(1, 20))
     state = draw(st.lists(st.sampled_from(traces + (["v", "g"] if lif else [])), unique=True, max_size=4))
     pairs = draw(st.lists(st.tuples(st.integers(0, n_pre - 1), st.integers(0, n_post - 1)), unique=True, max_size=3))
     if state and not pairs:  # (bigger state arrays are recorded as a mean: the Python path)
         n_pre, n_post = min(n_pre, 16), min(n_post, 16)
+        if kind in ("calcium", "receptor"):  # (synapse-shaped: at most 16 synapses)
+            n_pre, n_post = min(n_pre, 4), min(n_post, 4)
     d1, d2 = draw(st.integers(1, 300)), draw(st.integers(0, 200))
+    delays = kind in DELAYS
     return STDP.format(
         seed=draw(st.integers(0, 99)),
-        d_ax=draw(st.sampled_from([0, 0.3])),
-        d_den=draw(st.sampled_from([0, 1.5])),
+        d_ax=draw(st.sampled_from([0, 0.3])) if delays else 0,
+        d_den=draw(st.sampled_from([0, 1.5])) if delays else 0,
         duration=d1 + d2 + draw(st.integers(0, 50)),
         n_pre=n_pre,
         n_post=n_post,
@@ -125,7 +136,7 @@ def protocols(draw):
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(text=protocols(), buffer_rows=st.sampled_from([1, 2, 7, 4096]))
 def test_kernel_recording_equals_python_recorder(text, buffer_rows, tmp_path, monkeypatch):
     exp = _build(tmp_path, text)
@@ -202,7 +213,13 @@ def test_what_stays_on_the_python_path(tmp_path):
     )
     assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: stdp}\nrecord: {weights: none, state: [x_pre]}\n"))
     assert "std" in _kernel_used(_build(tmp_path, base.replace("n_post: 20", "n_post: 20, dtype: float32") + "rule: {kind: stdp}\nrecord: {stats: [std]}\n"))
-    assert "advance_block" in _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\n"))
+    assert "rel" in _kernel_used(_build(tmp_path, base.replace("n_post: 20}", "n_post: 20, release: {U: 0.5, tau_rec: 100 ms}}") + "rule: {kind: stdp}\n"))
+    assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: none, state: [rho]}\n"))
+    assert _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: [[0, 1]], state: [ca, rho]}\n")) is None
+    rate = "name: r\ndt: 1 ms\nduration: 20 ms\nsynapses: {n_pre: 2, n_post: 1}\nneuron: {model: rate}\nrule: {kind: hebb}\n"
+    patterns = "{pre: {patterns: {vectors: [[1, 0], [0, 1]], presentation: 1 ms}}}"
+    assert _kernel_used(_build(tmp_path, rate + f"stimulus: {{duration: 20 ms, {patterns[1:]}\n")) is None
+    assert "without rate input" in _kernel_used(_build(tmp_path, rate + f"stimulus: {{duration: 10 ms, {patterns[1:]}\n"))  # (a rest phase)
 
 
 def test_something_new_goes_to_the_python_path(tmp_path):
@@ -229,3 +246,72 @@ def test_something_new_goes_to_the_python_path(tmp_path):
     assert "release_u" in record.supported(b, rec, stepper)
     b.net = Net2(*b.net[:-1], np.zeros(0))
     assert record.supported(b, rec, stepper) is None
+
+
+RATE = """
+name: rate
+seed: {seed}
+dt: {dt} ms
+duration: {duration} ms
+synapses: {{n_pre: {n_pre}, n_post: {n_post}, w_init: {{uniform: [0, 0.3]}}, w_min: {w_min}, w_max: {w_max}, dtype: {dtype}}}
+neuron: {{model: rate, activation: {activation}}}
+phases:
+{phases}
+rule: {rule}
+record: {{interval: {interval} ms, weights: {weights}, stats: {stats}, state: {state}}}
+"""
+
+
+@st.composite
+def rate_protocols(draw):
+    kind = draw(st.sampled_from(["hebb", "oja", "bcm"]))
+    rule = {"hebb": "{kind: hebb, eta: 2 /s, decay: 0.5 /s}", "oja": "{kind: oja, eta: 5 /s}", "bcm": "{kind: bcm, eta: 5 /s, tau_theta: 20 ms}"}[kind]
+    n_pre, n_post = draw(st.integers(1, 5)), draw(st.integers(1, 3))
+    dt = draw(st.sampled_from([0.1, 1]))
+    phases, total = [], 0
+    for k in range(draw(st.integers(1, 3))):
+        d = draw(st.integers(1, 900)) * dt
+        total += d
+        vecs = [[draw(st.sampled_from([0, 0.5, 1])) for _ in range(n_pre)] for _ in range(2)]
+        pats = f"patterns: {{vectors: {vecs}, presentation: {draw(st.sampled_from([1, 7]))} ms, order: {draw(st.sampled_from(['cyclic', 'random']))}}}"
+        cov = (np.full((n_pre, n_pre), 0.2) + 0.3 * np.eye(n_pre)).tolist()  # (correlated: a matrix product, not a scaling)
+        gauss = f"gaussian: {{mean: {[0.2] * n_pre}, cov: {cov}}}"
+        pre = draw(st.sampled_from([pats, gauss, pats + ", " + gauss]))
+        phases.append(f"  - {{name: p{k}, duration: {d:g} ms, pre: {{{pre}}}}}")
+    state = draw(st.lists(st.sampled_from(["y", "theta"] if kind == "bcm" else ["y"]), unique=True, max_size=2))
+    pairs = draw(st.lists(st.tuples(st.integers(0, n_pre - 1), st.integers(0, n_post - 1)), unique=True, max_size=3))
+    bounded = draw(st.booleans())
+    return RATE.format(
+        seed=draw(st.integers(0, 99)),
+        dt=dt,
+        duration=f"{total:g}",
+        n_pre=n_pre,
+        n_post=n_post,
+        w_min=0 if bounded else "null",
+        w_max=1 if bounded else "null",
+        dtype=draw(st.sampled_from(["float64", "float32"])),
+        activation=draw(st.sampled_from(["linear", "sigmoid"])),
+        phases="\n".join(phases),
+        rule=rule,
+        # (500 ms at dt 0.1 ms: samples further apart than a chunk of rate input rows, 4096 steps)
+        interval=draw(st.sampled_from([dt, 3 * dt, 7.5, 50, 500])),
+        weights=[list(p) for p in pairs] if pairs else "none",
+        stats=draw(st.lists(st.sampled_from(["mean", "min", "max"]), unique=True, max_size=3)),
+        state=state,
+    )
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=rate_protocols(), buffer_rows=st.sampled_from([1, 3, 4096]), chunk_rows=st.sampled_from([5, 4096]))
+def test_rate_rules_recording_equals_python_recorder(text, buffer_rows, chunk_rows, tmp_path, monkeypatch):
+    """The rate rules (hebb, oja, bcm): the kernels sample inside a chunk of rate input rows
+    (record.RateChunks), filled as the Python path fills its smaller ones (Gaussian inputs
+    included: their matrix products are made block by block)."""
+    exp = _build(tmp_path, text)
+    assert _kernel_used(exp) is None
+    ref = _run(exp, "python", monkeypatch)
+    monkeypatch.setattr(record, "BUFFER_ROWS", buffer_rows)
+    monkeypatch.setattr(record, "RATE_ROWS", chunk_rows)
+    got = _run(exp, "kernel", monkeypatch)
+    for a, b in zip(ref, got):
+        _same(a, b)

@@ -476,7 +476,7 @@ def entry_kernels() -> dict:
 
     for kind in registry.kinds():
         m = registry.module(kind)
-        if hasattr(m, "advance_block"):
+        if record.has_driver(m):
             record.driver(m)
             batch.driver(m)
     return {stable_name(qualname(k.py_func)): k for k in ENTRIES}

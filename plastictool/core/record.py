@@ -2,9 +2,11 @@
 
 ``engine.simulate`` samples the traces every ``record.interval``. Done from Python, each sample
 ends a kernel call (``Stepper._run``, ``Recorder.sample``): the STDP window sweep with its
-default recording (101 conditions x 61 samples) made 6,000 round trips for 0.2 ms of kernel
-work each. Here a jitted *driver*, one per rule module (:func:`driver`), loops over the sample
-steps of a chunk itself: it calls the rule's own ``advance_block`` (unchanged) up to each sample
+default recording (101 conditions x 1201 samples) made 121,000 round trips for 0.2 ms of
+kernel work each (56 us a sample, 6.8 s of 6.9 s). Here a jitted *driver*, one per rule module
+(:func:`driver`), loops over the sample steps of a chunk itself: it calls the rule's one
+stepping entry (:func:`step_entry`: its own ``advance_block``, unchanged, or for rules without
+one, calcium and receptor, its ``advance_kernel`` over all post neurons) up to each sample
 step, in exactly the calls the Python loop makes, then writes the sample into a preallocated
 buffer: the chosen weights ``w[i,j]``, the statistics (``mean`` from NumPy's pairwise
 summation, ``std``, ``min``, ``max``), the finite check, and state variables. A chunk returns
@@ -13,19 +15,26 @@ out buffer of LIF neurons is full (Python drains it, as before), or at a non-fin
 (Python then raises the usual error). The samples are identical, bit for bit, to the Python
 Recorder's (tests/test_record.py compares both on random protocols).
 
-State variables: the kernel copies the stored value (and the step of its last update, for
-event-driven traces); the decay to the sample step, ``x exp(-(step - t) dt / tau)``, is
-applied by NumPy afterwards over the whole buffer, the same elementwise arithmetic as the
-rule's Python ``probe``. A rule declares its decaying traces in ``RECORD_TRACES``
-(``{name: (value field, step field, tau field of Params)}``); the neuron variables ``v``, ``g``,
-``y`` are copied as they are.
+State variables (:func:`state_reads`): the kernel copies stored values (and the steps of
+their last updates); NumPy then brings them to the sample step over the whole buffer, with
+the same elementwise arithmetic as the rule's Python ``probe``. A rule declares its decaying
+traces in ``RECORD_TRACES`` (``{name: (value field, step field, tau field of Params)}``: ``x
+exp(-(step - t) dt / tau)``), or, for anything else, a ``record_state(st, pr, name)`` that
+names the arrays to read and the arithmetic (calcium's ``ca``, a sum of a pre and a post part;
+the receptor rule's columns of its state matrix); the neuron variables ``v``, ``g``, ``y`` are
+copied as they are.
 
-Where something has no kernel path (:func:`supported` says why not): a rule without
-``advance_block``, rate inputs, several thread blocks, a recorded variable without a
-``RECORD_TRACES`` entry, the mean of a big state array, ``std`` of ``float32`` weights, the
-engine keeps its per-sample Python path, so new mechanisms stay correct until they add theirs.
+Rate rules: Python fills a chunk of up to RATE_ROWS steps of rate input rows
+(:class:`RateChunks`, with the values of the Python path's smaller chunks) and the driver
+samples inside it.
 
-Driver functions: the same code (:func:`_drive`) with the rule's ``advance_block`` in its
+Where something has no kernel path (:func:`supported` says why not): a rule without a
+stepping entry, a rate rule's phase without rate input, several thread blocks, transmitter release, structure,
+inhibitory inputs, a recorded variable the rule does not describe, the mean of a big state
+array, ``std`` of ``float32`` weights, the engine keeps its per-sample Python path, so new
+mechanisms stay correct until they add theirs.
+
+Driver functions: the same code (:func:`_drive`) with the rule's stepping entry in its
 globals, named ``drive_<rule>`` (its own Numba cache index and its own entry in the
 ahead-of-time module of ``plastic warmup``).
 """
@@ -37,6 +46,7 @@ import types as _pytypes
 import numpy as np
 
 from .jit import jit
+from .net import Net
 
 DONE, FULL, OUT, BAD = 0, 1, 2, 3  # why a driver call returned (io[2])
 FIRST = 4  # (io[2] on the way in: sample the starting step too)
@@ -204,12 +214,14 @@ def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, 
 
 def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols):
     """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every`` (and at
-    ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Calls ``advance_block``
+    ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Rate rules: ``net.x``
+    holds the input rows from step ``io[3]`` on (``rows_from``). Calls ``advance_block``
     exactly as ``engine.Stepper`` does (up to each sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
     to DONE, FULL (buffer full), OUT (out buffer of post spikes full: drain it) or BAD (not
     finite at step ``io[0]``; not sampled). (One call of ``sample_row``, which is inlined.)"""
     s = io[0]
     n = io[1]
+    x0 = io[3] if io.shape[0] > 3 else s  # rate rules: the step of the input row net.x[0]
     cap = rows.shape[0]
     dt = net.dt
     frames = np.empty((3, 64), np.int64)  # pairwise_into's stack
@@ -229,7 +241,7 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
         if nxt % every == 0 and n >= cap:
             status = FULL
             break
-        reached = advance_block(w, net, st, pr, s, nxt, blocked, j0, j1, lif, rel, None, None)  # noqa: F821 (the rule's, in the globals; inh None: Built.inh sends a run to the Python path)
+        reached = advance_block(w, rows_from(net, s - x0), st, pr, s, nxt, blocked, j0, j1, lif, rel, None, None)  # noqa: F821 (the rule's, in the globals; inh None: Built.inh sends a run to the Python path)
         if reached < nxt:
             s = reached
             status = OUT
@@ -242,7 +254,60 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
     return s
 
 
+def _whole(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present, inh):
+    """The stepping entry of a rule without ``advance_block`` (calcium, receptor), with
+    ``advance_block``'s arguments: its ``advance_kernel`` over all post neurons (``j0``, ``j1``,
+    ``lif`` and ``inh`` are not its arguments: one block, the LIF parameters in ``net``, and
+    ``Built.inh`` sends a run to the Python path). (Compiled apart: inlined, with ``rows_from``,
+    the ahead-of-time compiler failed to type the driver.)"""
+    return advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present)  # noqa: F821 (the rule's, in the globals)
+
+
+@jit  # (not inlined: see _whole)
+def _net_as_is(net, k):
+    """``rows_from`` of the spike rules: the net as it is."""
+    return net
+
+
+@jit
+def _rows_from(net, k):
+    """``rows_from`` of the rate rules: ``net`` with its input rows from row ``k`` on (a rate
+    rule's ``advance(..., s0, s1, ...)`` reads the row of step ``s`` at ``x[s - s0]``)."""
+    return Net(net.dt, net.model, net.pre_step, net.pre_idx, net.post_step, net.post_idx, net.cursor, net.pre_now, net.post_now, net.out_step, net.out_idx,
+               net.v, net.g, net.ref_until, net.lif, net.x[k:], net.y, net.act, net.dq_n, net.dq_idx)
+
+
 _DRIVERS: dict = {}
+_STEPS: dict = {}
+
+
+def _function(template, g: dict, name: str):
+    """``template``'s code with the globals ``g``, named ``name`` (its own Numba cache index)."""
+    f = _pytypes.FunctionType(template.__code__, g, name)
+    f.__qualname__ = name
+    f.__module__ = __name__
+    f.__doc__ = template.__doc__
+    return f
+
+
+def has_driver(module) -> bool:
+    """Whether a rule module has a stepping entry that the driver can call: ``advance_block``
+    (rules with ``SPEC.post_blocks``) or ``advance_kernel`` (over all post neurons)."""
+    return bool(module.SPEC.post_blocks and hasattr(module, "advance_block")) or hasattr(module, "advance_kernel") or module.SPEC.inputs == "rates"
+
+
+def step_entry(module):
+    """The one stepping entry the driver calls, with ``advance_block``'s arguments: the rule's
+    ``advance_block``, else :func:`_whole` over its ``advance_kernel`` or, for the rate rules,
+    over their (jitted) ``advance`` (made once per module)."""
+    if module.SPEC.post_blocks and hasattr(module, "advance_block"):
+        return module.advance_block
+    kind = module.SPEC.kind
+    f = _STEPS.get(kind)
+    if f is None:
+        kernel = module.advance_kernel if hasattr(module, "advance_kernel") else module.advance
+        f = _STEPS[kind] = jit(_function(_whole, {"advance_kernel": kernel}, f"step_{kind}_{_sources()}"))
+    return f
 
 
 def _sources() -> str:
@@ -265,62 +330,112 @@ _SOURCES = None
 
 
 def driver(module):
-    """The driver kernel of a rule module with ``advance_block`` (made once per module)."""
+    """The driver kernel of a rule module (:func:`has_driver`; made once per module): the one
+    code of :func:`_drive` calling the rule's :func:`step_entry`."""
     kind = module.SPEC.kind
     d = _DRIVERS.get(kind)
     if d is None:
         g = dict(globals())  # this module's kernels (or, before Numba loads, their stand-ins)
-        g["advance_block"] = module.advance_block
-        name = f"drive_{kind}_{_sources()}"
-        f = _pytypes.FunctionType(_drive.__code__, g, name)
-        f.__qualname__ = name
-        f.__module__ = __name__
-        f.__doc__ = _drive.__doc__
-        d = _DRIVERS[kind] = jit(f, entry=True)
+        g["advance_block"] = step_entry(module)
+        g["rows_from"] = _rows_from if module.SPEC.inputs == "rates" else _net_as_is
+        d = _DRIVERS[kind] = jit(_function(_drive, g, f"drive_{kind}_{_sources()}"), entry=True)
     return d
 
 
 # ---------------------------------------------------------------------------- planning
+def _same(F, T, steps, dt):
+    return F[0]
+
+
+def state_reads(b, name):
+    """How the kernels record the state variable ``name`` of the built run ``b``: ``(reads,
+    finish)``, or None where they cannot. ``reads``: a tuple of ``(values, steps, kind, stride,
+    offset)``: a float64 array and an int64 array (either None) read at the same element each
+    sample, ``kind*stride + offset``, where ``kind`` is "pre", "post" or "syn" (``i``, ``j`` or
+    ``i * n_post + j`` of the recorded synapse or neuron). ``finish(F, T, steps, dt)``: the
+    probed values from the read values ``F[r]`` and steps ``T[r]`` (one column each, over the
+    samples) and the sample steps, with the same NumPy arithmetic as the rule's ``probe`` (so
+    the same bits). Neuron variables are copied; a rule's ``RECORD_TRACES`` (a value and the
+    step of its last update, decaying with a time constant of Params) decay to the sample step;
+    other variables come from the rule's ``record_state(st, pr, name)`` (same result, or None)."""
+    if name in NEURON_VARS:
+        return ((getattr(b.net, name), None, "post", 1, 0),), _same
+    traces = getattr(b.module, "RECORD_TRACES", {})
+    if name in traces:
+        xf, tf, tauf = traces[name]
+        tau = float(getattr(b.params, tauf))
+
+        def decayed(F, T, steps, dt):
+            return F[0] * np.exp(-(steps - T[0]) * dt / tau)
+
+        return ((getattr(b.state, xf), getattr(b.state, tf), b.module.SPEC.state_var(name).shape, 1, 0),), decayed
+    f = getattr(b.module, "record_state", None)
+    return None if f is None else f(b.state, b.params, name)
+
+
 class Plan:
-    """What the kernel writes per sample, in the Recorder's column order."""
+    """What the kernel writes per sample, in the Recorder's column order: the weights and
+    statistics, then the raw reads of the state variables (:func:`state_reads`), which
+    :meth:`finish` turns into the recorded columns."""
 
     def __init__(self, b, rec):
         p = b.protocol
         self.stats = np.array([STAT_CODES[s] for s in p.record.stats], dtype=np.int64)
         self.wi, self.wj = rec.wi, rec.wj
-        src, srct, cols, decay = [], [], [], []
-        self.origins = []  # per source: ("net" | "state", value field, step field or None, tau field of Params or None)
+        n_post = b.w.shape[1]
+        src, srct, keys, cols = [], [], {}, []
+        self.origins = []  # per source: ("net" | "state", value field, step field or None, tau field of Params or None), None for others (core.batch)
+        self.vars = []  # (finish, read positions (outputs x reads of the variable))
         traces = getattr(b.module, "RECORD_TRACES", {})
-        dummy_t = np.zeros(1, np.int64)
         for name, shape, sel in rec.state:
-            if name in NEURON_VARS:
-                x, t, tau = getattr(b.net, name), dummy_t, None
-                self.origins.append(("net", name, None, None))
-            else:
-                xf, tf, tauf = traces[name]
-                x, t, tau = getattr(b.state, xf), getattr(b.state, tf), float(getattr(b.params, tauf))
-                self.origins.append(("state", xf, tf, tauf))
-            src.append(np.ascontiguousarray(x, dtype=np.float64))
-            srct.append(t)
-            for e in np.asarray(sel, dtype=np.int64):
-                cols.append((len(src) - 1, int(e)))
-                decay.append(tau)
+            reads, finish = state_reads(b, name)
+            origin = ("net", name, None, None) if name in NEURON_VARS else ("state", *traces[name]) if name in traces else None
+            where = []
+            for x, t, kind, stride, offset in reads:
+                key = (id(x), id(t))
+                if key not in keys:
+                    xs = np.zeros(t.size) if x is None else np.ascontiguousarray(x, dtype=np.float64)
+                    ts = np.zeros(xs.size, np.int64) if t is None else t
+                    keys[key] = len(src)
+                    src.append(xs)
+                    srct.append(ts)
+                    self.origins.append(origin if len(reads) == 1 else None)
+                where.append((keys[key], kind, stride, offset))
+            elems = list(zip(sel[0], sel[1])) if shape == "syn" else [(e, e) for e in np.asarray(sel)]
+            pos = np.empty((len(elems), len(reads)), np.int64)
+            for k, (i, j) in enumerate(elems):
+                for r, (a, kind, stride, offset) in enumerate(where):
+                    base = int(i) if kind == "pre" else int(j) if kind == "post" else int(i) * n_post + int(j)
+                    pos[k, r] = len(cols)
+                    cols.append((a, base * stride + offset))
+            self.vars.append((finish, pos))
+        self.n_sources = len(src)
         # always SOURCES arrays (unused ones empty): one kernel signature for any recorded state,
         # so the one that plastic warmup compiles ahead of time serves every run
-        src += [np.zeros(1)] * (SOURCES - len(src))
-        srct += [dummy_t] * (SOURCES - len(srct))
+        src += [np.zeros(1)] * max(0, SOURCES - len(src))
+        srct += [np.zeros(1, np.int64)] * max(0, SOURCES - len(srct))
         self.src, self.srct = tuple(src), tuple(srct)
         self.cols = np.array(cols, dtype=np.int64).reshape(-1, 2)
-        self.decay = decay
         self.first_state_col = 1 + len(self.wi) + len(self.stats)
+        self.width = self.first_state_col + len(self.cols)  # of a row the kernel writes (>= the columns)
         self.check_neurons = b.net.model != 0
+        self.dt = p.dt
 
     def finish(self, rows, trows, steps, dt):
-        """Bring the decaying state columns to their sample step (the rules' ``probe_trace``)."""
-        for k, tau in enumerate(self.decay):
-            if tau is not None:
-                c = self.first_state_col + k
-                rows[:, c] = rows[:, c] * np.exp(-(steps[:, 0] - trows[:, k]) * dt / tau)
+        """Turn the raw reads of the kernel's rows (``rows[:, first_state_col:]``, ``trows``) into
+        the recorded state columns, in place: afterwards ``rows[:, :len(columns)]`` are the
+        Recorder's rows. ``steps``: the sample steps (a column)."""
+        if not self.vars:
+            return
+        steps = steps[:, 0] if steps.ndim == 2 else steps
+        c0 = self.first_state_col
+        out = []
+        for finish, pos in self.vars:
+            for k in range(pos.shape[0]):
+                F = [rows[:, c0 + q] for q in pos[k]]
+                T = [trows[:, q] for q in pos[k]]
+                out.append(finish(F, T, steps, dt))
+        rows[:, c0 : c0 + len(out)] = np.array(out).T
 
 
 # What this module knows of a protocol, a built run and its phases. Something new there (a
@@ -357,28 +472,63 @@ def supported(b, rec, stepper) -> str | None:
     if any(len(ph) != 4 for ph in b.phases):
         return "phases with more than (first step, end step, block mask, rate input)"
     spec = b.module.SPEC
-    if not spec.post_blocks or not hasattr(b.module, "advance_block"):
-        return "rule without advance_block"
-    if spec.inputs != "spikes" or any(ph[3] is not None for ph in b.phases):
-        return "rate input"
+    if not has_driver(b.module):
+        return "rule without advance_block or advance_kernel"
+    if spec.inputs == "rates" and any(ph[3] is None for ph in b.phases):
+        return "a rate rule's phase without rate input (its kernel reads the rows of the last one)"
+    if spec.inputs != "rates" and any(ph[3] is not None for ph in b.phases):
+        return "rate input to a spike rule"
     if stepper.threads > 1:
         return "several thread blocks"
-    traces = getattr(b.module, "RECORD_TRACES", {})
-    if len(rec.state) > SOURCES:
-        return "more state variables than SOURCES"
+    sources = set()
     for name, shape, sel in rec.state:
-        if sel is None or shape == "syn":
-            return f"state {name}: mean or synapse-shaped"
-        if name in NEURON_VARS:
-            if getattr(b.net, name).dtype != np.float64:
-                return f"state {name}: dtype"
-        elif name not in traces:
-            return f"state {name}: no RECORD_TRACES entry"
+        if sel is None:
+            return f"state {name}: mean"
+        if name in NEURON_VARS and getattr(b.net, name).dtype != np.float64:
+            return f"state {name}: dtype"
+        how = state_reads(b, name)
+        if how is None:
+            return f"state {name}: no RECORD_TRACES entry or record_state"
+        sources |= {(id(x), id(t)) for x, t, *_ in how[0]}
+    if len(sources) > SOURCES:
+        return "more state arrays than SOURCES"
     if "std" in b.protocol.record.stats and b.w.dtype != np.float64:
         return "std of float32 weights"
     if not b.w.flags.c_contiguous or b.w.size == 0:
         return "weights layout"
     return None
+
+
+RATE_ROWS = 4096  # steps of rate input rows in a chunk (engine.MAX_CHUNK_ROWS)
+
+
+class RateChunks:
+    """The rate input rows of a rate rule's run, a chunk of up to MAX_CHUNK_ROWS steps (at most
+    about BUFFER_BYTES of them) at a time, filled with the blocks the Python path fills (one per
+    call of the kernel: up to the next sample, phase end or its own row count), so with the same
+    values; the kernels then sample inside the chunk."""
+
+    def __init__(self, b, every):
+        self.every = every
+        self.rows_py = b.net.x.shape[0]  # the Python path's chunk of rows
+        n_pre = b.net.x.shape[1]
+        self.rows = max(self.rows_py, min(RATE_ROWS, BUFFER_BYTES // (8 * max(1, n_pre))))
+        if self.rows > self.rows_py:
+            b.net = b.net._replace(x=np.zeros((self.rows, n_pre)))
+        self.x = b.net.x
+
+    def fill(self, rate, a, s, end) -> int:
+        """Fill the rows of steps ``s ..`` of the phase that starts at ``a``; returns the step after them."""
+        sizes = []
+        t = s
+        while t < end:
+            nxt = min(end, (t // self.every + 1) * self.every, t + self.rows_py)
+            if nxt - s > self.rows:
+                break
+            sizes.append(nxt - t)
+            t = nxt
+        rate.fill_blocks(self.x, s - a, sizes)
+        return t
 
 
 def run(b, rec, stepper, progress, check_finite) -> None:
@@ -389,10 +539,12 @@ def run(b, rec, stepper, progress, check_finite) -> None:
     p = b.protocol
     plan = Plan(b, rec)
     every = rec.every
-    cap = max(1, min(BUFFER_ROWS, rec.rows.shape[0], BUFFER_BYTES // (8 * (len(rec.columns) + len(plan.cols) + 1))))
-    rows = np.empty((cap, len(rec.columns)))
+    cap = max(1, min(BUFFER_ROWS, rec.rows.shape[0], BUFFER_BYTES // (8 * (plan.width + len(plan.cols) + 1))))
+    rows = np.empty((cap, plan.width))
     trows = np.zeros((cap, len(plan.cols) + 1), np.int64)  # last column: the sample's step
-    io = np.zeros(3, np.int64)
+    io = np.zeros(4, np.int64)
+    chunk = RateChunks(b, every) if b.module.SPEC.inputs == "rates" else None
+    stepper.nets[0] = b.net  # (RateChunks: a net with more rows of rate input)
     drive = driver(b.module)
     steps_out, idx_out = stepper.spikes[0]
     n_post = b.w.shape[1]
@@ -401,7 +553,7 @@ def run(b, rec, stepper, progress, check_finite) -> None:
         if n:
             r = rows[:n]
             plan.finish(r, trows[:n], trows[:n, -1:], p.dt)
-            rec.rows[rec.n : rec.n + n] = r
+            rec.rows[rec.n : rec.n + n] = r[:, : len(rec.columns)]
             rec.n += n
 
     # the sample of step 0 comes with the first call (the Recorder's sample does not check that
@@ -409,16 +561,20 @@ def run(b, rec, stepper, progress, check_finite) -> None:
     first = bool(b.phases) and b.phases[0][0] == 0
     if not first:
         rec.sample(0)
-    for a, end, blocked, _rate in b.phases:
+    for a, end, blocked, rate in b.phases:
         io[0] = a
         io[2] = DONE
+        stop = end if chunk is None else a  # (rate rules: the rows of a chunk first)
         while io[0] < end or first:
             s = int(io[0])
             io[1] = 0
             if first:
                 io[2] = FIRST
+            if chunk is not None and s >= stop:  # the next chunk of rate input rows
+                stop = chunk.fill(rate, a, s, end)
+                io[3] = s
             net = b.net
-            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), b.rel, end, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
+            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), b.rel, stop, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
             if first:
                 first = False
                 if io[2] == BAD and rec.n == 0 and int(io[1]) == 0 and int(io[0]) == s:

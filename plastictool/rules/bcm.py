@@ -61,6 +61,15 @@ def probe(st, pr, name, step):
     return st.theta.copy()
 
 
+def record_state(st, pr, name):
+    """For the kernels' own recording (``core.record.state_reads``): ``theta`` as it is."""
+    return ((st.theta, None, "post", 1, 0),), _as_read
+
+
+def _as_read(F, T, steps, dt):
+    return F[0]
+
+
 @jit(entry=True)
 def advance(w, net, st, pr, s0, s1, blocked, rel=None, present=None):  # (rel: no release for rate rules)
     n_pre, n_post = w.shape

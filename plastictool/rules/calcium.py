@@ -304,6 +304,25 @@ def probe(st, pr, name, step):
     raise KeyError(name)
 
 
+def record_state(st, pr, name):
+    """For the kernels' own recording (``core.record.state_reads``): the arrays read at each
+    sample and ``probe``'s arithmetic over the samples (the same values, bit for bit)."""
+    if name == "rho":
+        return ((st.rho, None, "syn", 1, 0),), _rho
+    if name == "ca":
+
+        def ca(F, T, steps, dt):
+            a = np.where(T[0] > steps, F[1], probe_trace(F[0], np.minimum(T[0], steps), steps, pr.dt, pr.tau_ca))
+            return a + probe_trace(F[2], T[2], steps, pr.dt, pr.tau_ca)
+
+        return ((st.ca_pre, st.t_pre, "pre", 1, 0), (st.ca_a, st.t_pre, "pre", 1, 0), (st.ca_post, st.t_post, "post", 1, 0)), ca
+    return None
+
+
+def _rho(F, T, steps, dt):
+    return F[0]
+
+
 @jit
 def readout(w, rho, w0, w1, present=None):
     n_pre, n_post = w.shape

@@ -378,6 +378,28 @@ def probe(st, pr, name, step):
     return out.reshape(n_pre, n_post)
 
 
+def record_state(st, pr, name):
+    """For the kernels' own recording (``core.record.state_reads``): the arrays read at each
+    sample and ``probe``'s arithmetic over the samples (the same values, bit for bit)."""
+    if name == "prp":
+        return ((st.prp, None, "post", 1, 0),), _as_read
+    if name not in STATE_NAMES:
+        return None
+    col = STATE_NAMES.index(name)
+    x = st.x.reshape(-1)  # (a view: synapse s, variable c at s * N_X + c)
+    if col != CA:
+        return ((x, None, "syn", N_X, col),), _as_read
+
+    def ca(F, T, steps, dt):
+        return F[0] * np.exp(-(steps - T[1]) * pr.dt / pr.tau_ca)
+
+    return ((x, None, "syn", N_X, col), (None, st.t, "syn", 1, 0)), ca
+
+
+def _as_read(F, T, steps, dt):
+    return F[0]
+
+
 # ---------------------------------------------------------------------------------------------
 # kernels
 

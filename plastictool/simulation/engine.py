@@ -336,6 +336,15 @@ class RateInput:
 
     def fill(self, out: np.ndarray, k0: int, n: int) -> None:
         """Rows for phase-local steps k0 .. k0+n-1 into out[:n]."""
+        self.fill_blocks(out, k0, (n,))
+
+    def fill_blocks(self, out: np.ndarray, k0: int, sizes) -> None:
+        """``fill(out[o:], k0 + o, m)`` for consecutive blocks of ``m`` rows in ``sizes``, with the
+        same values (the kernels' own recording fills a chunk of several samples at once with the
+        fills the Python path makes, sample by sample): the Gaussian draws of one call are those
+        of the blocks' calls, but a matrix product's rounding depends on its number of rows, so
+        it is made block by block."""
+        n = int(sum(sizes))
         out[:n] = 0.0
         for part in self.parts:
             if part[0] == "patterns":
@@ -346,7 +355,10 @@ class RateInput:
             else:
                 _, mean, root, gen = part
                 z = gen.standard_normal((n, self.n_pre))
-                out[:n] += mean + z @ root.T
+                o = 0
+                for m in sizes:
+                    out[o : o + m] += mean + z[o : o + m] @ root.T
+                    o += m
 
 
 # ---------------------------------------------------------------------------- build
