@@ -70,7 +70,7 @@ name: r
 seed: {seed}
 dt: 0.1 ms
 duration: {duration} ms
-synapses: {{n_pre: {n_pre}, n_post: {n_post}, w_init: {{uniform: [0, 0.05]}}, w_min: 0, w_max: 0.05, dtype: {dtype}, delay: {{axonal: {d_ax} ms, dendritic: {d_den} ms}}}}
+synapses: {{n_pre: {n_pre}, n_post: {n_post}, w_init: {{uniform: [0, 0.05]}}, w_min: 0, w_max: 0.05, dtype: {dtype}, delay: {{axonal: {d_ax} ms, dendritic: {d_den} ms}}{extra}}}
 neuron: {neuron}
 phases:
   - {{name: a, duration: {d1} ms, pre: {{poisson: {{rate: {rate} Hz}}}}{post}}}
@@ -107,12 +107,25 @@ def protocols(draw):
         text = text % draw(st.sampled_from(["0.1 ms", "1 ms", "20 ms"]))
     lif = draw(st.booleans())
     n_pre, n_post = draw(st.integers(1, 40)), draw(st.integers(1, 20))
+    # transmitter release (core.release: its state u and x, per pre neuron or per synapse)
+    release = draw(st.sampled_from([None, "{U: 0.5, tau_rec: 100 ms, tau_fac: 50 ms}", "{U: 0.4, tau_rec: 80 ms}", "{U: 0.4, tau_rec: 80 ms, tau_fac: 20 ms, sites: 3}"]))
+    extra = "" if release is None else f", release: {release}"
+    if release is not None:
+        traces = traces + ["u", "x"]
+        if draw(st.booleans()):
+            text = text[:-1] + ", expression: presynaptic}"
+    dtype = draw(st.sampled_from(["float64", "float32"]))
+    inhibitory = lif and kind in DELAYS and release is None and draw(st.booleans())  # inhibitory inputs (core.inhibit; not with release)
     state = draw(st.lists(st.sampled_from(traces + (["v", "g"] if lif else [])), unique=True, max_size=4))
     pairs = draw(st.lists(st.tuples(st.integers(0, n_pre - 1), st.integers(0, n_post - 1)), unique=True, max_size=3))
     if state and not pairs:  # (bigger state arrays are recorded as a mean: the Python path)
         n_pre, n_post = min(n_pre, 16), min(n_post, 16)
-        if kind in ("calcium", "receptor"):  # (synapse-shaped: at most 16 synapses)
+        if kind in ("calcium", "receptor") or {"u", "x"} & set(state):  # (synapse-shaped: at most 16 synapses)
             n_pre, n_post = min(n_pre, 4), min(n_post, 4)
+    if "presynaptic" in text and "u" in state:  # (u then reads the weights: float64 only, else the Python path)
+        dtype = "float64"
+    if inhibitory and n_pre > 1:
+        extra += f", inhibitory: {{from: 0, to: {draw(st.integers(1, n_pre - 1))}}}"
     d1, d2 = draw(st.integers(1, 300)), draw(st.integers(0, 200))
     delays = kind in DELAYS
     return STDP.format(
@@ -122,13 +135,14 @@ def protocols(draw):
         duration=d1 + d2 + draw(st.integers(0, 50)),
         n_pre=n_pre,
         n_post=n_post,
-        dtype=draw(st.sampled_from(["float64", "float32"])),
+        dtype=dtype,
         neuron="{model: lif, tau_m: 10 ms, v_rest: -74 mV, v_thresh: -54 mV, v_reset: -60 mV, tau_syn: 5 ms, e_syn: 0 mV}" if lif else "{model: clamped}",
         d1=d1,
         d2=d2,
         rate=draw(st.sampled_from([5, 40, 200])),
         post="" if lif else ", post: {poisson: {rate: 30 Hz}}",
         rule=text,
+        extra=extra,
         interval=draw(st.sampled_from([0.1, 0.3, 1, 7.5, 50])),
         weights=[list(p) for p in pairs] if pairs else "none",
         stats=draw(st.lists(st.sampled_from(["mean", "min", "max"]), unique=True, max_size=3)),
@@ -213,7 +227,11 @@ def test_what_stays_on_the_python_path(tmp_path):
     )
     assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: stdp}\nrecord: {weights: none, state: [x_pre]}\n"))
     assert "std" in _kernel_used(_build(tmp_path, base.replace("n_post: 20", "n_post: 20, dtype: float32") + "rule: {kind: stdp}\nrecord: {stats: [std]}\n"))
-    assert "rel" in _kernel_used(_build(tmp_path, base.replace("n_post: 20}", "n_post: 20, release: {U: 0.5, tau_rec: 100 ms}}") + "rule: {kind: stdp}\n"))
+    assert _kernel_used(_build(tmp_path, base.replace("n_post: 20}", "n_post: 20, release: {U: 0.5, tau_rec: 100 ms}}") + "rule: {kind: stdp}\n")) is None
+    small = base.replace("n_pre: 30, n_post: 20}", "n_pre: 2, n_post: 2, structure: {present: [[1, 0], [1, 1]], formation_rate: 100 /s, elimination_rate: 50 /s}}")
+    assert "structure" in _kernel_used(_build(tmp_path, small + "rule: {kind: stdp}\n"))
+    presyn = base.replace("n_post: 20}", "n_post: 20, dtype: float32, release: {U: 0.5, tau_rec: 100 ms}}")
+    assert "state u" in _kernel_used(_build(tmp_path, presyn + "rule: {kind: stdp, expression: presynaptic}\nrecord: {weights: [[0, 1]], state: [u]}\n"))
     assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: none, state: [rho]}\n"))
     assert _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: [[0, 1]], state: [ca, rho]}\n")) is None
     rate = "name: r\ndt: 1 ms\nduration: 20 ms\nsynapses: {n_pre: 2, n_post: 1}\nneuron: {model: rate}\nrule: {kind: hebb}\n"

@@ -6,7 +6,8 @@ default recording (101 conditions x 1201 samples) made 121,000 round trips for 0
 kernel work each (56 us a sample, 6.8 s of 6.9 s). Here a jitted *driver*, one per rule module
 (:func:`driver`), loops over the sample steps of a chunk itself: it calls the rule's one
 stepping entry (:func:`step_entry`: its own ``advance_block``, unchanged, or for rules without
-one, calcium and receptor, its ``advance_kernel`` over all post neurons) up to each sample
+one, calcium and receptor, its ``advance_kernel`` over all post neurons; the rate rules'
+``advance``) up to each sample
 step, in exactly the calls the Python loop makes, then writes the sample into a preallocated
 buffer: the chosen weights ``w[i,j]``, the statistics (``mean`` from NumPy's pairwise
 summation, ``std``, ``min``, ``max``), the finite check, and state variables. A chunk returns
@@ -21,18 +22,21 @@ the same elementwise arithmetic as the rule's Python ``probe``. A rule declares 
 traces in ``RECORD_TRACES`` (``{name: (value field, step field, tau field of Params)}``: ``x
 exp(-(step - t) dt / tau)``), or, for anything else, a ``record_state(st, pr, name)`` that
 names the arrays to read and the arithmetic (calcium's ``ca``, a sum of a pre and a post part;
-the receptor rule's columns of its state matrix); the neuron variables ``v``, ``g``, ``y`` are
-copied as they are.
+the receptor rule's columns of its state matrix; transmitter release's ``u`` and ``x``:
+``core.release.record_state``); the neuron variables ``v``, ``g``, ``y`` are copied as they
+are. Transmitter release (``rel``) and inhibitory inputs (``inh``) are the kernels' own
+arguments: the driver passes them on.
 
 Rate rules: Python fills a chunk of up to RATE_ROWS steps of rate input rows
 (:class:`RateChunks`, with the values of the Python path's smaller chunks) and the driver
 samples inside it.
 
 Where something has no kernel path (:func:`supported` says why not): a rule without a
-stepping entry, a rate rule's phase without rate input, several thread blocks, transmitter release, structure,
-inhibitory inputs, a recorded variable the rule does not describe, the mean of a big state
-array, ``std`` of ``float32`` weights, the engine keeps its per-sample Python path, so new
-mechanisms stay correct until they add theirs.
+stepping entry, a rate rule's phase without rate input, several thread blocks,
+``synapses.structure`` (it steps from Python at every chunk end, which is every sample), a
+recorded variable the kernels cannot read (the release's ``u`` with presynaptic expression
+and ``float32`` weights), the mean of a big state array, ``std`` of ``float32`` weights, the
+engine keeps its per-sample Python path, so new mechanisms stay correct until they add theirs.
 
 Driver functions: the same code (:func:`_drive`) with the rule's stepping entry in its
 globals, named ``drive_<rule>`` (its own Numba cache index and its own entry in the
@@ -212,7 +216,7 @@ def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, 
     return True
 
 
-def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols):
+def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, io, wi, wj, stats, check_neurons, src, srct, cols, inh):
     """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every`` (and at
     ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Rate rules: ``net.x``
     holds the input rows from step ``io[3]`` on (``rows_from``). Calls ``advance_block``
@@ -241,7 +245,7 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
         if nxt % every == 0 and n >= cap:
             status = FULL
             break
-        reached = advance_block(w, rows_from(net, s - x0), st, pr, s, nxt, blocked, j0, j1, lif, rel, None, None)  # noqa: F821 (the rule's, in the globals; inh None: Built.inh sends a run to the Python path)
+        reached = advance_block(w, rows_from(net, s - x0), st, pr, s, nxt, blocked, j0, j1, lif, rel, None, inh)  # noqa: F821 (the rule's, in the globals)
         if reached < nxt:
             s = reached
             status = OUT
@@ -258,7 +262,7 @@ def _whole(w, net, st, pr, s0, s1, blocked, j0, j1, lif, rel, present, inh):
     """The stepping entry of a rule without ``advance_block`` (calcium, receptor), with
     ``advance_block``'s arguments: its ``advance_kernel`` over all post neurons (``j0``, ``j1``,
     ``lif`` and ``inh`` are not its arguments: one block, the LIF parameters in ``net``, and
-    ``Built.inh`` sends a run to the Python path). (Compiled apart: inlined, with ``rows_from``,
+    inhibitory inputs for stdp and triplet only). (Compiled apart: inlined, with ``rows_from``,
     the ahead-of-time compiler failed to type the driver.)"""
     return advance_kernel(w, net, st, pr, s0, s1, blocked, rel, present)  # noqa: F821 (the rule's, in the globals)
 
@@ -358,6 +362,10 @@ def state_reads(b, name):
     the same bits). Neuron variables are copied; a rule's ``RECORD_TRACES`` (a value and the
     step of its last update, decaying with a time constant of Params) decay to the sample step;
     other variables come from the rule's ``record_state(st, pr, name)`` (same result, or None)."""
+    if getattr(b, "rel", None) is not None and name in ("u", "x"):  # (the Recorder's order)
+        from .release import record_state
+
+        return record_state(b.rel, name, b.w)
     if name in NEURON_VARS:
         return ((getattr(b.net, name), None, "post", 1, 0),), _same
     traces = getattr(b.module, "RECORD_TRACES", {})
@@ -442,7 +450,7 @@ class Plan:
 # mechanism that needs Python at chunk boundaries, say) sends the run to the Python path until
 # this module learns of it: merges of new mechanisms stay correct without touching this file.
 KNOWN_PROTOCOL = frozenset("name description seed dt duration synapses neuron phases rule block record file resolved".split())
-KNOWN_BUILT = frozenset("protocol module net w w_initial params state phases pre_events post_events".split())  # (rel: not yet)
+KNOWN_BUILT = frozenset("protocol module net w w_initial params state phases pre_events post_events rel inh".split())
 KNOWN_NET = frozenset("dt model pre_step pre_idx post_step post_idx cursor pre_now post_now out_step out_idx v g ref_until lif x y act dq_n dq_idx".split())
 
 
@@ -488,7 +496,7 @@ def supported(b, rec, stepper) -> str | None:
             return f"state {name}: dtype"
         how = state_reads(b, name)
         if how is None:
-            return f"state {name}: no RECORD_TRACES entry or record_state"
+            return f"state {name}: not readable by the kernels (no RECORD_TRACES entry, or record_state gives None)"
         sources |= {(id(x), id(t)) for x, t, *_ in how[0]}
     if len(sources) > SOURCES:
         return "more state arrays than SOURCES"
@@ -574,7 +582,7 @@ def run(b, rec, stepper, progress, check_finite) -> None:
                 stop = chunk.fill(rate, a, s, end)
                 io[3] = s
             net = b.net
-            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), b.rel, stop, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols)
+            drive(b.w, net, b.state, b.params, blocked, 0, n_post, lif_arg(net), b.rel, stop, every, rows, trows, io, plan.wi, plan.wj, plan.stats, plan.check_neurons, plan.src, plan.srct, plan.cols, b.inh)
             if first:
                 first = False
                 if io[2] == BAD and rec.n == 0 and int(io[1]) == 0 and int(io[0]) == s:

@@ -203,6 +203,41 @@ def probe(rel: Rel, name: str, step: int, w=None) -> np.ndarray:
     return np.broadcast_to(val[:, None], (n_pre, n_post))
 
 
+def record_state(rel: Rel, name: str, w):
+    """For the kernels' own recording (``core.record.state_reads``): ``u`` or ``x`` as the arrays
+    read at each sample and :func:`probe`'s arithmetic over the samples (the same values, bit
+    for bit); None where they cannot (``u`` with presynaptic expression and float32 weights)."""
+    U, tau_rec, tau_fac, dt = (float(v) for v in rel.par)
+    per_syn, sites, presyn, n_post = (int(v) for v in rel.mode)
+    kind = "syn" if per_syn else "pre"
+    if name == "u":
+        if presyn and w.dtype != np.float64:
+            return None
+        reads = ((rel.u, rel.t, kind, 1, 0),)
+        if presyn:
+            reads += ((rel.w0.reshape(-1), None, "syn", 1, 0), (w.reshape(-1), None, "syn", 1, 0))
+
+        def u(F, T, steps, dt_):
+            first = T[0] < 0
+            d = np.where(first, 0.0, (steps - T[0]) * dt)
+            Uu = utilisation(U, True, F[1], F[2]) if presyn else np.full(first.shape, U)
+            fac = np.exp(-d / tau_fac) if tau_fac > 0 else np.zeros(first.shape)
+            return np.where(first, Uu, Uu + (1.0 - Uu) * F[0] * fac)
+
+        return reads, u
+    if name == "x":
+        reads = ((rel.x, rel.t, kind, 1, 0), (rel.r, rel.nf if sites else None, kind, 1, 0))
+
+        def x(F, T, steps, dt_):
+            first = T[0] < 0
+            d = np.where(first, 0.0, (steps - T[0]) * dt)
+            rem = (1.0 - T[1] / sites) if sites else (1.0 - F[0] + F[1])
+            return np.where(first, 1.0, 1.0 - rem * np.exp(-d / tau_rec))
+
+        return reads, x
+    return None
+
+
 @jit(inline=True)
 def advance_unit(u, x, r, t, k, s, U, tau_rec, tau_fac, dt):
     """The recursion for unit ``k`` (a pre neuron or a synapse) at a spike at step ``s``; r_n."""
