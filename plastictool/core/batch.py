@@ -226,7 +226,7 @@ def _drive_batch(W, NET, ST, PR, LIF, blocked, end, every, ROWS, TROWS, IO, wi, 
             continue
         w = take(W, c)  # noqa: F821 (in the globals)
         drive(w, take(NET, c), take(ST, c), take(PR, c), blocked, zero, w.shape[1], take(LIF, c), None, end, every,  # noqa: F821
-              ROWS[c], TROWS[c], io, wi, wj, stats, check_neurons, take(SRC, c), take(SRCT, c), cols)  # noqa: F821
+              ROWS[c], TROWS[c], io, wi, wj, stats, check_neurons, take(SRC, c), take(SRCT, c), cols, None)  # noqa: F821 (inh None: batch_key)
         ran += 1
     return ran
 
