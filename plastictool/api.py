@@ -64,7 +64,7 @@ def output_dir(exp: Experiment, out: str | Path | None, several: bool) -> Path:
 
 
 def validate_file(path, overrides=(), seed=None) -> Experiment:
-    from .simulation.engine import check_memory
+    from .simulation.memory import check_memory
 
     exp = load_experiment(path, overrides, seed)
     for cond in exp.conditions:
@@ -82,7 +82,7 @@ def load(source, set: dict | None = None, seed: int | None = None) -> Experiment
     ``"<string>"`` or ``"<dict>"``), ``.line`` (None for a dict or an override), ``.field`` and
     the command line's message as ``str()``. Nothing is written and Numba is not loaded.
     Returns an :class:`~plastictool.protocol.schema.Experiment` (``.conditions``, ``.base.resolved``)."""
-    from .simulation.engine import check_memory
+    from .simulation.memory import check_memory
 
     overrides = _overrides(set)
     exp = load_experiment(_source(source), overrides, seed)
@@ -265,10 +265,10 @@ def run_experiment(exp: Experiment, progress=None, jobs: int | None = 1, info: d
     set to the number of workers used (0 = in-process). Workers start with ``forkserver`` or
     ``spawn``: a script that passes ``jobs > 1`` needs the ``if __name__ == "__main__":`` guard.
 
-    ``threads``: threads per in-process run, over blocks of post neurons (``engine.plan_blocks``;
+    ``threads``: threads per in-process run, over blocks of post neurons (``simulation.threads.plan_blocks``;
     None: ``$PLASTIC_THREADS`` or automatic; worker processes run one thread each unless
     ``$PLASTIC_THREADS`` says otherwise); the results are identical whatever it is."""
-    from .simulation.engine import run_conditions
+    from .simulation.batches import run_conditions
     from .simulation.parallel import plan_workers
     from .simulation.parallel import run_conditions as run_in_workers
 

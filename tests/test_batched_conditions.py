@@ -15,7 +15,7 @@ from plastictool import api
 from plastictool.core import batch
 from plastictool.errors import SimulationError
 from plastictool.protocol.schema import load_experiment
-from plastictool.simulation import engine
+from plastictool.simulation import batches
 
 STATE = {"stdp": ["x_pre", "x_post"], "triplet": ["r1", "o2"]}
 
@@ -37,7 +37,7 @@ def _run(exp, monkeypatch, batched: bool, calls: list | None = None):
 
         monkeypatch.setattr(batch, "run", counted)
     try:
-        return engine.run_conditions(exp.conditions)
+        return batches.run_conditions(exp.conditions)
     finally:
         monkeypatch.setattr(batch, "run", batch.run if calls is None else real)
         monkeypatch.delenv("PLASTIC_BATCH")
@@ -182,7 +182,7 @@ def test_switched_off(tmp_path, monkeypatch, env):
     calls: list = []
     monkeypatch.setattr(batch, "run", _counting(batch.run, calls))
     monkeypatch.setenv(*env)
-    got, err = engine.run_conditions(exp.conditions)
+    got, err = batches.run_conditions(exp.conditions)
     assert err is None and len(got) == 3 and calls == []
 
 

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from plastictool.simulation import engine
+from plastictool.simulation import engine, threads
 from plastictool.results import output
 from plastictool.simulation.engine import RunResult, condition_seed, initial_weight_rows, initial_weights, spike_table
 from plastictool.protocol.schema import load_experiment
@@ -102,8 +102,8 @@ def test_post_spikes_of_blocks_merged_without_copies(blocks):
     about its result (before: chunks, concatenation, order and permuted copies, 2.5x)."""
     rng = np.random.default_rng(1)
     n_post, n_steps, n = 999, 5000, 300_000
-    bounds = engine.block_bounds(n_post, blocks)
-    st_ = object.__new__(engine.Stepper)
+    bounds = threads.block_bounds(n_post, blocks)
+    st_ = object.__new__(threads.Stepper)
     st_.bounds = bounds
     st_.b = type("B", (), {"w": np.zeros((1, n_post), np.float32)})()
     st_.spikes = []
@@ -214,7 +214,7 @@ def test_spikes_written_in_bounded_chunks(write, sweep):
 HEAP = """
 import json, sys
 import numpy as np
-from plastictool.simulation import engine
+from plastictool.simulation import memory
 
 MIB = 2**20
 
@@ -226,8 +226,8 @@ def rss():
                 return int(line.split()[1]) / 1024
 
 
-engine.trim_heap()
-if not engine._TRIM:
+memory.trim_heap()
+if not memory._TRIM:
     print(json.dumps(None))
     sys.exit()
 big = np.ones(12 * MIB // 8)  # mmapped; freeing it raises glibc's mmap threshold above 4 MiB
@@ -239,7 +239,7 @@ for _ in range(24):  # 4 MiB arrays from the heap, each followed by a small live
 before = rss()
 del held
 after_free = rss()
-engine.trim_heap() if sys.argv[1] == "trim" else None
+memory.trim_heap() if sys.argv[1] == "trim" else None
 print(json.dumps([before, after_free, rss()]))
 """
 
@@ -291,7 +291,7 @@ def test_the_memory_estimate_counts_a_second_weight_matrix_only_where_the_rule_k
     drawn again from the seed for the summary); rules whose weight is a readout of their state
     (calcium, receptor) keep a copy of the initial matrix."""
     import plastictool as pt
-    from plastictool.simulation.engine import estimate_memory
+    from plastictool.simulation.memory import estimate_memory
 
     base = "name: m\nsynapses: {n_pre: 10000, n_post: 10000, dtype: float32}\nneuron: {model: lif}\nrule: {kind: %s}\nphases: [{duration: 1 s}]\nrecord: {stats: [mean]}\n"
     stdp = estimate_memory(pt.load(base % "stdp").base)

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from plastictool.simulation import engine
+from plastictool.simulation import engine, recorder, threads
 from plastictool.core import record
 from plastictool.errors import SimulationError
 from plastictool.protocol.schema import load_experiment
@@ -45,8 +45,8 @@ def _same(a, b):
 
 def _kernel_used(exp):
     b = engine.build(exp.conditions[0].protocol, exp.conditions[0].values)
-    rec = engine.Recorder(b)
-    stepper = engine.Stepper(b, [(0, b.w.shape[1])])
+    rec = recorder.Recorder(b)
+    stepper = threads.Stepper(b, [(0, b.w.shape[1])])
     return record.supported(b, rec, stepper)
 
 
@@ -247,8 +247,8 @@ def test_something_new_goes_to_the_python_path(tmp_path):
 
     exp = _build(tmp_path, "name: x\ndt: 0.1 ms\nduration: 10 ms\nsynapses: {n_pre: 3, n_post: 2}\nstimulus: {pre: {poisson: {rate: 5 Hz}}, post: {poisson: {rate: 5 Hz}}}\nrule: {kind: stdp}\n")
     b = engine.build(exp.conditions[0].protocol)
-    rec = engine.Recorder(b)
-    stepper = engine.Stepper(b, [(0, 2)])
+    rec = recorder.Recorder(b)
+    stepper = threads.Stepper(b, [(0, 2)])
     assert record.supported(b, rec, stepper) is None
     New = dataclasses.make_dataclass("New", [(f.name, f.type) for f in dataclasses.fields(b)] + [("future_mechanism", object, None)])
     b2 = New(**{f.name: getattr(b, f.name) for f in dataclasses.fields(b)}, future_mechanism=object())

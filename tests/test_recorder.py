@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plastictool.simulation import engine
+from plastictool.simulation import engine, recorder
 from plastictool.protocol.schema import load_experiment
 
 
@@ -23,7 +23,7 @@ def test_mean_from_the_sum_is_np_mean(dtype, shape, tmp_path):
     rng = np.random.default_rng(n_pre)
     for scale in (1.0, 1e-3, 7.3e5):
         b.w[...] = rng.uniform(0, scale, b.w.shape)
-        rec = engine.Recorder(b)
+        rec = recorder.Recorder(b)
         rec.sample(0)
         rec.sample(1, engine._check_finite(b, 1, rec))
         assert rec.columns[1:3] == ["w_mean", "w_std"]

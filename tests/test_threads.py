@@ -2,7 +2,7 @@
 bit-identical to one thread.
 
 Post neurons of a feed-forward network do not interact, so the engine may advance blocks of
-them on threads (``engine.plan_blocks``, ``Stepper``). Every array a run produces must be equal,
+them on threads (``sim_threads.plan_blocks``, ``Stepper``). Every array a run produces must be equal,
 bit for bit, to the one-thread run's: final weights, recorded traces (weights, statistics, pre
 and post traces, v, g) and spikes.
 """
@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from plastictool.simulation import engine
+from plastictool.simulation import threads as sim_threads
 from plastictool.api import validate_file
 from plastictool.errors import PlasticError
 
@@ -111,12 +112,12 @@ def test_clamped_phases_identical(write):
 
 
 def test_block_bounds():
-    assert engine.block_bounds(1000, 2) == [(0, 504), (504, 1000)]
-    assert engine.block_bounds(203, 3) == [(0, 72), (72, 144), (144, 203)]
-    assert engine.block_bounds(10, 4) == [(0, 8), (8, 10)]  # at least 8 post neurons a block
-    assert engine.block_bounds(5, 2) == [(0, 5)]
+    assert sim_threads.block_bounds(1000, 2) == [(0, 504), (504, 1000)]
+    assert sim_threads.block_bounds(203, 3) == [(0, 72), (72, 144), (144, 203)]
+    assert sim_threads.block_bounds(10, 4) == [(0, 8), (8, 10)]  # at least 8 post neurons a block
+    assert sim_threads.block_bounds(5, 2) == [(0, 5)]
     for n, k in ((1, 1), (17, 3), (1000, 7), (64, 64)):
-        b = engine.block_bounds(n, k)
+        b = sim_threads.block_bounds(n, k)
         assert b[0][0] == 0 and b[-1][1] == n and len(b) <= k
         assert all(x[1] == y[0] and x[0] < x[1] for x, y in zip(b, b[1:]))
 
@@ -139,27 +140,27 @@ def test_weights_start_on_a_cache_line(write):
 
 
 def test_plan_blocks(write, monkeypatch):
-    monkeypatch.delenv(engine.THREADS_ENV, raising=False)
+    monkeypatch.delenv(sim_threads.THREADS_ENV, raising=False)
     small = engine.build(protocol(write, "lif", LIF.format(name="lif", pairing="all_to_all", wdep="additive", dtype="float64", interval="7 ms")))
     big_text = LIF.format(name="big", pairing="all_to_all", wdep="additive", dtype="float64", interval="100 ms")
     big = engine.build(protocol(write, "big", big_text.replace("n_pre: 300, n_post: 203", "n_pre: 1000, n_post: 256")))
     monkeypatch.setattr("plastictool.simulation.parallel.default_jobs", lambda: 2)
-    assert engine.plan_blocks(small) == [(0, 203)]  # 6e4 synapses: not worth threads
-    assert engine.plan_blocks(big) == [(0, 128), (128, 256)]
-    assert engine.plan_blocks(big, 1) == [(0, 256)]
-    assert engine.plan_blocks(small, 2) == [(0, 104), (104, 203)]  # asked for: always
-    monkeypatch.setenv(engine.THREADS_ENV, "3")
-    assert len(engine.plan_blocks(small)) == 3
-    assert engine.plan_blocks(small, 1) == [(0, 203)]  # the argument wins over the variable
-    monkeypatch.setenv(engine.THREADS_ENV, "1")
-    assert engine.plan_blocks(big) == [(0, 256)]
-    monkeypatch.setenv(engine.THREADS_ENV, "two")
+    assert sim_threads.plan_blocks(small) == [(0, 203)]  # 6e4 synapses: not worth threads
+    assert sim_threads.plan_blocks(big) == [(0, 128), (128, 256)]
+    assert sim_threads.plan_blocks(big, 1) == [(0, 256)]
+    assert sim_threads.plan_blocks(small, 2) == [(0, 104), (104, 203)]  # asked for: always
+    monkeypatch.setenv(sim_threads.THREADS_ENV, "3")
+    assert len(sim_threads.plan_blocks(small)) == 3
+    assert sim_threads.plan_blocks(small, 1) == [(0, 203)]  # the argument wins over the variable
+    monkeypatch.setenv(sim_threads.THREADS_ENV, "1")
+    assert sim_threads.plan_blocks(big) == [(0, 256)]
+    monkeypatch.setenv(sim_threads.THREADS_ENV, "two")
     with pytest.raises(PlasticError, match="PLASTIC_THREADS"):
-        engine.plan_blocks(big)
-    monkeypatch.delenv(engine.THREADS_ENV)
+        sim_threads.plan_blocks(big)
+    monkeypatch.delenv(sim_threads.THREADS_ENV)
     # worker processes (--jobs, Dask) keep to one thread: their siblings use the other cores
     monkeypatch.setattr("multiprocessing.parent_process", lambda: object())
-    assert engine.plan_blocks(big) == [(0, 256)]
+    assert sim_threads.plan_blocks(big) == [(0, 256)]
 
 
 TRIPLET = """

@@ -24,9 +24,9 @@ are compiled for the same types. Parameters may differ between the conditions (a
 ``a_plus`` or ``tau_plus``): they are passed per condition. Recording buffers are stacked
 (``rows[c]``, ``io[c]``).
 
-What batches (``engine.batch_key``): conditions of a rule with ``advance_block``, spike inputs,
+What batches (``simulation.batches.batch_key``): conditions of a rule with ``advance_block``, spike inputs,
 no ``synapses.release``, ``structure`` or ``inhibitory``, one thread block, recorded by the
-kernels (``core.record.supported``), small (``engine.BATCH_SYNAPSES``), with the same argument
+kernels (``core.record.supported``), small (``simulation.batches.BATCH_SYNAPSES``), with the same argument
 types, phases, block masks and recording plan. Everything else, and every condition when
 ``PLASTIC_BATCH=0`` or ``PLASTIC_RECORD=python``, runs one by one as before. A condition
 whose values become non-finite stops (its status BAD) while the others go on; the engine then
@@ -254,7 +254,7 @@ def driver(module):
 
 # ---------------------------------------------------------------------------- running a batch
 def run(bs: list, recs: list, steppers: list) -> list:
-    """Run the built conditions ``bs`` (one batch: ``engine.batch_key`` equal) with the kernels
+    """Run the built conditions ``bs`` (one batch: ``simulation.batches.batch_key`` equal) with the kernels
     sampling straight into their Recorders ``recs`` (empty; their rows become views of one
     array); LIF post spikes go to each ``steppers[k].spikes[0]``. Re-points each ``Built`` at its
     views of the packed arrays. Returns, per condition, None or the step at which a value became

@@ -170,7 +170,7 @@ def _all_finite(a):
 @jit
 def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, srct, cols, frames, left):
     """Write the sample of ``step`` into ``row`` (and the last-update steps of decaying state
-    into ``trow``), as ``engine.Recorder.sample`` after ``engine._check_finite`` computes it.
+    into ``trow``), as ``simulation.recorder.Recorder.sample`` after ``engine._check_finite`` computes it.
     Returns False, writing nothing, where a weight (or a neuron's v or y) is not finite.
     ``frames``, ``left``: :func:`pairwise_into`'s stack (``left`` also rounds the mean to the
     weights' type)."""
@@ -220,7 +220,7 @@ def _drive(w, net, st, pr, blocked, j0, j1, lif, rel, end, every, rows, trows, i
     """Advance from step ``io[0]`` to ``end`` and sample at each multiple of ``every`` (and at
     ``io[0]`` itself where ``io[2]`` is FIRST), into ``rows[io[1]:]``. Rate rules: ``net.x``
     holds the input rows from step ``io[3]`` on (``rows_from``). Calls ``advance_block``
-    exactly as ``engine.Stepper`` does (up to each sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
+    exactly as ``simulation.threads.Stepper`` does (up to each sample step). Sets ``io[0]`` to the step reached, ``io[1]`` to the rows written, ``io[2]``
     to DONE, FULL (buffer full), OUT (out buffer of post spikes full: drain it) or BAD (not
     finite at step ``io[0]``; not sampled). (One call of ``sample_row``, which is inlined.)"""
     s = io[0]
@@ -507,7 +507,7 @@ def supported(b, rec, stepper) -> str | None:
     return None
 
 
-RATE_ROWS = 4096  # steps of rate input rows in a chunk (engine.MAX_CHUNK_ROWS)
+RATE_ROWS = 4096  # steps of rate input rows in a chunk (simulation.stimulus.MAX_CHUNK_ROWS)
 
 
 class RateChunks:

@@ -75,7 +75,7 @@ def plan_workers(conditions, jobs: int) -> int:
         jobs = default_jobs()
     if jobs <= 1 or n <= 1:
         return 0
-    from .engine import estimate_memory, memory_limit
+    from .memory import estimate_memory, memory_limit
 
     total = sum(estimate_seconds(c.protocol) for c in conditions)
     by_time = int(total // WORKER_MIN_S) if WORKER_MIN_S > 0 else n
@@ -122,8 +122,8 @@ def _unpack(packed) -> PlasticError:
 
 def _run_chunk(conditions):
     """In a worker: run conditions in order (small ones of equal kernel types in one kernel call,
-    ``engine.run_conditions``); stop at the first error, which is sent back whole."""
-    from .engine import run_conditions
+    ``batches.run_conditions``); stop at the first error, which is sent back whole."""
+    from .batches import run_conditions
 
     out, exc = run_conditions(conditions)  # small conditions in batches (core.batch)
     return out, (None if exc is None else _pack(exc))

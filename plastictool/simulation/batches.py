@@ -1,0 +1,204 @@
+"""Many small conditions (a sweep of tiny networks) run in batches (:func:`run_conditions`):
+the conditions of a worker that share their kernel types (:func:`batch_key`: rule, neuron
+model, dtype, argument types, phases, block masks, recording plan) are built, then run in one
+kernel call (:mod:`plastictool.core.batch`), with the results, and errors, of one by one;
+``PLASTIC_BATCH=0`` runs each on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import rules as rule_registry
+from ..errors import PlasticError, SimulationError
+from ..protocol.schema import Protocol
+from .engine import (
+    _check_finite,
+    _finish,
+    _named,
+    _prepare,
+    build,
+    run_condition,
+    simulate_built,
+)
+from .memory import estimate_memory
+from .recorder import Recorder
+from .threads import Stepper, plan_blocks
+
+if TYPE_CHECKING:
+    from .engine import Built
+
+
+# ---------------------------------------------------------------------------- batches
+BATCH_ENV = "PLASTIC_BATCH"  # 0: every condition on its own (the twin of the batched runs)
+BATCH_SYNAPSES = 4096  # conditions of at most this many synapses are batched ...
+BATCH_BYTES = 256 << 20  # ... and at most this much estimated memory of them built at once
+BATCH_MAX = 4096  # ... and at most this many conditions
+
+
+def batching() -> bool:
+    """Whether the conditions of a worker may run in batches (``core.batch``): not with
+    ``PLASTIC_BATCH=0`` nor ``PLASTIC_RECORD=python``."""
+    return os.environ.get(BATCH_ENV, "1").strip().lower() not in ("0", "false", "no", "off") and os.environ.get("PLASTIC_RECORD") != "python"
+
+
+def batchable(p: Protocol) -> bool:
+    """Whether a condition may join a batch, from its protocol alone (before it is built)."""
+    spec = rule_registry.spec(p.rule.kind)
+    s = p.synapses
+    return (
+        spec.post_blocks
+        and spec.inputs == "spikes"
+        and s.n_pre * s.n_post <= BATCH_SYNAPSES
+        and s.release is None
+        and s.structure is None
+        and not s.inhibitory
+        and not any(t.kind in ("patterns", "gaussian") for ph in p.phases for t in ph.pre)
+    )
+
+
+def batch_key(b: Built, rec: Recorder, stepper: Stepper):
+    """What conditions must share to run in one batch (``core.batch``), or None where this one
+    cannot: the kernels' argument types, the phases and block masks, the recording plan."""
+    from ..core import batch, record
+
+    if not hasattr(b.module, "advance_block") or b.rel is not None or b.structure is not None or b.inh is not None:
+        return None
+    if record.supported(b, rec, stepper) is not None or not batch.sources_ok(b, rec):
+        return None
+    p = b.protocol
+    phases = tuple((a, e, bl.tobytes()) for a, e, bl, rate in b.phases if rate is None)
+    if len(phases) != len(b.phases):
+        return None
+    try:
+        types = batch.signature((b.w, b.net, b.state, b.params))
+    except TypeError:  # a value the batch cannot pack
+        return None
+    sel = tuple((name, shape, None if x is None else np.asarray(x).tobytes()) for name, shape, x in rec.state)
+    return (b.module.SPEC.kind, types, phases, p.n_steps, rec.every, tuple(rec.columns), rec.rows.shape[0], rec.wi.tobytes(), rec.wj.tobytes(), sel, p.record.stats)
+
+
+def run_conditions(conds, progress=None, threads: int | None = None):
+    """Run conditions in order, small ones of equal kernel types in batches (``core.batch``):
+    returns ``(results, error)``, the results before the first failing condition and its error
+    (a ``PlasticError``, as :func:`run_condition` raises it) or None. The results, and the
+    error, are those of :func:`run_condition` one by one. ``progress(condition, step, total)``."""
+    conds = list(conds)
+    out: list = []
+    more = {} if threads is None else {"threads": threads}
+    if not batching() or len(conds) < 2:
+        for cond in conds:
+            try:
+                out.append(run_condition(cond, _progress_of(progress, cond), **more))
+            except PlasticError as exc:
+                return out, exc
+        return out, None
+    k = 0
+    while k < len(conds):
+        window = []
+        size = 0
+        while k < len(conds) and len(window) < BATCH_MAX:
+            p = conds[k].protocol
+            if not batchable(p):
+                break
+            size += estimate_memory(p)["total"]
+            if window and size > BATCH_BYTES:
+                break
+            window.append(conds[k])
+            k += 1
+        if not window:
+            try:
+                out.append(run_condition(conds[k], _progress_of(progress, conds[k]), **more))
+            except PlasticError as exc:
+                return out, exc
+            k += 1
+            continue
+        got, err = _run_window(window, progress, threads)
+        out += got
+        if err is not None:
+            return out, err
+    return out, None
+
+
+def _progress_of(progress, cond):
+    if progress is None:
+        return None
+
+    def cb(step):
+        progress(cond.index, step, cond.protocol.n_steps)
+
+    return cb
+
+
+def _run_window(conds, progress, threads):
+    """Build ``conds`` (all ``batchable``), run those with equal ``batch_key`` together and the
+    rest one by one; ``(results in order, first error)``."""
+    from ..core import batch
+
+    built, keys, errors = {}, {}, {}
+    groups: dict = {}
+    with np.errstate(all="ignore"):
+        for cond in conds:
+            t0 = time.perf_counter()
+            try:
+                b = build(cond.protocol, cond.values)
+            except PlasticError as exc:
+                errors[cond.index] = exc
+                continue
+            t1 = time.perf_counter()
+            w_initial, rec = _prepare(b)
+            stepper = Stepper(b, plan_blocks(b, threads))
+            key = batch_key(b, rec, stepper)
+            # (build_s: the build alone; the batch's own Python per condition counts as simulation)
+            built[cond.index] = (b, w_initial, rec, stepper, t1 - t0, time.perf_counter() - t1)
+            keys[cond.index] = key
+            if key is not None:
+                groups.setdefault(key, []).append(cond.index)
+        results: dict = {}
+        by_index = {c.index: c for c in conds}
+        for key, members in groups.items():
+            if len(members) < 2:
+                continue
+            parts = [built[i] for i in members]
+            t1 = time.perf_counter()
+            bad = batch.run([x[0] for x in parts], [x[2] for x in parts], [x[3] for x in parts])
+            t_sim = (time.perf_counter() - t1) / len(members)
+            for i, x, step in zip(members, parts, bad):
+                b, w_initial, rec, stepper, t_build, t_prep = x
+                cond = by_index[i]
+                try:
+                    if step is not None:
+                        _check_finite(b, step, rec)
+                        raise AssertionError("the kernel found a non-finite value that the check did not")  # pragma: no cover
+                    r = _finish(b, cond.values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at, t_sim + t_prep)
+                    r.index = i
+                    results[i] = r
+                    if progress is not None:
+                        progress(i, cond.protocol.n_steps, cond.protocol.n_steps)
+                except SimulationError as exc:
+                    errors[i] = _named(cond, exc)
+                built[i] = None  # (its arrays live on in the result)
+    out = []
+    for cond in conds:
+        i = cond.index
+        if i in errors:
+            return out, errors[i]
+        if i not in results:  # not batched: on its own, as run_condition does, with what build made
+            b, w_initial, rec, stepper, t_build, _ = built[i]
+            built[i] = None
+            try:
+                with np.errstate(all="ignore"):
+                    stepper.close()
+                    r = simulate_built(b, cond.values, t_build, _progress_of(progress, cond), threads)
+                r.index = i
+                results[i] = r
+            except SimulationError as exc:
+                return out, _named(cond, exc)
+            except PlasticError as exc:
+                return out, exc
+        out.append(results.pop(i))
+    return out, None
