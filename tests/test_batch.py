@@ -188,9 +188,9 @@ def test_adding_a_condition_keeps_the_other_conditions_results(cli, write, tmp_p
 
 
 def test_interrupt_halfway_leaves_no_result_folder(cli, write, tmp_path, monkeypatch):
-    from plastictool.simulation import engine
+    from plastictool.simulation import batches
 
-    real = engine.run_condition
+    real = batches.run_condition
     calls = []
 
     def interrupted(cond, progress=None):
@@ -199,7 +199,7 @@ def test_interrupt_halfway_leaves_no_result_folder(cli, write, tmp_path, monkeyp
             raise KeyboardInterrupt
         return real(cond, progress)
 
-    monkeypatch.setattr(engine, "run_condition", interrupted)
+    monkeypatch.setattr(batches, "run_condition", interrupted)
     monkeypatch.setenv("PLASTIC_BATCH", "0")  # one by one: run_condition per condition (not one batch)
     p = write("p.yaml", poisson([0.01, 0.02, 0.03]))
     out = tmp_path / "results" / "poisson"
