@@ -118,6 +118,10 @@ def prepare(mode: str, folder: Path, workloads: list[str], tmp: Path) -> None:
     if mode == "warm":
         _, _, log = timed(plastic_cmd("warmup"), env)
         print(log.strip(), file=sys.stderr)
+        # the warmup wrote its modules and freed gigabytes: let the system settle (dirty pages
+        # written back) before the timed runs, as a user's runs come long after the warmup
+        os.sync()
+        time.sleep(10)
     elif mode in ("installed", "jit"):  # one run of each workload fills the caches, as a user's first run
         for w in workloads:
             out = tmp / f"prepare-{w}"
