@@ -523,8 +523,34 @@ def _close(word: str, options) -> str:
 
 
 # ---------------------------------------------------------------------------- sections
-def validate(src: Source, origin: dict | None = None, name_default: str | None = None) -> Protocol:
-    """Validate one condition (no sweep section) into a Protocol."""
+class Sections:
+    """The typed sections of a validated protocol (:func:`validate` with ``keep=``), which the
+    conditions of its sweep reuse where no swept key reaches them: a section is a function of
+    its raw data and of the sections it depends on only, so one that a condition shares with the
+    base is the base's, and cannot fail where the base's did not (W1D: 101 conditions)."""
+
+    __slots__ = ("synapses", "delay", "neuron", "rule", "block", "phases", "record", "record_key")
+
+    def __init__(self):
+        for name in self.__slots__:
+            setattr(self, name, None)
+
+
+REUSE_SECTIONS = True  # False: every sweep condition validated whole (the tests' twin)
+
+
+def _touched(swept: frozenset, *keys) -> bool:
+    return any(k in swept for k in keys)
+
+
+def validate(src: Source, origin: dict | None = None, name_default: str | None = None, *, keep: Sections | None = None, base: Sections | None = None, swept: frozenset = frozenset()) -> Protocol:
+    """Validate one condition (no sweep section) into a Protocol.
+
+    ``keep``: filled with the typed sections (the base of a sweep). ``base``: those of the base,
+    reused for the sections that none of the ``swept`` top-level keys reaches (its conditions):
+    the same objects, as validating them again would give (and equal errors: none)."""
+    if base is not None and _touched(swept, "dt"):
+        base = None  # (dt reaches delays, phases and the record: nothing is reused)
     v = Validator(src, origin)
     data = v.mapping((), src.data, TOP)
     top = {}
@@ -537,7 +563,63 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     if not _safe_name(name):
         v.fail(("name",), f"{name!r}: use letters, digits, '.', '_' and '-' only (it names the output folder)")
     dt = top["dt"]
+    reuse_syn = base is not None and not _touched(swept, "synapses")
+    synapses, delay = (base.synapses, base.delay) if reuse_syn else _synapses(v, data, dt)
+    syn_raw = data.get("synapses") or {}  # (a mapping: the section is valid)
+    if keep is not None:
+        keep.synapses, keep.delay = synapses, delay
 
+    reuse_neuron = base is not None and not _touched(swept, "neuron")
+    neuron = base.neuron if reuse_neuron else _neuron(v, data.get("neuron"))
+    reuse_rule = reuse_syn and reuse_neuron and not _touched(swept, "rule")
+    rule = base.rule if reuse_rule else _rule(v, data.get("rule"), neuron, synapses)
+    if keep is not None:
+        keep.neuron, keep.rule = neuron, rule
+    if not reuse_rule:
+        _check_cross(v, synapses, delay, neuron, rule)
+    spec = rule_registry.spec(rule.kind)
+    reuse_block = reuse_rule and not _touched(swept, "block")
+    block = base.block if reuse_block else _blocks(v, ("block",), data.get("block"), spec)
+    reuse_phases = reuse_rule and not _touched(swept, "stimulus", "phases", "duration")
+    if reuse_phases:
+        phases, phases_resolved = base.phases
+        phases_resolved = _copy_plain(phases_resolved)  # (each condition's resolved protocol is its own)
+    else:
+        phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt, top["duration"])
+    if keep is not None:
+        keep.block, keep.phases = block, (phases, phases_resolved)
+    total = phases[-1].start + phases[-1].duration if phases else 0.0
+    duration = top["duration"] if top["duration"] is not None else total
+    if duration <= 0:
+        v.fail(("duration",), "the run has no length: give duration, or phases with a duration or a stimulus")
+    if duration / dt > 2**53:
+        if duration / 0.1 <= 2**53:  # fine at the default step: dt is what is too small
+            culprit = ("dt",)
+        else:
+            culprit = ("duration",) if top["duration"] is not None else _longest_phase(data, phases)
+        v.fail(culprit, f"{duration:g} ms at dt = {dt:g} ms is too many steps ({duration / dt:.3g})")
+    no_step = round(duration / dt) < 1
+    if no_step and data.get("dt") is not None and dt > 1.0:  # a long dt given here is the likelier mistake
+        v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
+    if not reuse_phases:
+        _check_spikes_fit(v, data, phases, dt)
+    if no_step:
+        v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
+    if not reuse_rule:
+        _check_w_init(v, synapses, rule)
+    # the record section reads the phases and the duration only through _record_key
+    key = _record_key(data.get("record"), synapses, duration, phases) if keep is not None or (reuse_rule and not _touched(swept, "record")) else None
+    if base is not None and key is not None and key == base.record_key:
+        record = base.record
+    else:
+        record = _record(v, data.get("record"), synapses, neuron, spec, duration, dt, phases)
+    if keep is not None:
+        keep.record, keep.record_key = record, key
+    return _protocol(src, name, top, dt, duration, syn_raw, synapses, delay, neuron, phases, phases_resolved, rule, block, record, data)
+
+
+def _synapses(v: Validator, data, dt):
+    """The ``synapses`` section: (Synapses, delay dict)."""
     syn_raw = v.mapping(("synapses",), data.get("synapses"), SYNAPSES)
     syn = v.fields(("synapses",), {k: x for k, x in syn_raw.items() if k not in ("w_init", "delay", "release", "inhibitory", "structure")}, [f for f in SYNAPSES if f.name not in ("w_init", "delay", "release", "inhibitory", "structure")])
     shape = (syn["n_pre"], syn["n_post"])
@@ -555,9 +637,12 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     if structure is not None and inhibitory:
         v.fail(("synapses", "structure"), "synapses.structure and synapses.inhibitory cannot be combined yet")
     synapses = Synapses(syn["n_pre"], syn["n_post"], w_init, w_min, w_max, syn["dtype"], delay["axonal"], delay["dendritic"], release, inhibitory, structure)
+    return synapses, delay
 
-    neuron = _neuron(v, data.get("neuron"))
-    rule = _rule(v, data.get("rule"), neuron, synapses)
+
+def _check_cross(v: Validator, synapses: Synapses, delay: dict, neuron: Neuron, rule: RuleConfig) -> None:
+    """What the synapses section needs of the rule and the neuron model."""
+    inhibitory, release, w_min = synapses.inhibitory, synapses.release, synapses.w_min
     if (delay["axonal"] or delay["dendritic"]) and rule.kind not in DELAY_RULES:
         which = "axonal" if delay["axonal"] else "dendritic"
         v.fail(("synapses", "delay", which), f"delays apply to the spike-timing rules ({', '.join(DELAY_RULES)}), not to rule {rule.kind}")
@@ -575,27 +660,12 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             v.fail(("synapses", "release"), f"transmitter release needs a spike rule ({', '.join(RULES)}), not the rate rule {rule.kind}")
         if neuron.model == "rate":
             v.fail(("synapses", "release"), "transmitter release needs spiking neurons (neuron.model clamped or lif), not rate")
-    block = _blocks(v, ("block",), data.get("block"), spec)
-    phases, phases_resolved = _phases(v, data, neuron, synapses, spec, dt, top["duration"])
-    total = phases[-1].start + phases[-1].duration if phases else 0.0
-    duration = top["duration"] if top["duration"] is not None else total
-    if duration <= 0:
-        v.fail(("duration",), "the run has no length: give duration, or phases with a duration or a stimulus")
-    if duration / dt > 2**53:
-        if duration / 0.1 <= 2**53:  # fine at the default step: dt is what is too small
-            culprit = ("dt",)
-        else:
-            culprit = ("duration",) if top["duration"] is not None else _longest_phase(data, phases)
-        v.fail(culprit, f"{duration:g} ms at dt = {dt:g} ms is too many steps ({duration / dt:.3g})")
-    no_step = round(duration / dt) < 1
-    if no_step and data.get("dt") is not None and dt > 1.0:  # a long dt given here is the likelier mistake
-        v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
-    _check_spikes_fit(v, data, phases, dt)
-    if no_step:
-        v.fail(("dt",), f"dt = {dt:g} ms is longer than the run ({duration:g} ms): not a single step would be simulated")
-    _check_w_init(v, synapses, rule)
-    record = _record(v, data.get("record"), synapses, neuron, spec, duration, dt, phases)
 
+
+def _protocol(src, name, top, dt, duration, syn_raw, synapses, delay, neuron, phases, phases_resolved, rule, block, record, data) -> Protocol:
+    """The Protocol of validated sections, with its resolved form."""
+    w_init, w_min, w_max = synapses.w_init, synapses.w_min, synapses.w_max
+    release, inhibitory, structure = synapses.release, synapses.inhibitory, synapses.structure
     resolved = {
         "name": name,
         "description": top["description"],
@@ -609,7 +679,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
             "w_min": None if math.isinf(w_min) else w_min,
             "w_max": None if math.isinf(w_max) else w_max,
             "dtype": synapses.dtype,
-            **({"delay": delay} if "delay" in syn_raw else {}),
+            **({"delay": dict(delay)} if "delay" in syn_raw else {}),
             **({"release": release.resolved()} if release is not None else {}),
             **({"inhibitory": list(inhibitory)} if inhibitory else {}),
             **({"structure": _structure_resolved(structure)} if structure is not None else {}),
@@ -1087,6 +1157,18 @@ def _nominal(t: Train) -> float:
     return math.inf  # patterns, gaussian
 
 
+def _record_key(raw, syn: Synapses, duration, phases) -> tuple:
+    """What :func:`_record` takes from the duration and the phases (its other inputs are the
+    raw section, the synapses, the neuron model, the rule and dt): the duration, and the
+    defaults of ``spikes`` and ``responses`` that the expected spike counts decide."""
+    raw = raw if isinstance(raw, dict) else {}
+    spikes = expected_spikes(phases, syn) <= MAX_SPIKES_DEFAULT if raw.get("spikes") is None else None
+    responses = None
+    if raw.get("responses") is None and syn.release is not None:
+        responses = expected_spikes(phases, Synapses(syn.n_pre, 0, syn.w_init, syn.w_min, syn.w_max))
+    return (duration, spikes, responses)
+
+
 def _record(v: Validator, raw, syn: Synapses, neuron: Neuron, spec, duration, dt, phases) -> Record:
     path = ("record",)
     raw = v.mapping(path, raw, RECORD)
@@ -1408,13 +1490,18 @@ def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Exper
             import itertools
 
             combos = list(itertools.product(*lists))
-    base = validate(Source(data, src.lines, file), origin, stem)
+    sections = Sections()
+    base = validate(Source(data, src.lines, file), origin, stem, keep=sections)
+    swept = frozenset(split_path(key)[0] for key in keys)  # the top-level keys the sweep reaches
     conditions = []
     if not keys:
         conditions.append(Condition(0, (), base))
     else:
         for index, combo in enumerate(combos):
-            cdata = _copy_plain(data)
+            cdata = dict(data)  # the sections the sweep reaches are copied; the others are only read
+            for top_key in swept:
+                if top_key in cdata:
+                    cdata[top_key] = _copy_plain(cdata[top_key])
             corigin = dict(origin)
             for key, value in zip(keys, combo):
                 p = split_path(key)
@@ -1425,7 +1512,7 @@ def load_experiment(path_or_src, overrides=(), seed: int | None = None) -> Exper
                 set_path(cdata, p, value, fail)
                 note = f" (sweep condition {index}: {key} = {value!r})"
                 corigin[p] = (file, src.line(("sweep", key)), note)
-            proto = validate(Source(cdata, src.lines, file), corigin, stem)
+            proto = validate(Source(cdata, src.lines, file), corigin, stem, base=sections if REUSE_SECTIONS else None, swept=swept)
             vals = []
             for key, value in zip(keys, combo):
                 got = lookup(proto.resolved, split_path(key))

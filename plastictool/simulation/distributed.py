@@ -7,7 +7,8 @@ files are byte-identical to ``--jobs 1``. Results are gathered in condition orde
 
 * Conditions are sent as tasks of a few conditions each (:func:`chunk_size`: about
   :data:`TASK_S` seconds of estimated work, and at least :data:`TASKS_PER_WORKER` tasks per
-  worker), each running :func:`run_chunk` on a worker.
+  worker), each running :func:`run_chunk` on a worker, where the small ones of a task run in
+  batches, one kernel call each (:mod:`plastictool.simulation.batches`).
 * A worker that dies (killed, out of memory) loses nothing: the scheduler gives its tasks to
   other workers (up to ``distributed.scheduler.allowed-failures`` deaths per task, 3 by default,
   after which the task's conditions are reported as failed); tasks that raise an unexpected
@@ -186,18 +187,23 @@ def chunk_size(conditions, workers: int) -> int:
 
 
 def run_chunk(conditions) -> list:
-    """On a worker: run each condition; ``[(RunResult | None, packed error | None), ...]``.
+    """On a worker: run the conditions of a task; ``[(RunResult | None, packed error | None), ...]``.
 
-    A failing condition does not stop the others of its task."""
-    from .engine import run_condition
+    Small conditions of equal kernel types run in batches, one kernel call each
+    (:func:`plastictool.simulation.batches.run_conditions`, the path of ``--jobs 1``: the same
+    results). A failing condition does not stop the others of its task: the rest run on after it."""
+    from .batches import run_conditions as run_local
     from .parallel import _pack
 
     out = []
-    for cond in conditions:
-        try:
-            out.append((run_condition(cond), None))
-        except PlasticError as exc:
-            out.append((None, _pack(exc)))
+    rest = list(conditions)
+    while rest:
+        done, err = run_local(rest)
+        out += [(r, None) for r in done]
+        if err is None:
+            break
+        out.append((None, _pack(err)))  # the condition after the finished ones failed
+        rest = rest[len(done) + 1 :]
     return out
 
 
