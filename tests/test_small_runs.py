@@ -146,3 +146,26 @@ def test_lazy_seeds_are_the_spawned_ones():
         assert a.uniform(size=5).tolist() == b.uniform(size=5).tolist()
         assert a.poisson(3.0, size=5).tolist() == b.poisson(3.0, size=5).tolist()
     assert seeds.ss.spawn(5)[4].generate_state(4).tolist() == later.generate_state(4).tolist()
+
+
+@pytest.mark.parametrize("kinds", [[FLOAT] * 5 + [INT], [FLOAT, LABEL, INT, INT], [INT, FLOAT, FLOAT, FLOAT_OR_EMPTY, FLOAT]])
+def test_python_tables_with_repeats_equal_a_format_per_cell(kinds):
+    """Tables of output.REPEATS_MIN_ROWS rows or more format each distinct value of a column once
+    and share the strings of equal columns: the same bytes, with -0.0 apart from 0.0, NaN,
+    infinities, subnormals, and an INT column equal to a FLOAT one."""
+    rng = np.random.default_rng(len(kinds) + 7)
+    n = 3 * output.REPEATS_MIN_ROWS + 5
+    pool = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 5e-324, 1.0, -1.5, 1e300, 123456789012345.0, 0.1 + 0.2])
+    v = pool[rng.integers(0, pool.size, size=(n, len(kinds)))]
+    for c, k in enumerate(kinds):
+        if k in (INT, LABEL):
+            v[:, c] = rng.integers(0, 3, n) if k == LABEL else rng.integers(-5, 5, n)
+    if kinds[1] == FLOAT and kinds[2] == FLOAT:
+        v[:, 2] = v[:, 1]  # an equal column takes the other's strings
+        v[:, 1] = np.where(rng.random(n) < 0.5, v[:, 1], rng.normal(size=n))  # ... and mostly distinct
+        v[:, 2] = v[:, 1]
+    if kinds[0] == INT:
+        v[:, 1] = v[:, 0]  # a FLOAT column equal to an INT one keeps its own format
+    labels = ["pre", "post", "LTP"]
+    assert output._python_table(v, kinds, labels) == per_cell(v, kinds, labels)
+    assert output._python_table(v[:5], kinds, labels) == per_cell(v[:5], kinds, labels)
