@@ -34,7 +34,17 @@ def _physical_memory() -> int:
 
 
 def estimate_memory(p: Protocol) -> dict:
-    """Bytes a run needs, by item (weights, rule state, spikes, traces)."""
+    """Bytes a run needs, by item (weights, rule state, spikes, traces). Computed once per
+    Protocol (a frozen object; a sweep's condition is estimated by validation, batching and
+    build) and kept on it, outside its fields."""
+    est = p.__dict__.get("_memory_estimate")
+    if est is None:
+        est = _estimate(p)
+        object.__setattr__(p, "_memory_estimate", est)
+    return dict(est)
+
+
+def _estimate(p: Protocol) -> dict:
     n_syn = p.synapses.n_pre * p.synapses.n_post
     spec = rule_registry.spec(p.rule.kind)
     syn_state = sum(1 for s in spec.state if s.shape == "syn")

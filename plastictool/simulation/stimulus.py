@@ -67,12 +67,20 @@ def pairing_times(p: dict, n_pre: int, n_post: int):
     d = p["delta_t"]
     t_pre = base + (0.0 if d >= 0 else -d)
     t_post = base + (d if d >= 0 else 0.0)
-    pre = (t_pre[:, None] + np.arange(p["pre_spikes"])[None, :] * 1000.0 / p["pre_frequency"]).ravel()
-    post = (t_post[:, None] + np.arange(p["post_spikes"])[None, :] * 1000.0 / p["post_frequency"]).ravel()
-    return (
-        (np.tile(pre, n_pre), np.repeat(np.arange(n_pre), pre.size)),
-        (np.tile(post, n_post), np.repeat(np.arange(n_post), post.size)),
-    )
+    return _spread(t_pre, p["pre_spikes"], p["pre_frequency"], n_pre), _spread(t_post, p["post_spikes"], p["post_frequency"], n_post)
+
+
+def _spread(t, spikes: int, frequency: float, n: int):
+    """The bursts of ``spikes`` spikes at ``frequency`` from the times ``t``, for each of ``n``
+    neurons: (times, indices). One spike and one neuron (a sweep of tiny networks builds
+    hundreds) take no NumPy call: the same values (t + 0.0 is t for the times here, >= 0)."""
+    if spikes == 1:
+        times = t
+    else:
+        times = (t[:, None] + np.arange(spikes)[None, :] * 1000.0 / frequency).ravel()
+    if n == 1:
+        return times, np.zeros(times.size, np.int64)
+    return np.tile(times, n), np.repeat(np.arange(n), times.size)
 
 
 def phase_steps(p: Protocol) -> list[tuple[int, int]]:
@@ -128,6 +136,12 @@ def sort_events(steps: list, idx: list, n: int):
     the lists (their arrays are reused in place)."""
     if not steps:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    if n == 1:  # one neuron (index 0): the steps sorted are the keys sorted
+        key = steps[0] if len(steps) == 1 else np.concatenate(steps)
+        steps.clear()
+        idx.clear()
+        key.sort()
+        return key, np.zeros(key.size, np.int64)
     key = steps[0] if len(steps) == 1 else np.concatenate(steps)
     steps.clear()
     key *= np.int64(n)
