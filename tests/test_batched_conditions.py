@@ -248,3 +248,28 @@ def test_stdp_variants_and_delays_batched_equal_one_by_one(tmp_path, monkeypatch
     assert sum(calls) == 6
     for a, b in zip(got, ref):
         _same(a, b)
+
+
+def test_dask_task_batches_and_runs_on_after_a_failure(tmp_path, monkeypatch):
+    """A Dask task (``distributed.run_chunk``, called here without a cluster) runs its conditions
+    through the batched path: every condition, a failing one not stopping the others, each
+    result and error those of ``run_condition`` one by one."""
+    from plastictool.simulation import distributed
+    from plastictool.simulation.engine import run_condition
+    from plastictool.simulation.parallel import _unpack
+
+    exp = _failing(tmp_path)
+    calls: list = []
+    monkeypatch.setattr(batch, "run", _counting(batch.run, calls))
+    got = distributed.run_chunk(list(exp.conditions))
+    assert calls and sum(calls) >= 4  # in batches (the failing conditions end theirs)
+    assert [r is None for r, _ in got] == [False, False, True, False, True]
+    for cond, (r, err) in zip(exp.conditions, got):
+        try:
+            ref = run_condition(cond)
+        except SimulationError as exc:
+            e = _unpack(err)
+            assert type(e) is type(exc) and str(e) == str(exc) and e.exit_code == exc.exit_code
+        else:
+            assert err is None
+            _same(r, ref)
