@@ -28,6 +28,7 @@ def _exp(tmp_path, text, name="p.yaml"):
 
 def _run(exp, monkeypatch, batched: bool, calls: list | None = None):
     monkeypatch.setenv("PLASTIC_BATCH", "1" if batched else "0")
+    monkeypatch.setattr(batches, "CHECK_KEYS", True)  # shortcut keys (a sweep of the stimulus) checked
     if calls is not None:
         real = batch.run
 
@@ -105,6 +106,7 @@ def test_stdp_window_files_identical(tmp_path, monkeypatch):
     from conftest import PROTOCOLS
 
     exp = api.load(str(PROTOCOLS / "stdp_window.yaml"))
+    monkeypatch.setattr(batches, "CHECK_KEYS", True)
     calls: list = []
     monkeypatch.setattr(batch, "run", _counting(batch.run, calls))
     outs = []

@@ -82,6 +82,37 @@ def batch_key(b: Built, rec: Recorder, stepper: Stepper):
     return (b.module.SPEC.kind, types, phases, p.n_steps, rec.every, tuple(rec.columns), rec.rows.shape[0], rec.wi.tobytes(), rec.wj.tobytes(), sel, p.record.stats)
 
 
+CHECK_KEYS = False  # True: every shortcut key (_key_like) is checked against batch_key (tests)
+
+
+_FIELDS: list = []  # the Protocol fields _same_but_stimulus compares (all but the stimulus's)
+
+
+def _same_but_stimulus(p: Protocol, q: Protocol) -> bool:
+    """Whether ``p`` and ``q`` are equal but for their phases (stimulus) and duration (a sweep
+    over the stimulus: W1D's delta_t). Sections a sweep does not reach are the same objects
+    (``schema.Sections``), so this is mostly identity checks."""
+    if not _FIELDS:
+        import dataclasses
+
+        _FIELDS.extend(f.name for f in dataclasses.fields(Protocol) if f.name not in ("phases", "duration", "resolved"))
+    for f in _FIELDS:
+        a, b = getattr(p, f), getattr(q, f)
+        if a is not b and a != b:
+            return False
+    return True
+
+
+def _key_like(key: tuple, b: Built, rec: Recorder):
+    """The ``batch_key`` of ``b`` from ``key``, that of a condition equal to it but for the
+    stimulus (``_same_but_stimulus``: the same kernel argument types, recording plan and
+    selection): only its phases, steps and rows differ. None where ``b`` has rate input."""
+    if any(rate is not None for _a, _e, _bl, rate in b.phases):
+        return None
+    phases = tuple((a, e, bl.tobytes()) for a, e, bl, _rate in b.phases)
+    return key[:2] + (phases, b.protocol.n_steps, rec.every, tuple(rec.columns), rec.rows.shape[0]) + key[7:]
+
+
 def run_conditions(conds, progress=None, threads: int | None = None):
     """Run conditions in order, small ones of equal kernel types in batches (``core.batch``):
     returns ``(results, error)``, the results before the first failing condition and its error
@@ -141,6 +172,7 @@ def _run_window(conds, progress, threads):
 
     built, keys, errors = {}, {}, {}
     groups: dict = {}
+    template = None  # (protocol, batch_key) of the last condition whose key was computed whole
     with np.errstate(all="ignore"):
         for cond in conds:
             t0 = time.perf_counter()
@@ -152,7 +184,13 @@ def _run_window(conds, progress, threads):
             t1 = time.perf_counter()
             w_initial, rec = _prepare(b)
             stepper = Stepper(b, plan_blocks(b, threads))
-            key = batch_key(b, rec, stepper)
+            if template is not None and template[1] is not None and stepper.threads == 1 and _same_but_stimulus(b.protocol, template[0]):
+                key = _key_like(template[1], b, rec)
+                if CHECK_KEYS:
+                    assert key == batch_key(b, rec, stepper), (key, batch_key(b, rec, stepper))
+            else:
+                key = batch_key(b, rec, stepper)
+                template = (b.protocol, key)
             # (build_s: the build alone; the batch's own Python per condition counts as simulation)
             built[cond.index] = (b, w_initial, rec, stepper, t1 - t0, time.perf_counter() - t1)
             keys[cond.index] = key
