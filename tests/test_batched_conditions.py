@@ -275,3 +275,26 @@ def test_dask_task_batches_and_runs_on_after_a_failure(tmp_path, monkeypatch):
         else:
             assert err is None
             _same(r, ref)
+
+
+@pytest.mark.parametrize("kind", ["stdp", "triplet"])
+@pytest.mark.parametrize("w_init", ["0.4", "[[0.3, 0.6], [0.5, 0.2]]", "{uniform: [0.2, 0.8]}"])
+def test_stimulus_sweeps_share_their_builds(tmp_path, monkeypatch, kind, w_init):
+    """Conditions equal but for their stimulus share what draws nothing (engine.build's
+    ``shared``: the initial weights, the rule's Params, copies of its State): the results of
+    building each on its own (PLASTIC_BATCH=0), and no condition's arrays are another's."""
+    exp = _exp(
+        tmp_path,
+        f"name: s\nseed: 3\ndt: 0.1 ms\nsynapses: {{n_pre: 2, n_post: 2, w_init: {w_init}, w_min: 0, w_max: 1}}\n"
+        f"neuron: {{model: clamped}}\nstimulus: {{pairing: {{pairs: 20, frequency: 5 Hz, delta_t: 10 ms}}}}\n"
+        f"rule: {{kind: {kind}}}\nrecord: {{interval: 50 ms, state: [{STATE[kind][0]}]}}\n"
+        "sweep: {stimulus.pairing.delta_t: [-20 ms, -5 ms, 0 ms, 5 ms, 20 ms]}\n",
+    )
+    calls: list = []
+    got, err = _run(exp, monkeypatch, True, calls)
+    ref, ref_err = _run(exp, monkeypatch, False)
+    assert err is None and ref_err is None and calls == [5]
+    for a, b in zip(got, ref):
+        _same(a, b)
+    assert len({r.w_final.ctypes.data for r in got}) == len(got)
+    assert len({r.w_final[0, 0] for r in got}) > 1  # the conditions differ

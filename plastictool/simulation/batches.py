@@ -173,18 +173,23 @@ def _run_window(conds, progress, threads):
     built, keys, errors = {}, {}, {}
     groups: dict = {}
     template = None  # (protocol, batch_key) of the last condition whose key was computed whole
+    shared: dict = {}  # what the conditions equal to the template but for their stimulus build alike
     with np.errstate(all="ignore"):
         for cond in conds:
             t0 = time.perf_counter()
+            like = template is not None and _same_but_stimulus(cond.protocol, template[0])
+            if not like:
+                shared = {}
             try:
-                b = build(cond.protocol, cond.values)
+                b = build(cond.protocol, cond.values, shared=shared)
             except PlasticError as exc:
                 errors[cond.index] = exc
+                shared, template = {}, None  # (what it shared may be its own)
                 continue
             t1 = time.perf_counter()
             w_initial, rec = _prepare(b)
             stepper = Stepper(b, plan_blocks(b, threads))
-            if template is not None and template[1] is not None and stepper.threads == 1 and _same_but_stimulus(b.protocol, template[0]):
+            if like and template[1] is not None and stepper.threads == 1:
                 key = _key_like(template[1], b, rec)
                 if CHECK_KEYS:
                     assert key == batch_key(b, rec, stepper), (key, batch_key(b, rec, stepper))

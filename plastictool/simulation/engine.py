@@ -133,8 +133,13 @@ def stimulus_events(p: Protocol, values: tuple = ()):
     return spike_events(p, np.random.default_rng(condition_seed(p.seed, values).spawn(4)[1]))
 
 
-def build(p: Protocol, values: tuple = (), events=None) -> Built:
-    """``events``: the result of ``stimulus_events(p, values)`` (read only), else drawn here."""
+def build(p: Protocol, values: tuple = (), events=None, shared: dict | None = None) -> Built:
+    """``events``: the result of ``stimulus_events(p, values)`` (read only), else drawn here.
+
+    ``shared``: a dict that the builds of conditions equal but for their stimulus (phases,
+    duration; ``simulation.batches``) share: initial weights that draw nothing are made once
+    and copied, and so is the rule's ``Params`` and ``State`` where its build drew nothing
+    either (:func:`_rule_build`): the same values as built one by one."""
     from ..core import delay
     from ..core.net import ACTIVATIONS, LIF, NEURON_MODELS, make_net
 
@@ -146,7 +151,14 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
     # the spike trains first: their temporaries are freed before the weight matrix exists
     # (independent seeds: the order changes no value)
     pre, post = spike_events(p, seeds.rng(1)) if events is None else events
-    w = _initial(p, spec, lambda: seeds.child(0))
+    if shared is not None and p.synapses.w_init.kind in ("constant", "matrix"):  # no draw: the same weights
+        if "w" not in shared:
+            shared["w"] = _initial(p, spec, lambda: seeds.child(0))
+        w0 = shared["w"]
+        w = aligned_empty(w0.shape, w0.dtype)
+        w[...] = w0
+    else:
+        w = _initial(p, spec, lambda: seeds.child(0))
     model = NEURON_MODELS[p.neuron.model]
     q = p.neuron.params
     lif = np.array([q["tau_m"], q["v_rest"], q["v_thresh"], q["v_reset"], q["t_ref"], q["tau_syn"], q["e_syn"]]) if model == LIF else None
@@ -159,8 +171,7 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
         rows = max(1, min(MAX_CHUNK_ROWS, int(round(p.record.interval / p.dt))))
         net = net._replace(x=np.zeros((rows, n_pre)))
     ctx = BuildContext(n_pre, n_post, p.dt, w, p.synapses.w_min, p.synapses.w_max, seeds.rng(2))
-    params, state = module.build(p.rule.values, ctx)
-    w = ctx.w
+    params, state, w = _rule_build(module, p, ctx, shared if shared is not None and "w" in shared else None)
     rates_rng = None  # (made only for rate inputs: a sweep builds hundreds of tiny conditions)
     phases = []
     for ph, (a, b) in zip(p.phases, phase_steps(p)):
@@ -196,6 +207,54 @@ def build(p: Protocol, values: tuple = (), events=None) -> Built:
 
         inh = inhibit.build(p.synapses.inhibitory, n_pre, n_post, q["tau_syn_inh"], q["e_syn_inh"])
     return Built(p, module, net, w, w_initial, params, state, phases, pre, post, rel, structure, inh)
+
+
+def _rule_build(module, p: Protocol, ctx: BuildContext, shared: dict | None):
+    """``module.build(p.rule.values, ctx)`` as ``(params, state, w)``. ``shared`` (see
+    :func:`build`; only where the initial weights drew nothing, so that every condition passes
+    the same ones): a build that drew nothing from ``ctx.rng`` and whose arrays share no memory
+    (:func:`_separate`) is kept there, and later conditions get the same ``Params`` (the kernels
+    only read it) and copies of its ``State`` and weights."""
+    hit = None if shared is None else shared.get("rule")
+    if hit is not None:
+        params, state, w_after = hit
+        if w_after is not None:
+            ctx.w = aligned_empty(w_after.shape, w_after.dtype)
+            ctx.w[...] = w_after
+        return params, _copied(state), ctx.w
+    w_in = ctx.w
+    params, state = module.build(p.rule.values, ctx)
+    if shared is not None and ctx.rng._gen is None and _separate(state, params, ctx.w):
+        shared["rule"] = (params, state, None if ctx.w is w_in else ctx.w.copy())
+        state = _copied(state)
+    return params, state, ctx.w
+
+
+def _copied(state):
+    """A State with a copy of each of its arrays."""
+    return type(state)._make([x.copy() if isinstance(x, np.ndarray) else x for x in state])
+
+
+def _separate(state, params, w) -> bool:
+    """Whether ``state`` and ``params`` are named tuples of arrays, numbers and None whose arrays
+    share no memory with each other or with ``w`` (the state's own arrays: no views), so that a
+    copy of the state array by array behaves as the original."""
+    arrays = [w]
+    for obj in (state, params):
+        if not (isinstance(obj, tuple) and hasattr(obj, "_fields")):
+            return False
+        for x in obj:
+            if isinstance(x, np.ndarray):
+                if obj is state and x.base is not None:
+                    return False
+                arrays.append(x)
+            elif not (x is None or isinstance(x, (bool, int, float, np.generic))):
+                return False
+    for i, a in enumerate(arrays):
+        for b in arrays[i + 1 :]:
+            if a is not b and np.may_share_memory(a, b):
+                return False
+    return True
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
