@@ -529,13 +529,14 @@ class Sections:
     its raw data and of the sections it depends on only, so one that a condition shares with the
     base is the base's, and cannot fail where the base's did not (W1D: 101 conditions)."""
 
-    __slots__ = ("synapses", "delay", "neuron", "rule", "block", "phases", "record", "record_key")
+    __slots__ = ("top", "synapses", "delay", "neuron", "rule", "block", "phases", "record", "record_key")
 
     def __init__(self):
         for name in self.__slots__:
             setattr(self, name, None)
 
 
+TOP_SCALARS = tuple(f.name for f in TOP if f.type not in ("section", "list"))
 REUSE_SECTIONS = True  # False: every sweep condition validated whole (the tests' twin)
 
 
@@ -553,15 +554,20 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
         base = None  # (dt reaches delays, phases and the record: nothing is reused)
     v = Validator(src, origin)
     data = v.mapping((), src.data, TOP)
-    top = {}
-    for f in TOP:
-        if f.type not in ("section", "list"):
-            top[f.name] = v.field((f.name,), data.get(f.name), f)
-    name = top["name"] or name_default or "protocol"
-    if len(name) > MAX_NAME:
-        v.fail(("name",), f"{len(name)} characters: at most {MAX_NAME} (it names the output folder)")
-    if not _safe_name(name):
-        v.fail(("name",), f"{name!r}: use letters, digits, '.', '_' and '-' only (it names the output folder)")
+    if base is not None and not _touched(swept, *TOP_SCALARS):
+        top, name = base.top  # (name, description, seed, dt, duration: as the base's)
+    else:
+        top = {}
+        for f in TOP:
+            if f.type not in ("section", "list"):
+                top[f.name] = v.field((f.name,), data.get(f.name), f)
+        name = top["name"] or name_default or "protocol"
+        if len(name) > MAX_NAME:
+            v.fail(("name",), f"{len(name)} characters: at most {MAX_NAME} (it names the output folder)")
+        if not _safe_name(name):
+            v.fail(("name",), f"{name!r}: use letters, digits, '.', '_' and '-' only (it names the output folder)")
+    if keep is not None:
+        keep.top = (top, name)
     dt = top["dt"]
     reuse_syn = base is not None and not _touched(swept, "synapses")
     synapses, delay = (base.synapses, base.delay) if reuse_syn else _synapses(v, data, dt)
