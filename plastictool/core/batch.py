@@ -35,8 +35,8 @@ raises the error of the first such condition in sweep order, as the unbatched ru
 Cost (W1D, 101 one-synapse conditions, 61 samples each): one kernel call of about 5 ms, what one
 network of 101 synapses takes; the Python around it (``batch_key``, packing and re-pointing,
 the Recorders) is about 70 us per condition, close to what the per-condition calls cost before
-(README, Speed). Sharing the build of the conditions (seeds, events, ``Net``, ``Params``: about
-250 us each) would be the next step.
+(README, Speed). Conditions equal but for their stimulus share what their build draws nothing
+for and their batch key (``simulation.batches``: ``engine.build(shared=)``, ``_key_like``).
 """
 
 from __future__ import annotations
