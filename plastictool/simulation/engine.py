@@ -15,6 +15,7 @@ The rest of the simulation layer, by responsibility: :mod:`.stimulus` (spike eve
 
 from __future__ import annotations
 
+import math
 import os
 import time
 import zlib
@@ -289,9 +290,9 @@ def aligned_empty(shape, dtype) -> np.ndarray:
     into one): rows of a multiple of 64 bytes then start on lines too, so vector loads do not
     straddle two lines, and threads writing the two sides of a block bound share no line."""
     dtype = np.dtype(dtype)
-    n = int(np.prod(shape))
+    n = math.prod(shape)
     raw = np.empty(n * dtype.itemsize + ALIGN, dtype=np.uint8)
-    skip = -raw.ctypes.data % ALIGN
+    skip = -raw.__array_interface__["data"][0] % ALIGN  # (the address; .ctypes costs a ctypes object)
     return raw[skip : skip + n * dtype.itemsize].view(dtype).reshape(shape)
 
 
