@@ -76,13 +76,19 @@ def pack_arrays(arrs) -> tuple:
         hi = np.full(n, flat.size, np.int64)
         shapes = [np.full(n, d, np.int64) for d in a0.shape]
     else:
-        off = np.zeros(n + 1, np.int64)
-        np.cumsum([a.size for a in arrs], out=off[1:])
         flat = np.concatenate(arrs, axis=None)
-        lo, hi = off[:-1], off[1:]
-        if a0.ndim != 1:
-            sh = np.array([a.shape for a in arrs], np.int64).reshape(n, a0.ndim)
-            shapes = [np.ascontiguousarray(sh[:, d]) for d in range(a0.ndim)]
+        s0 = a0.shape
+        if all(a.shape == s0 for a in arrs):  # (the common case: no per-array sizes to gather)
+            lo = np.arange(0, n * a0.size, max(1, a0.size), dtype=np.int64)[:n] if a0.size else np.zeros(n, np.int64)
+            hi = lo + a0.size
+            shapes = [np.full(n, d, np.int64) for d in s0]
+        else:
+            off = np.zeros(n + 1, np.int64)
+            np.cumsum([a.size for a in arrs], out=off[1:])
+            lo, hi = off[:-1], off[1:]
+            if a0.ndim != 1:
+                sh = np.array([a.shape for a in arrs], np.int64).reshape(n, a0.ndim)
+                shapes = [np.ascontiguousarray(sh[:, d]) for d in range(a0.ndim)]
     if a0.ndim == 1:
         return (flat, lo, hi)
     return (flat, lo, hi) + tuple(shapes)
