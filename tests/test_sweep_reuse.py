@@ -36,6 +36,7 @@ VARIANTS = [
     "sweep:\n  description: [a, b]\n",
     "sweep:\n  block: [[], [NMDA]]\n",
     "sweep:\n  rule.preset: [bi_poo_1998, song2000_brian2]\n",
+    "sweep:\n  rule.a_plus: [0.01, 0.02, 0.03]\n",
 ]
 
 # a bad value in condition k: the same message (naming the condition), field, file and line
@@ -48,6 +49,7 @@ BAD = [
     "sweep:\n  stimulus.pairing.frequency: [1 Hz, 1e6 Hz]\n",
     "sweep:\n  block: [[], [PI3K]]\n",
     "sweep:\n  dt: [0.1, 10 s]\n",
+    "sweep:\n  rule.kind: [stdp, triplet]\n",  # x_pre is not triplet's: the record is validated again
 ]
 
 

@@ -584,9 +584,11 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     if not reuse_rule:
         _check_cross(v, synapses, delay, neuron, rule)
     spec = rule_registry.spec(rule.kind)
-    reuse_block = reuse_rule and not _touched(swept, "block")
+    # block, phases and record read the rule only through its kind (spec): a sweep of its parameters reuses them
+    same_spec = reuse_syn and reuse_neuron and rule.kind == base.rule.kind
+    reuse_block = same_spec and not _touched(swept, "block")
     block = base.block if reuse_block else _blocks(v, ("block",), data.get("block"), spec)
-    reuse_phases = reuse_rule and not _touched(swept, "stimulus", "phases", "duration")
+    reuse_phases = same_spec and not _touched(swept, "stimulus", "phases", "duration")
     if reuse_phases:
         phases, phases_resolved = base.phases
         phases_resolved = _copy_plain(phases_resolved)  # (each condition's resolved protocol is its own)
@@ -614,7 +616,7 @@ def validate(src: Source, origin: dict | None = None, name_default: str | None =
     if not reuse_rule:
         _check_w_init(v, synapses, rule)
     # the record section reads the phases and the duration only through _record_key
-    key = _record_key(data.get("record"), synapses, duration, phases) if keep is not None or (reuse_rule and not _touched(swept, "record")) else None
+    key = _record_key(data.get("record"), synapses, duration, phases) if keep is not None or (same_spec and not _touched(swept, "record")) else None
     if base is not None and key is not None and key == base.record_key:
         record = base.record
     else:

@@ -138,9 +138,10 @@ def build(p: Protocol, values: tuple = (), events=None, shared: dict | None = No
     """``events``: the result of ``stimulus_events(p, values)`` (read only), else drawn here.
 
     ``shared``: a dict that the builds of conditions equal but for their stimulus (phases,
-    duration; ``simulation.batches``) share: initial weights that draw nothing are made once
-    and copied, and so is the rule's ``Params`` and ``State`` where its build drew nothing
-    either (:func:`_rule_build`): the same values as built one by one."""
+    duration; ``simulation.batches``) share, all built before any of them runs: initial weights
+    that draw nothing are made once and copied, and so is the rule's ``Params`` and ``State``
+    where its build drew nothing either (:func:`_rule_build`): the same values as built one by
+    one."""
     from ..core import delay
     from ..core.net import ACTIVATIONS, LIF, NEURON_MODELS, make_net
 
@@ -213,21 +214,27 @@ def build(p: Protocol, values: tuple = (), events=None, shared: dict | None = No
 def _rule_build(module, p: Protocol, ctx: BuildContext, shared: dict | None):
     """``module.build(p.rule.values, ctx)`` as ``(params, state, w)``. ``shared`` (see
     :func:`build`; only where the initial weights drew nothing, so that every condition passes
-    the same ones): a build that drew nothing from ``ctx.rng`` and whose arrays share no memory
-    (:func:`_separate`) is kept there, and later conditions get the same ``Params`` (the kernels
-    only read it) and copies of its ``State`` and weights."""
-    hit = None if shared is None else shared.get("rule")
-    if hit is not None:
-        params, state, w_after = hit
-        if w_after is not None:
-            ctx.w = aligned_empty(w_after.shape, w_after.dtype)
-            ctx.w[...] = w_after
-        return params, _copied(state), ctx.w
+    the same ones): the first build is noted there as it is (its condition's own arrays, not yet
+    run); the second condition decides once whether it may be shared (it drew nothing from
+    ``ctx.rng`` and its arrays share no memory: :func:`_separate`), and then it and every later
+    condition get the same ``Params`` (the kernels only read it) and copies of its ``State`` and
+    weights. A window of one condition per template pays nothing for this."""
+    if shared is not None:
+        hit = shared.get("rule")
+        if hit is None and "first" in shared:
+            params, state, w, replaced, drew = shared.pop("first")
+            ok = not drew and _separate(state, params, w)
+            hit = shared["rule"] = (params, _copied(state), w.copy() if replaced else None) if ok else False
+        if hit:
+            params, state, w_after = hit
+            if w_after is not None:
+                ctx.w = aligned_empty(w_after.shape, w_after.dtype)
+                ctx.w[...] = w_after
+            return params, _copied(state), ctx.w
     w_in = ctx.w
     params, state = module.build(p.rule.values, ctx)
-    if shared is not None and ctx.rng._gen is None and _separate(state, params, ctx.w):
-        shared["rule"] = (params, state, None if ctx.w is w_in else ctx.w.copy())
-        state = _copied(state)
+    if shared is not None and "rule" not in shared:
+        shared["first"] = (params, state, ctx.w, ctx.w is not w_in, ctx.rng._gen is not None)
     return params, state, ctx.w
 
 
