@@ -298,3 +298,22 @@ def test_stimulus_sweeps_share_their_builds(tmp_path, monkeypatch, kind, w_init)
         _same(a, b)
     assert len({r.w_final.ctypes.data for r in got}) == len(got)
     assert len({r.w_final[0, 0] for r in got}) > 1  # the conditions differ
+
+
+def test_only_separate_states_are_shared():
+    """engine._separate: a rule's build is shared only where copying its State array by array
+    (and the weights) keeps what aliases what: one table twice in Params is fine; an array twice
+    in State, a view, State sharing with Params, or Params holding the weights is not."""
+    from collections import namedtuple
+
+    from plastictool.simulation.engine import _separate
+
+    S, P = namedtuple("S", "a b"), namedtuple("P", "c d")
+    w, x, t = np.zeros((2, 2)), np.zeros(3), np.ones(4)
+    assert _separate(S(np.zeros(2), np.zeros(0)), P(t, t), w)
+    assert _separate(S(np.zeros(0), np.zeros(0)), P(None, 2), w)
+    assert not _separate(S(x, x), P(t, 1.0), w)
+    assert not _separate(S(x[:2], np.zeros(1)), P(t, 1.0), w)
+    assert not _separate(S(x, t), P(t, 1.0), w)
+    assert not _separate(S(x, np.zeros(1)), P(w, 1.0), w)
+    assert not _separate(S(x, [1, 2]), P(t, 1.0), w)

@@ -244,25 +244,27 @@ def _copied(state):
 
 
 def _separate(state, params, w) -> bool:
-    """Whether ``state`` and ``params`` are named tuples of arrays, numbers and None whose arrays
-    share no memory with each other or with ``w`` (the state's own arrays: no views), so that a
-    copy of the state array by array behaves as the original."""
-    arrays = [w]
-    for obj in (state, params):
+    """Whether ``state`` and ``params`` are named tuples of arrays, numbers and None, and no
+    array of ``state`` (its own, not a view) is, or shares memory with, another of its arrays,
+    an array of ``params`` or ``w``, and none of ``params`` with ``w``: then copies of the state
+    array by array, and of the weights, behave as the originals beside a shared ``params``
+    (whose arrays may be one object twice: a decay table of equal time constants)."""
+    own, read = [], []
+    for obj, out in ((state, own), (params, read)):
         if not (isinstance(obj, tuple) and hasattr(obj, "_fields")):
             return False
         for x in obj:
             if isinstance(x, np.ndarray):
                 if obj is state and x.base is not None:
                     return False
-                arrays.append(x)
+                out.append(x)
             elif not (x is None or isinstance(x, (bool, int, float, np.generic))):
                 return False
-    for i, a in enumerate(arrays):
-        for b in arrays[i + 1 :]:
-            if a is not b and np.may_share_memory(a, b):
+    for i, a in enumerate(own):
+        for b in own[i + 1 :] + read + [w]:
+            if a is b or np.may_share_memory(a, b):
                 return False
-    return True
+    return not any(b is w or np.may_share_memory(b, w) for b in read)
 
 
 def _initial(p: Protocol, spec, seed, rows: int | None = None):
