@@ -205,3 +205,27 @@ def test_sync_row_does_no_reference_counting():
     first = next(k for k, line in enumerate(lines) if line.startswith("define") and "sync_row" in line)
     body = lines[first : lines.index("}", first)]
     assert sum("NRT_incref" in line or "NRT_decref" in line for line in body) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31), st.integers(1, 60), st.sampled_from([5, 200, 20_000]))
+def test_decayed_traces_equal_one_decay_each(seed, n, age):
+    """``decayed`` (a loop without branches over the table, then ``exp`` for traces older than
+    the table) gives ``x * decay(table, s - t)`` (0 where x is 0), bit for bit: traces inside
+    and beyond the table, zero traces, and a block of columns (k0, k1) leaving the rest alone."""
+    from plastictool.rules.traces import decay_table
+
+    rng = np.random.default_rng(seed)
+    dt, tau = 0.1, 2.0
+    table = decay_table(tau, dt)  # 1001 entries
+    x = rng.uniform(0.0, 3.0, n) * (rng.uniform(size=n) > 0.3)
+    s = 30_000
+    t = s - rng.integers(0, age, n)
+    k0, k1 = sorted(rng.integers(0, n + 1, 2))
+    out = np.full(n, -7.0)
+    stdp.decayed(x, t, table, s, dt, tau, out, k0, k1)
+    want = np.full(n, -7.0)
+    for k in range(k0, k1):
+        age_k = int(s - t[k])  # decay(): the table, else the C library's exp (as math.exp)
+        want[k] = x[k] * (table[age_k] if age_k < table.size else math.exp(-age_k * dt / tau)) if x[k] != 0.0 else 0.0
+    assert out.tobytes() == want.tobytes()
