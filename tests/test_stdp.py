@@ -210,9 +210,9 @@ def test_sync_row_does_no_reference_counting():
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31), st.integers(1, 60), st.sampled_from([5, 200, 20_000]))
 def test_decayed_traces_equal_one_decay_each(seed, n, age):
-    """``decayed`` (a loop without branches over the table, then ``exp`` for traces older than
-    the table) gives ``x * decay(table, s - t)`` (0 where x is 0), bit for bit: traces inside
-    and beyond the table, zero traces, and a block of columns (k0, k1) leaving the rest alone."""
+    """``decayed`` gives ``x * decay(table, s - t)`` (the table, else ``exp``; 0 where x is 0),
+    bit for bit: traces inside and beyond the table, zero traces, and a block of columns
+    (k0, k1) leaving the rest alone."""
     from plastictool.rules.traces import decay_table
 
     rng = np.random.default_rng(seed)

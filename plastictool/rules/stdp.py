@@ -300,25 +300,10 @@ def depress(w, y, a_minus, mu_minus, wdep, w_min, w_max):
 def decayed(x, t, table, s, dt, tau, out, k0, k1):
     """out[k] = x[k] exp(-(s - t[k]) dt / tau) for k0 <= k < k1: the traces brought to step s.
 
-    (Views from index 0, as in ``lif_block``: no wraparound tests in the loop.) A first loop
-    without branches takes every factor from the table, clamped to its last entry, and notes
-    whether a trace is older than the table; only then does a second loop compute those factors
-    with ``exp``, as ``decay`` does. The values are those of ``x * decay(...)`` (``0.0`` where
-    ``x`` is 0: traces are never negative, and ``0.0 * table[k]`` is ``0.0``), bit for bit. (W3:
-    once per step with pre spikes over 500 post neurons a thread; 0.08 -> 0.03-0.05 s per 1e5
-    steps, measured in a compiled loop: the branches, one per neuron, were mispredicted.)"""
+    (Views from index 0, as in ``lif_block``: no wraparound tests in the loop.)"""
     xb, tb, ob = x[k0:k1], t[k0:k1], out[k0:k1]
-    nt = table.shape[0]
-    last = np.uint64(nt - 1)
-    old = False
     for k in range(xb.shape[0]):
-        d = np.uint64(s - tb[k])
-        old |= d > last
-        ob[k] = xb[k] * table[min(d, last)]
-    if old:
-        for k in range(xb.shape[0]):
-            if np.uint64(s - tb[k]) > last:
-                ob[k] = xb[k] * decay(table, s - tb[k], dt, tau) if xb[k] != 0.0 else 0.0
+        ob[k] = xb[k] * decay(table, s - tb[k], dt, tau) if xb[k] != 0.0 else 0.0
 
 
 @jit
