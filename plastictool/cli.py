@@ -502,7 +502,7 @@ def main() -> None:  # console script entry point
     # them. Collections now come every 50,000 objects (cyclic garbage stays bounded in long
     # sweeps and fits), and the objects alive at the end are frozen (``gc.freeze``), so that
     # the exit does not walk them (files are closed by then: nothing waits on a collection).
-    # A JIT run (the Numba import) 0.3 s faster; with the ahead-of-time kernels about 0.02 s.
+    # A JIT run (the Numba import) 0.3 s faster; with the ahead-of-time kernels about 0.03 s.
     gc.set_threshold(50_000, 20, 10)
     try:
         app()
