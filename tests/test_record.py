@@ -118,7 +118,10 @@ def protocols(draw):
     inhibitory = lif and kind in DELAYS and release is None and draw(st.booleans())  # inhibitory inputs (core.inhibit; not with release)
     state = draw(st.lists(st.sampled_from(traces + (["v", "g"] if lif else [])), unique=True, max_size=4))
     pairs = draw(st.lists(st.tuples(st.integers(0, n_pre - 1), st.integers(0, n_post - 1)), unique=True, max_size=3))
-    if state and not pairs:  # (bigger state arrays are recorded as a mean: the Python path)
+    # without recorded weights, state arrays of more than 16 elements are recorded as a mean (the
+    # kernels read every element); u and x of release per pre neuron are then a broadcast array,
+    # whose mean NumPy adds in another order (the Python path): small there
+    if state and not pairs and (not draw(st.booleans()) or {"u", "x"} & set(state)):
         n_pre, n_post = min(n_pre, 16), min(n_post, 16)
         if kind in ("calcium", "receptor") or {"u", "x"} & set(state):  # (synapse-shaped: at most 16 synapses)
             n_pre, n_post = min(n_pre, 4), min(n_post, 4)
@@ -225,14 +228,19 @@ def test_what_stays_on_the_python_path(tmp_path):
         "name: x\ndt: 0.1 ms\nduration: 10 ms\nsynapses: {n_pre: 30, n_post: 20}\nneuron: {model: clamped}\n"
         "stimulus: {pre: {poisson: {rate: 5 Hz}}, post: {poisson: {rate: 5 Hz}}}\n"
     )
-    assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: stdp}\nrecord: {weights: none, state: [x_pre]}\n"))
+    # means: the kernels read every element (up to MEAN_READS values a sample), in C order
+    assert _kernel_used(_build(tmp_path, base + "rule: {kind: stdp}\nrecord: {weights: none, state: [x_pre, x_post]}\n")) is None
+    big = base.replace("n_pre: 30, n_post: 20", "n_pre: 100, n_post: 90")
+    assert "more than" in _kernel_used(_build(tmp_path, big + "rule: {kind: calcium}\nrecord: {weights: none, state: [ca]}\n"))
+    per_pre = base.replace("n_post: 20}", "n_post: 20, release: {U: 0.5, tau_rec: 100 ms}}")  # (u per pre neuron: a broadcast array)
+    assert "C-contiguous" in _kernel_used(_build(tmp_path, per_pre + "rule: {kind: stdp}\nrecord: {weights: none, state: [u]}\n"))
     assert "std" in _kernel_used(_build(tmp_path, base.replace("n_post: 20", "n_post: 20, dtype: float32") + "rule: {kind: stdp}\nrecord: {stats: [std]}\n"))
     assert _kernel_used(_build(tmp_path, base.replace("n_post: 20}", "n_post: 20, release: {U: 0.5, tau_rec: 100 ms}}") + "rule: {kind: stdp}\n")) is None
     small = base.replace("n_pre: 30, n_post: 20}", "n_pre: 2, n_post: 2, structure: {present: [[1, 0], [1, 1]], formation_rate: 100 /s, elimination_rate: 50 /s}}")
     assert "structure" in _kernel_used(_build(tmp_path, small + "rule: {kind: stdp}\n"))
     presyn = base.replace("n_post: 20}", "n_post: 20, dtype: float32, release: {U: 0.5, tau_rec: 100 ms}}")
     assert "state u" in _kernel_used(_build(tmp_path, presyn + "rule: {kind: stdp, expression: presynaptic}\nrecord: {weights: [[0, 1]], state: [u]}\n"))
-    assert "mean" in _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: none, state: [rho]}\n"))
+    assert _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: none, state: [rho, ca]}\n")) is None
     assert _kernel_used(_build(tmp_path, base + "rule: {kind: calcium}\nrecord: {weights: [[0, 1]], state: [ca, rho]}\n")) is None
     rate = "name: r\ndt: 1 ms\nduration: 20 ms\nsynapses: {n_pre: 2, n_post: 1}\nneuron: {model: rate}\nrule: {kind: hebb}\n"
     patterns = "{pre: {patterns: {vectors: [[1, 0], [0, 1]], presentation: 1 ms}}}"
@@ -333,3 +341,34 @@ def test_rate_rules_recording_equals_python_recorder(text, buffer_rows, chunk_ro
     got = _run(exp, "kernel", monkeypatch)
     for a, b in zip(ref, got):
         _same(a, b)
+
+
+@pytest.mark.parametrize(
+    "rule, extra, state",
+    [
+        ("{kind: stdp, pairing: nearest}", "", "[x_pre, x_post, v, g]"),
+        ("{kind: triplet, preset: pfister2006_visual_nn_full}", "", "[r1, o2, v]"),
+        ("{kind: calcium, preset: graupner2012_dpd_prime, sigma: 3, tau: 1000 ms}", "", "[ca, rho, v]"),
+        ("{kind: receptor}", "", "[ca, tag]"),
+        ("{kind: stdp, a_plus: 0.002, a_minus: 0.0021}", ", release: {U: 0.4, tau_rec: 80 ms, tau_fac: 20 ms, sites: 3}", "[u, x]"),
+        ("{kind: stdp, a_plus: 0.002, a_minus: 0.0021, expression: presynaptic}", ", release: {U: 0.4, tau_rec: 80 ms}", "[u, x]"),
+    ],
+)
+def test_state_means_equal_python_recorder(rule, extra, state, tmp_path, monkeypatch):
+    """State recorded as a mean (no recorded weights, more than 16 elements): the kernels read
+    every element at each sample and NumPy takes the mean of each row, bit for bit np.mean of
+    the probed array; a buffer of 3 samples."""
+    exp = _build(
+        tmp_path,
+        "name: m\nseed: 5\ndt: 0.1 ms\nduration: 150 ms\n"
+        f"synapses: {{n_pre: 23, n_post: 9, w_init: {{uniform: [0, 0.1]}}, w_min: 0, w_max: 0.1{extra}}}\n"
+        "neuron: {model: lif, tau_m: 10 ms, v_rest: -74 mV, v_thresh: -54 mV, v_reset: -60 mV, tau_syn: 5 ms, e_syn: 0 mV}\n"
+        "stimulus: {pre: {poisson: {rate: 40 Hz}}}\n"
+        f"rule: {rule}\nrecord: {{interval: 1.3 ms, weights: none, stats: [mean, max], state: {state}}}\n",
+    )
+    assert _kernel_used(exp) is None
+    ref = _run(exp, "python", monkeypatch)
+    monkeypatch.setattr(record, "BUFFER_ROWS", 3)
+    got = _run(exp, "kernel", monkeypatch)
+    assert any(c.endswith("_mean") for c in got[0].columns[3:])
+    _same(ref[0], got[0])

@@ -161,7 +161,9 @@ def sources_ok(b, rec) -> bool:
     values, int64 steps: ``record.Plan`` then uses the arrays themselves), so that the packed
     fields can be the batch's sources."""
     traces = getattr(b.module, "RECORD_TRACES", {})
-    for name, _shape, _sel in rec.state:
+    for name, _shape, sel in rec.state:
+        if sel is None:  # (a mean over all elements: record.Plan's, not the batch's _finish_rows)
+            return False
         if name in record.NEURON_VARS:
             pairs = ((getattr(b.net, name), np.float64),)
         else:

@@ -59,6 +59,7 @@ STAT_CODES = {"mean": MEAN, "std": STD, "min": MIN, "max": MAX}
 BUFFER_ROWS = 4096  # samples kept in the kernel's buffer between two returns to Python ...
 BUFFER_BYTES = 4 << 20  # ... and at most this many bytes of them (runs that record many weights)
 NEURON_VARS = ("v", "g", "y")
+MEAN_READS = 8192  # state values read at each sample at most (a mean reads every element), so a buffer holds >= 16 samples
 SOURCES = 8  # state arrays a driver reads (v, g, y and a rule's traces)
 
 
@@ -397,9 +398,9 @@ class Plan:
         self.stats = np.array([STAT_CODES[s] for s in p.record.stats], dtype=np.int64)
         self.wi, self.wj = rec.wi, rec.wj
         n_post = b.w.shape[1]
-        src, srct, keys, cols = [], [], {}, []
+        src, srct, keys, cols, n_cols = [], [], {}, [], 0
         self.origins = []  # per source: ("net" | "state", value field, step field or None, tau field of Params or None), None for others (core.batch)
-        self.vars = []  # (finish, read positions (outputs x reads of the variable))
+        self.vars = []  # (finish, read positions (elements x reads of the variable), whether its mean is recorded)
         traces = getattr(b.module, "RECORD_TRACES", {})
         for name, shape, sel in rec.state:
             reads, finish = state_reads(b, name)
@@ -415,21 +416,28 @@ class Plan:
                     srct.append(ts)
                     self.origins.append(origin if len(reads) == 1 else None)
                 where.append((keys[key], kind, stride, offset))
-            elems = list(zip(sel[0], sel[1])) if shape == "syn" else [(e, e) for e in np.asarray(sel)]
-            pos = np.empty((len(elems), len(reads)), np.int64)
-            for k, (i, j) in enumerate(elems):
-                for r, (a, kind, stride, offset) in enumerate(where):
-                    base = int(i) if kind == "pre" else int(j) if kind == "post" else int(i) * n_post + int(j)
-                    pos[k, r] = len(cols)
-                    cols.append((a, base * stride + offset))
-            self.vars.append((finish, pos))
+            if sel is None:  # the mean over every element (all of them read at each sample)
+                n_pre = b.w.shape[0]
+                ii, jj = (np.divmod(np.arange(n_pre * n_post), n_post) if shape == "syn" else (np.arange(n_pre if shape == "pre" else n_post),) * 2)
+            else:
+                ii, jj = (np.asarray(sel[0]), np.asarray(sel[1])) if shape == "syn" else (np.asarray(sel),) * 2
+            ii, jj = ii.astype(np.int64), jj.astype(np.int64)
+            pos = (n_cols + np.arange(ii.size * len(where), dtype=np.int64)).reshape(ii.size, len(where))
+            block = np.empty((ii.size, len(where), 2), np.int64)  # (element, read): (source, element of it)
+            for r, (a, kind, stride, offset) in enumerate(where):
+                base = ii if kind == "pre" else jj if kind == "post" else ii * n_post + jj
+                block[:, r, 0] = a
+                block[:, r, 1] = base * stride + offset
+            cols.append(block.reshape(-1, 2))
+            n_cols += block.shape[0] * block.shape[1]
+            self.vars.append((finish, pos, sel is None))
         self.n_sources = len(src)
         # always SOURCES arrays (unused ones empty): one kernel signature for any recorded state,
         # so the one that plastic warmup compiles ahead of time serves every run
         src += [np.zeros(1)] * max(0, SOURCES - len(src))
         srct += [np.zeros(1, np.int64)] * max(0, SOURCES - len(srct))
         self.src, self.srct = tuple(src), tuple(srct)
-        self.cols = np.array(cols, dtype=np.int64).reshape(-1, 2)
+        self.cols = np.concatenate(cols) if cols else np.zeros((0, 2), np.int64)
         self.first_state_col = 1 + len(self.wi) + len(self.stats)
         self.width = self.first_state_col + len(self.cols)  # of a row the kernel writes (>= the columns)
         self.check_neurons = b.net.model != 0
@@ -444,7 +452,13 @@ class Plan:
         steps = steps[:, 0] if steps.ndim == 2 else steps
         c0 = self.first_state_col
         out = []
-        for finish, pos in self.vars:
+        for finish, pos, mean in self.vars:
+            if mean:  # every element's values (samples x elements, in the probe's C order), then
+                # the mean of each row: the same pairwise sum as np.mean of the probed array
+                F = [rows[:, c0 + pos[:, r]] for r in range(pos.shape[1])]
+                T = [trows[:, pos[:, r]] for r in range(pos.shape[1])]
+                out.append(np.mean(np.ascontiguousarray(finish(F, T, steps[:, None], dt), dtype=np.float64), axis=1))
+                continue
             for k in range(pos.shape[0]):
                 F = [rows[:, c0 + q] for q in pos[k]]
                 T = [trows[:, q] for q in pos[k]]
@@ -495,17 +509,27 @@ def supported(b, rec, stepper) -> str | None:
     if stepper.threads > 1:
         return "several thread blocks"
     sources = set()
+    reads = 0
+    n_pre, n_post = b.w.shape
     for name, shape, sel in rec.state:
-        if sel is None:
-            return f"state {name}: mean"
         if name in NEURON_VARS and getattr(b.net, name).dtype != np.float64:
             return f"state {name}: dtype"
         how = state_reads(b, name)
         if how is None:
             return f"state {name}: not readable by the kernels (no RECORD_TRACES entry, or record_state gives None)"
         sources |= {(id(x), id(t)) for x, t, *_ in how[0]}
+        if sel is None:  # a mean: every element is read at each sample, and NumPy's mean of them
+            # must add in the order np.mean of the probed array adds (C order: 1-d or C-contiguous)
+            values = rec._probe(name, 0)
+            if values.ndim != 1 and not values.flags.c_contiguous:
+                return f"state {name}: mean of an array that is not C-contiguous"
+            reads += (n_pre * n_post if shape == "syn" else n_pre if shape == "pre" else n_post) * len(how[0])
+        else:
+            reads += (len(sel[0]) if shape == "syn" else len(sel)) * len(how[0])
     if len(sources) > SOURCES:
         return "more state arrays than SOURCES"
+    if reads > MEAN_READS:
+        return f"state: {reads} values read at each sample (more than {MEAN_READS})"
     if "std" in b.protocol.record.stats and b.w.dtype != np.float64:
         return "std of float32 weights"
     if not b.w.flags.c_contiguous or b.w.size == 0:
