@@ -245,7 +245,7 @@ def test_what_stays_on_the_python_path(tmp_path):
     rate = "name: r\ndt: 1 ms\nduration: 20 ms\nsynapses: {n_pre: 2, n_post: 1}\nneuron: {model: rate}\nrule: {kind: hebb}\n"
     patterns = "{pre: {patterns: {vectors: [[1, 0], [0, 1]], presentation: 1 ms}}}"
     assert _kernel_used(_build(tmp_path, rate + f"stimulus: {{duration: 20 ms, {patterns[1:]}\n")) is None
-    assert "without rate input" in _kernel_used(_build(tmp_path, rate + f"stimulus: {{duration: 10 ms, {patterns[1:]}\n"))  # (a rest phase)
+    assert _kernel_used(_build(tmp_path, rate + f"stimulus: {{duration: 10 ms, {patterns[1:]}\n")) is None  # (a rest phase: rows of zeros)
 
 
 def test_something_new_goes_to_the_python_path(tmp_path):
@@ -303,7 +303,11 @@ def rate_protocols(draw):
         cov = (np.full((n_pre, n_pre), 0.2) + 0.3 * np.eye(n_pre)).tolist()  # (correlated: a matrix product, not a scaling)
         gauss = f"gaussian: {{mean: {[0.2] * n_pre}, cov: {cov}}}"
         pre = draw(st.sampled_from([pats, gauss, pats + ", " + gauss]))
-        phases.append(f"  - {{name: p{k}, duration: {d:g} ms, pre: {{{pre}}}}}")
+        if draw(st.integers(0, 3)) == 0:  # a phase without rate input: input 0
+            phases.append(f"  - {{name: p{k}, duration: {d:g} ms}}")
+        else:
+            phases.append(f"  - {{name: p{k}, duration: {d:g} ms, pre: {{{pre}}}}}")
+    total += draw(st.sampled_from([0, 0, 13 * dt]))  # (a rest after the phases)
     state = draw(st.lists(st.sampled_from(["y", "theta"] if kind == "bcm" else ["y"]), unique=True, max_size=2))
     pairs = draw(st.lists(st.tuples(st.integers(0, n_pre - 1), st.integers(0, n_post - 1)), unique=True, max_size=3))
     bounded = draw(st.booleans())
@@ -372,3 +376,22 @@ def test_state_means_equal_python_recorder(rule, extra, state, tmp_path, monkeyp
     got = _run(exp, "kernel", monkeypatch)
     assert any(c.endswith("_mean") for c in got[0].columns[3:])
     _same(ref[0], got[0])
+
+
+def test_rate_rest_phase_has_no_input(tmp_path, monkeypatch):
+    """A rate rule's phase without rate input (here the rest after the stimulus) has input 0:
+    Hebb's rule without decay then leaves the weights as they are and a linear neuron's y is 0
+    (the rows of the last chunk of input were read there before), on both recording paths."""
+    exp = _build(
+        tmp_path,
+        "name: rest\nseed: 1\ndt: 1 ms\nduration: 40 ms\nsynapses: {n_pre: 2, n_post: 1, w_init: 0.5}\nneuron: {model: rate}\n"
+        "stimulus: {duration: 20 ms, pre: {patterns: {vectors: [[1, 0], [0, 1]], presentation: 1 ms}}}\n"
+        "rule: {kind: hebb, eta: 10 /s}\nrecord: {interval: 5 ms, weights: [[0, 0], [1, 0]], state: [y]}\n",
+    )
+    ref = _run(exp, "python", monkeypatch)
+    got = _run(exp, "kernel", monkeypatch)
+    _same(ref[0], got[0])
+    t = got[0].traces
+    assert t[4, 0] == 20.0 and t[4, 1] > 0.5 and t[4, 2] > 0.5  # (grown during the patterns)
+    assert np.all(t[5:, 1:3] == t[4, 1:3])
+    assert np.all(t[5:, 4] == 0.0)

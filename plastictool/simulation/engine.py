@@ -176,6 +176,9 @@ def build(p: Protocol, values: tuple = (), events=None, shared: dict | None = No
     params, state, w = _rule_build(module, p, ctx, shared if shared is not None and "w" in shared else None)
     rates_rng = None  # (made only for rate inputs: a sweep builds hundreds of tiny conditions)
     phases = []
+    # a rate rule's phase without rate input (and its rest after the phases) has input 0: rows of
+    # zeros (the kernels read rows of input at every step; None left them those of the last chunk)
+    rest = RateInput((), n_pre, p.dt, 0.0, None) if spec.inputs == "rates" else None
     for ph, (a, b) in zip(p.phases, phase_steps(p)):
         blocked = block_mask(spec, tuple(p.block) + tuple(ph.block))
         rate = None
@@ -184,10 +187,10 @@ def build(p: Protocol, values: tuple = (), events=None, shared: dict | None = No
             if rates_rng is None:
                 rates_rng = seeds.rng(3)
             rate = RateInput(trains, n_pre, p.dt, ph.duration, rates_rng)
-        phases.append((a, b, blocked, rate if rate is not None and rate.parts else None))
+        phases.append((a, b, blocked, rate if rate is not None and rate.parts else rest))
     end = phases[-1][1] if phases else 0
     if end < p.n_steps:  # duration beyond the last phase: rest
-        phases.append((end, p.n_steps, block_mask(spec, p.block), None))
+        phases.append((end, p.n_steps, block_mask(spec, p.block), rest))
     # the initial weights are kept only where a rule computes them; otherwise they are drawn
     # again from the same seed when the summary is written (no second O(n_pre n_post) array)
     w_initial = w.copy() if spec.weight_from_state else None
