@@ -61,6 +61,7 @@ BUFFER_BYTES = 4 << 20  # ... and at most this many bytes of them (runs that rec
 NEURON_VARS = ("v", "g", "y")
 MEAN_READS = 8192  # state values read at each sample at most (a mean reads every element), so a buffer holds >= 16 samples
 SOURCES = 8  # state arrays a driver reads (v, g, y and a rule's traces)
+WEIGHTS = -1  # the source of a read of the weights themselves (Plan.cols)
 
 
 # ---------------------------------------------------------------------------- kernels
@@ -217,8 +218,12 @@ def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, 
         c += 1
     for k in range(cols.shape[0]):
         a, e = cols[k, 0], cols[k, 1]
-        row[c] = src[a][e]
-        trow[k] = srct[a][e]
+        if a == WEIGHTS:  # the weights themselves, in their own type (release's u with presynaptic expression)
+            row[c] = flat[e]
+            trow[k] = 0
+        else:
+            row[c] = src[a][e]
+            trow[k] = srct[a][e]
         c += 1
     return True
 
@@ -358,6 +363,12 @@ def _same(F, T, steps, dt):
     return F[0]
 
 
+def _is_weights(x, t, w) -> bool:
+    """Whether a read of :func:`state_reads` is the weights (``w.reshape(-1)``): the kernels then
+    read ``w`` itself (source WEIGHTS), in its own type, not a float64 copy made once."""
+    return t is None and isinstance(x, np.ndarray) and x.ndim == 1 and x.size == w.size and np.shares_memory(x, w)
+
+
 def state_reads(b, name):
     """How the kernels record the state variable ``name`` of the built run ``b``: ``(reads,
     finish)``, or None where they cannot. ``reads``: a tuple of ``(values, steps, kind, stride,
@@ -407,6 +418,9 @@ class Plan:
             origin = ("net", name, None, None) if name in NEURON_VARS else ("state", *traces[name]) if name in traces else None
             where = []
             for x, t, kind, stride, offset in reads:
+                if _is_weights(x, t, b.w):
+                    where.append((WEIGHTS, kind, stride, offset))
+                    continue
                 key = (id(x), id(t))
                 if key not in keys:
                     xs = np.zeros(t.size) if x is None else np.ascontiguousarray(x, dtype=np.float64)
@@ -517,7 +531,7 @@ def supported(b, rec, stepper) -> str | None:
         how = state_reads(b, name)
         if how is None:
             return f"state {name}: not readable by the kernels (no RECORD_TRACES entry, or record_state gives None)"
-        sources |= {(id(x), id(t)) for x, t, *_ in how[0]}
+        sources |= {(id(x), id(t)) for x, t, *_ in how[0] if not _is_weights(x, t, b.w)}
         if sel is None:  # a mean: every element is read at each sample, and NumPy's mean of them
             # must add in the order np.mean of the probed array adds (C order: 1-d or C-contiguous)
             values = rec._probe(name, 0)

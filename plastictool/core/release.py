@@ -206,13 +206,12 @@ def probe(rel: Rel, name: str, step: int, w=None) -> np.ndarray:
 def record_state(rel: Rel, name: str, w):
     """For the kernels' own recording (``core.record.state_reads``): ``u`` or ``x`` as the arrays
     read at each sample and :func:`probe`'s arithmetic over the samples (the same values, bit
-    for bit); None where they cannot (``u`` with presynaptic expression and float32 weights)."""
+    for bit). With presynaptic expression ``u`` reads the weights too (``w.reshape(-1)``: the
+    kernels read them in place, whatever their type)."""
     U, tau_rec, tau_fac, dt = (float(v) for v in rel.par)
     per_syn, sites, presyn, n_post = (int(v) for v in rel.mode)
     kind = "syn" if per_syn else "pre"
     if name == "u":
-        if presyn and w.dtype != np.float64:
-            return None
         reads = ((rel.u, rel.t, kind, 1, 0),)
         if presyn:
             reads += ((rel.w0.reshape(-1), None, "syn", 1, 0), (w.reshape(-1), None, "syn", 1, 0))
