@@ -29,14 +29,26 @@ arguments: the driver passes them on.
 
 Rate rules: Python fills a chunk of up to RATE_ROWS steps of rate input rows
 (:class:`RateChunks`, with the values of the Python path's smaller chunks) and the driver
-samples inside it.
+samples inside it (a phase without rate input has rows of zeros: ``engine.build``).
+
+State recorded as a mean (no recorded weights and more than 16 elements): the kernel reads
+every element at each sample (at most MEAN_READS values a sample, so that a buffer holds
+enough samples) and NumPy takes the mean of each row after the probe's arithmetic: the same
+pairwise sum as ``np.mean`` of the probed array where that array is 1-d or C-contiguous (u and
+x of release per pre neuron are a broadcast array, whose mean NumPy adds in another order).
+A read of the weights themselves (release's ``u`` with presynaptic expression) is a read of
+``w`` in place (source WEIGHTS), whatever its type.
 
 Where something has no kernel path (:func:`supported` says why not): a rule without a
-stepping entry, a rate rule's phase without rate input, several thread blocks,
-``synapses.structure`` (it steps from Python at every chunk end, which is every sample), a
-recorded variable the kernels cannot read (the release's ``u`` with presynaptic expression
-and ``float32`` weights), the mean of a big state array, ``std`` of ``float32`` weights, the
-engine keeps its per-sample Python path, so new mechanisms stay correct until they add theirs.
+stepping entry, several thread blocks (the weight statistics of a sample need every block at
+the sample step: NumPy's pairwise sum of the whole matrix cannot be put together from sums per
+block with the same bits, so the blocks must meet at every sample, which they do in
+``simulation.threads.Stepper``; a ``prange`` over the blocks inside a driver fails, as Numba's
+parallel loops take no tuples of arrays such as ``Net``), ``synapses.structure`` (it steps
+from Python at every chunk end, which is every sample, with NumPy's random generator), more
+than MEAN_READS state values a sample, a mean of a broadcast array, ``std`` of ``float32``
+weights: the engine keeps its per-sample Python path, so new mechanisms stay correct until
+they add theirs.
 
 Driver functions: the same code (:func:`_drive`) with the rule's stepping entry in its
 globals, named ``drive_<rule>`` (its own Numba cache index and its own entry in the
