@@ -46,8 +46,7 @@ block with the same bits, so the blocks must meet at every sample, which they do
 ``simulation.threads.Stepper``; a ``prange`` over the blocks inside a driver fails, as Numba's
 parallel loops take no tuples of arrays such as ``Net``), ``synapses.structure`` (it steps
 from Python at every chunk end, which is every sample, with NumPy's random generator), more
-than MEAN_READS state values a sample, a mean of a broadcast array, ``std`` of ``float32``
-weights: the engine keeps its per-sample Python path, so new mechanisms stay correct until
+than MEAN_READS state values a sample, a mean of a broadcast array: the engine keeps its per-sample Python path, so new mechanisms stay correct until
 they add theirs.
 
 Driver functions: the same code (:func:`_drive`) with the rule's stepping entry in its
@@ -212,9 +211,12 @@ def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, 
         if code == MEAN:  # the quotient in float64, rounded to the weights' type (Recorder.sample)
             left[0] = np.float64(w_sum) / np.float64(size)
             row[c] = left[0]
-        elif code == STD:
-            m = w_sum / size
-            row[c] = np.sqrt(pairwise_into(flat, zero, np.int64(size), np.int64(1), m, frames, left) / size)
+        elif code == STD:  # np.std: the mean, the squares and their sum in the weights' type
+            # (``left[0]`` rounds to it), each quotient in float64 and rounded to that type
+            left[0] = np.float64(w_sum) / np.float64(size)
+            m = left[0]
+            left[0] = np.float64(pairwise_into(flat, zero, np.int64(size), np.int64(1), m, frames, left)) / np.float64(size)
+            row[c] = np.sqrt(left[0])
         elif code == MIN:
             x = flat[0]
             for q in range(1, size):
@@ -556,8 +558,6 @@ def supported(b, rec, stepper) -> str | None:
         return "more state arrays than SOURCES"
     if reads > MEAN_READS:
         return f"state: {reads} values read at each sample (more than {MEAN_READS})"
-    if "std" in b.protocol.record.stats and b.w.dtype != np.float64:
-        return "std of float32 weights"
     if not b.w.flags.c_contiguous or b.w.size == 0:
         return "weights layout"
     return None
