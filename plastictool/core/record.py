@@ -179,6 +179,63 @@ def pairwise_sum(a, lo, n, mode, m):
 
 
 @jit
+def _extreme_scan(a, big):
+    """The smallest (``big``: largest) element of ``a``, the first of equal ones in order."""
+    x = a[0]
+    for q in range(1, a.shape[0]):
+        if (a[q] > x) if big else (a[q] < x):
+            x = a[q]
+    return x
+
+
+@jit
+def extreme(a, big):
+    """:func:`_extreme_scan` of finite values in eight lanes (unsigned indices, as ``_leaf``: the
+    lanes vectorize; about 2x faster). Equal values have equal bits except 0.0 and -0.0: where the
+    result is a zero, the scan picks the first one, as before."""
+    n = a.shape[0]
+    if n < 16:
+        return _extreme_scan(a, big)
+    u1, u2, u3, u4, u5, u6, u7, u8 = np.uint64(1), np.uint64(2), np.uint64(3), np.uint64(4), np.uint64(5), np.uint64(6), np.uint64(7), np.uint64(8)
+    x0, x1, x2, x3, x4, x5, x6, x7 = a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]
+    k = u8
+    stop = np.uint64(n - n % 8)
+    if big:
+        while k < stop:
+            y0, y1, y2, y3, y4, y5, y6, y7 = a[k], a[k + u1], a[k + u2], a[k + u3], a[k + u4], a[k + u5], a[k + u6], a[k + u7]
+            x0 = y0 if y0 > x0 else x0
+            x1 = y1 if y1 > x1 else x1
+            x2 = y2 if y2 > x2 else x2
+            x3 = y3 if y3 > x3 else x3
+            x4 = y4 if y4 > x4 else x4
+            x5 = y5 if y5 > x5 else x5
+            x6 = y6 if y6 > x6 else x6
+            x7 = y7 if y7 > x7 else x7
+            k += u8
+        x = max(max(max(x0, x1), max(x2, x3)), max(max(x4, x5), max(x6, x7)))
+        for q in range(n - n % 8, n):
+            x = a[q] if a[q] > x else x
+    else:
+        while k < stop:
+            y0, y1, y2, y3, y4, y5, y6, y7 = a[k], a[k + u1], a[k + u2], a[k + u3], a[k + u4], a[k + u5], a[k + u6], a[k + u7]
+            x0 = y0 if y0 < x0 else x0
+            x1 = y1 if y1 < x1 else x1
+            x2 = y2 if y2 < x2 else x2
+            x3 = y3 if y3 < x3 else x3
+            x4 = y4 if y4 < x4 else x4
+            x5 = y5 if y5 < x5 else x5
+            x6 = y6 if y6 < x6 else x6
+            x7 = y7 if y7 < x7 else x7
+            k += u8
+        x = min(min(min(x0, x1), min(x2, x3)), min(min(x4, x5), min(x6, x7)))
+        for q in range(n - n % 8, n):
+            x = a[q] if a[q] < x else x
+    if x == 0:
+        return _extreme_scan(a, big)
+    return x
+
+
+@jit
 def _all_finite(a):
     for k in range(a.shape[0]):
         if not np.isfinite(a[k]):
@@ -217,18 +274,8 @@ def sample_row(w, v, y, step, dt, row, trow, wi, wj, stats, check_neurons, src, 
             m = left[0]
             left[0] = np.float64(pairwise_into(flat, zero, np.int64(size), np.int64(1), m, frames, left)) / np.float64(size)
             row[c] = np.sqrt(left[0])
-        elif code == MIN:
-            x = flat[0]
-            for q in range(1, size):
-                if flat[q] < x:
-                    x = flat[q]
-            row[c] = x
         else:
-            x = flat[0]
-            for q in range(1, size):
-                if flat[q] > x:
-                    x = flat[q]
-            row[c] = x
+            row[c] = extreme(flat, code == MAX)
         c += 1
     for k in range(cols.shape[0]):
         a, e = cols[k, 0], cols[k, 1]
