@@ -64,6 +64,25 @@ def test_pairwise_sum_is_np_sum(dtype):
             assert dtype(np.sqrt(dtype(ss / np.intp(a.size)))) == np.std(a), n
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_extreme_is_np_min_max(dtype):
+    """The kernels' min and max in eight lanes: np.min and np.max, and where the result is a zero
+    (0.0 and -0.0 mixed) the first one in order, as the plain scan."""
+    rng = np.random.default_rng(2)
+    for n in list(range(1, 70)) + [1000, 4099]:
+        for zeros in (False, True):
+            a = (rng.random(n) - 0.3).astype(dtype)
+            if zeros:
+                a[rng.integers(0, n, 3)] = 0.0
+                a[rng.integers(0, n, 3)] = -0.0
+                a[a > 0] = 1.0  # (ties in the max too)
+            for big in (False, True):
+                got = _kernel(record.extreme)(a, big)
+                assert got == (np.max(a) if big else np.min(a)), (n, big)
+                scan = _kernel(record._extreme_scan)(a, big)
+                assert np.asarray(got, dtype).tobytes() == np.asarray(scan, dtype).tobytes(), (n, big)
+
+
 STDP = """
 name: r
 seed: {seed}
