@@ -43,8 +43,10 @@ Where something has no kernel path (:func:`supported` says why not): a rule with
 stepping entry, several thread blocks (the weight statistics of a sample need every block at
 the sample step: NumPy's pairwise sum of the whole matrix cannot be put together from sums per
 block with the same bits, so the blocks must meet at every sample, which they do in
-``simulation.threads.Stepper``; a ``prange`` over the blocks inside a driver fails, as Numba's
-parallel loops take no tuples of arrays such as ``Net``), ``synapses.structure`` (it steps
+``simulation.threads.Stepper``. A driver with a ``prange`` over the blocks between two samples
+would do it in the kernels, but Numba's parallel loops take no tuples of arrays such as ``Net``
+or a rule's ``State``: their fields must be passed one by one, those private to a block stacked,
+and the tuples rebuilt in the loop; not done yet), ``synapses.structure`` (it steps
 from Python at every chunk end, which is every sample, with NumPy's random generator), more
 than MEAN_READS state values a sample, a mean of a broadcast array: the engine keeps its per-sample Python path, so new mechanisms stay correct until
 they add theirs.
