@@ -44,7 +44,10 @@ class BuildWithNative(build_py):
         pkg = ROOT / "plastictool" if editable else Path(self.build_lib) / "plastictool"
         build_native(pkg / "_native")
         if editable:  # (a regular install's bytecode is written by pip)
-            compileall.compile_dir(str(pkg), quiet=1)
+            try:
+                compileall.compile_dir(str(pkg), quiet=1)
+            except OSError as exc:  # (a folder it may not write: runs compile from source, as before)
+                print(f"plastic: no bytecode written ({exc})")
 
 
 def build_native(where: Path) -> None:
