@@ -117,6 +117,124 @@ def test_full_disk_on_a_small_tmpfs_is_exit_4(cli, write, tmp_path, mount_point)
     assert r.exit_code == 4 and json.loads(r.stdout)["runs"][0]["status"] == 4
 
 
+# ----------------------------------------------------------------------- big tables: direct I/O
+
+
+def _direct_io_here(folder: Path) -> bool:
+    """Whether the file system of ``folder`` takes O_DIRECT (ext4, xfs: yes; tmpfs: often no)."""
+    if not folders.O_DIRECT:
+        return False
+    try:
+        fd = os.open(folder / ".probe", os.O_WRONLY | os.O_CREAT | folders.O_DIRECT, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(folder / ".probe")
+    return True
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bulk_file_writes_exactly_the_bytes_given(tmp_path, seed):
+    """Any sequence of parts (empty, tiny, unaligned, larger than a stage) gives the file that
+    is their concatenation, whether it goes through the page cache or direct I/O."""
+    import random
+
+    rnd = random.Random(seed)
+    stage = rnd.choice([4096, 8192, 65536])
+    after = rnd.choice([0, 4096, 10_000, 1 << 30])
+    parts = [os.urandom(rnd.choice([0, 1, 7, 4095, 4096, 5000, 70_000, 200_000])) for _ in range(rnd.randint(0, 30))]
+    path = tmp_path / "t.bin"
+    with folders.BulkFile(path, direct_after=after, stage=stage) as fh:
+        for k, part in enumerate(parts):
+            (fh.writelines([part]) if k % 3 == 2 else fh.write(part))
+        assert fh.tell() == sum(map(len, parts))
+        used = fh.direct
+    assert path.read_bytes() == b"".join(parts)
+    # direct I/O starts at the first multiple of the stage from ``after`` on, where it exists
+    assert used == (_direct_io_here(tmp_path) and after < 1 << 30 and -(-after // stage) * stage + stage <= sum(map(len, parts)))
+
+
+def test_bulk_file_without_direct_io(tmp_path, monkeypatch):
+    data = os.urandom(300_000)
+    monkeypatch.setenv(folders.DIRECT_IO_ENV, "0")  # the user's switch
+    with folders.BulkFile(tmp_path / "a", direct_after=0, stage=4096) as fh:
+        fh.write(data)
+        assert not fh.direct
+    monkeypatch.delenv(folders.DIRECT_IO_ENV)
+
+    def refused(fd, cmd, *arg):  # a platform or file system that refuses the flag
+        if cmd == folders.fcntl.F_SETFL:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return 0
+
+    monkeypatch.setattr(folders.fcntl, "fcntl", refused)
+    with folders.BulkFile(tmp_path / "b", direct_after=0, stage=4096) as fh:
+        fh.write(data)
+        assert not fh.direct
+    assert (tmp_path / "a").read_bytes() == (tmp_path / "b").read_bytes() == data
+
+
+def test_bulk_file_falls_back_when_a_direct_write_is_refused(tmp_path, monkeypatch):
+    """EINVAL from a direct write (alignment rules of the device): the page cache takes the rest."""
+    if not _direct_io_here(tmp_path):
+        pytest.skip("no direct I/O on this file system")
+    real = os.write
+    calls = []
+
+    def write(fd, buf):
+        flags = folders.fcntl.fcntl(fd, folders.fcntl.F_GETFL)
+        if flags & folders.O_DIRECT and not calls:
+            calls.append(1)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, buf)
+
+    monkeypatch.setattr(folders.os, "write", write)
+    data = os.urandom(100_000)
+    with folders.BulkFile(tmp_path / "c", direct_after=8192, stage=8192) as fh:
+        fh.write(data)
+    assert calls and not fh.direct and (tmp_path / "c").read_bytes() == data
+
+
+def test_no_space_in_a_big_table_is_exit_4(tmp_path, monkeypatch):
+    """A write error of a staged block (here: of direct I/O) is the writer's OSError -> exit 4."""
+    out = tmp_path / "out"
+    monkeypatch.setattr(folders, "DIRECT_AFTER", 0)
+    monkeypatch.setattr(folders, "STAGE", 4096)
+    real = os.write
+
+    def write(fd, buf):
+        if len(buf) >= 4096:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(fd, buf)
+
+    monkeypatch.setattr(folders.os, "write", write)
+    with pytest.raises(OutputError) as e:
+        folders.write_folder(out, [("summary.csv", "wb", lambda fh: fh.write(b"x" * 10_000))], False)
+    assert e.value.exit_code == EXIT_ENVIRONMENT and str(out / "summary.csv") in str(e.value) and "No space left" in str(e.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_written_with_direct_io_is_byte_identical(cli, write, tmp_path, monkeypatch):
+    """Every table of a run (and of record.format npy) through direct I/O from the first block
+    on, in blocks of one page: the same bytes as through the page cache."""
+    p = write("big.yaml", BIG)
+    assert "record: {state: [x_pre]}" in BIG
+    npy = write("npy.yaml", BIG.replace("name: big", "name: npy").replace("record: {state: [x_pre]}", "record: {state: [x_pre], format: npy}"))
+    runs = [(p, "csv"), (npy, "npy")]
+    for proto, tag in runs:
+        assert cli("run", proto, "--out", tmp_path / f"{tag}-cache").exit_code == 0
+    monkeypatch.setattr(folders, "DIRECT_AFTER", 0)
+    monkeypatch.setattr(folders, "STAGE", 4096)
+    for proto, tag in runs:
+        r = cli("run", proto, "--out", tmp_path / f"{tag}-direct")
+        assert r.exit_code == 0, r.output
+        a, b = tmp_path / f"{tag}-cache", tmp_path / f"{tag}-direct"
+        files = sorted(f.relative_to(a) for f in a.rglob("*") if f.is_file() and f.name != "run.json")
+        assert files and files == sorted(f.relative_to(b) for f in b.rglob("*") if f.is_file() and f.name != "run.json")
+        for f in files:
+            assert (a / f).read_bytes() == (b / f).read_bytes(), f
+
+
 # ----------------------------------------------------------------------- exit 4: the place
 
 
