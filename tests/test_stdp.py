@@ -107,6 +107,32 @@ def test_queued_spikes_beyond_the_decay_table_equal_the_reference(seed):
     assert gaps.max() > 251 and gaps.min() < 251  # both kinds of sync
 
 
+@pytest.mark.parametrize("tau_plus", [1e-4, 0.02, 0.3])
+def test_queued_spikes_with_a_decay_table_that_reaches_zero(tau_plus):
+    """The flat sync loop tests no trace for 0: it runs only where the pre trace times the
+    table's smallest decay is above 0. A table ending in 0 (tau_plus 1e-4 ms at dt 0.1 ms:
+    exp(-1000)) or in tiny values makes rows sync step by step or flat: the reference's weights."""
+    rng = np.random.default_rng(7)
+    n_pre, n_post = 4, 5
+    pre = sorted({(int(s), int(i)) for s, i in zip(rng.integers(0, 400, 80), rng.integers(0, n_pre, 80))})
+    post = sorted({(int(s), int(j)) for s, j in zip(rng.integers(0, 400, 200), rng.integers(0, n_post, 200))})
+    w0 = rng.uniform(0.2, 0.8, size=(n_pre, n_post))
+    kw = dict(a_plus=0.01, a_minus=0.012, tau_plus=tau_plus, tau_minus=3.0)
+    table = stdp.decay_table(tau_plus, 0.1)
+    assert (table[-1] == 0.0) == (tau_plus == 1e-4)
+    got, _ = kernel_run(w0, pre, post, 0.1, 420, **kw)
+    want = stdp_reference(w0.tolist(), pre, post, 0.1, **kw)
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("tau", [1e-4, 0.05, 0.5, 16.8, 33.7, 1000.0])
+@pytest.mark.parametrize("dt", [0.01, 0.1, 1.0])
+def test_decay_tables_never_increase(tau, dt):
+    """sync_row relies on it: the last entry is the smallest decay of the table."""
+    table = stdp.decay_table(tau, dt)
+    assert table[0] == 1.0 and np.all(np.diff(table) <= 0.0)
+
+
 def test_spikes_in_the_same_step_do_not_pair():
     w, _ = kernel_run([[0.5]], [(100, 0)], [(100, 0)], 0.1, 1000)
     assert w[0, 0] == 0.5

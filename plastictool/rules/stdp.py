@@ -336,16 +336,18 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
     n_table = dec_plus.shape[0]
     e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
     # additive, every decay from the table (the last pending step is the farthest): one flat
-    # loop over the post spikes, no branch on a step's number of spikes
-    flat = wdep == ADDITIVE and g0 < g1 and q_step[g1 - 1] - tp < n_table
+    # loop over the post spikes, no branch on a step's number of spikes; the pre trace decayed
+    # by any of them is not 0 (its smallest decay is not), so only a same-step xm is tested
+    flat = wdep == ADDITIVE and g0 < g1 and q_step[g1 - 1] - tp < n_table and x0 * dec_plus[n_table - 1] > 0.0
     e_flat = q_end[g1 - 1] if flat else e
     for q in range(np.uint64(e), np.uint64(e_flat)):
         pk = np.uint64(q_j[q])
         j = pk & LOW32
         k = q_step[pk >> SHIFT32] - tp
-        x = x0 * dec_plus[np.uint64(k)] if k > 0 else xm
-        if x != 0.0:
-            row[j] = min(max(row[j] + a_plus * x, w_min), w_max)
+        if k > 0:  # x0 dec_plus[k] >= x0 dec_plus[-1] > 0: no test of the trace
+            row[j] = min(max(row[j] + a_plus * (x0 * dec_plus[np.uint64(k)]), w_min), w_max)
+        elif xm != 0.0:
+            row[j] = min(max(row[j] + a_plus * xm, w_min), w_max)
     for g in range(np.uint64(g1 if flat else g0), np.uint64(g1)):
         t = q_step[g]
         end = q_end[g]
