@@ -3,7 +3,7 @@
 Importing Numba and loading kernels from its cache costs about half a second in every process
 (Numba's import, then its typing and lowering registries on the first call), which dominates
 short runs. So the entry kernels (the ones Python calls: each rule's ``advance``, the recording
-drivers, the table formatters; see ``jit(entry=True)``) are compiled ahead of time with Numba's
+drivers, the table formatters, the event sort; see ``jit(entry=True)``) are compiled ahead of time with Numba's
 ``numba.pycc``, for the argument types committed in ``signatures.json`` (those the warmup
 protocols of every rule, neuron model and weight dtype meet; ``python -m
 plastictool.core.native --write-signatures`` regenerates it), into C extension modules. Later
@@ -469,9 +469,10 @@ def stable_name(qual: str) -> str:
 
 def entry_kernels() -> dict:
     """``{stable name: LazyKernel}`` of every entry kernel: each rule's, the recording driver and
-    the batch driver (``core.batch``) of each rule that has one, the table formatters (CSV and npy)."""
+    the batch driver (``core.batch``) of each rule that has one, the table formatters (CSV and npy),
+    the sort of big inputs' events (``core.sort``)."""
     from .. import rules as registry
-    from . import batch, columns, fmt, record  # noqa: F401  (columns and fmt list their entry kernels)
+    from . import batch, columns, fmt, record, sort  # noqa: F401  (columns, fmt and sort list their entry kernels)
     from .jit import ENTRIES
 
     for kind in registry.kinds():
@@ -495,6 +496,9 @@ def write_signatures(path: Path = SIGNATURES) -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="plastic-signatures-") as tmp:
             api.warmup_runs(Path(tmp))
+        from .sort import radix_sort_u32  # (the warmup protocols' events are too few for it)
+
+        radix_sort_u32(np.zeros(3, np.uint32), np.zeros(3, np.uint32))
     finally:
         jit.use_native(True)
     out = {}
