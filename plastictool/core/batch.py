@@ -76,9 +76,16 @@ def pack_arrays(arrs) -> tuple:
         hi = np.full(n, flat.size, np.int64)
         shapes = [np.full(n, d, np.int64) for d in a0.shape]
     else:
-        flat = np.concatenate(arrs, axis=None)
         s0 = a0.shape
-        if all(a.shape == s0 for a in arrs):  # (the common case: no per-array sizes to gather)
+        if a0.ndim == 1:  # (lengths by len(), a C call, rather than a shape tuple per array)
+            sizes = list(map(len, arrs))
+            same = sizes.count(sizes[0]) == n
+        else:
+            same = all(a.shape == s0 for a in arrs)
+        # arrays of one shape joined along their first axis are their elements joined in C
+        # order, as axis=None gives them, without a flattened copy of each (a third of the cost)
+        flat = np.concatenate(arrs).reshape(-1) if same and a0.ndim else np.concatenate(arrs, axis=None)
+        if same:  # (the common case: no per-array sizes to gather)
             lo = np.arange(0, n * a0.size, max(1, a0.size), dtype=np.int64)[:n] if a0.size else np.zeros(n, np.int64)
             hi = lo + a0.size
             shapes = [np.full(n, d, np.int64) for d in s0]
