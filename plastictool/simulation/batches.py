@@ -17,6 +17,7 @@ from .. import rules as rule_registry
 from ..errors import PlasticError, SimulationError
 from ..protocol.schema import Protocol
 from .engine import (
+    ConditionSeeds,
     _check_finite,
     _finish,
     _named,
@@ -30,6 +31,7 @@ from .engine import (
 )
 from .memory import estimate_memory
 from .recorder import Recorder
+from .stimulus import spike_events_many
 from .threads import Stepper, plan_blocks
 
 if TYPE_CHECKING:
@@ -178,13 +180,18 @@ def _run_window(conds, progress, threads):
     template = None  # (protocol, batch_key, Recorder) of the last condition whose key was computed whole
     shared: dict = {}  # what the conditions equal to the template but for their stimulus build alike
     with np.errstate(all="ignore"):
-        for cond in conds:
-            t0 = time.perf_counter()
+        # the spike events of all conditions at once (their own streams: child 1 of each
+        # condition's seed, as build draws them); the time counts as the builds'
+        t0 = time.perf_counter()
+        events = spike_events_many((c.protocol, ConditionSeeds(c.protocol.seed, c.values).rng(1)) for c in conds)
+        t_events = (time.perf_counter() - t0) / max(1, len(conds))
+        for cond, ev in zip(conds, events):
+            t0 = time.perf_counter() - t_events
             like = template is not None and _same_but_stimulus(cond.protocol, template[0])
             if not like:
                 shared = {}
             try:
-                b = build(cond.protocol, cond.values, shared=shared)
+                b = build(cond.protocol, cond.values, ev, shared=shared)
             except PlasticError as exc:
                 errors[cond.index] = exc
                 shared, template = {}, None  # (what it shared may be its own)
