@@ -259,9 +259,11 @@ def _sweep_tasks(results, parts, tasks, width: int, kinds, labels=()):
     ``parts(k, r)`` (a 2-D block, or 1-D columns) and its ``condition`` column last. Runs of
     consecutive conditions whose tables are small (at most PYTHON_CELLS cells together) become
     one table each, stacked by one ``np.concatenate`` per column: the tables ``_coalesced`` made
-    of the conditions' own tables (the same groups, so the same formatting, byte for byte),
+    of the conditions' own tables (the same groups where every condition's table is small),
     without a table, a task and a copy per condition (a sweep of tiny networks: W1D's 101
-    conditions). A condition with a bigger table gets ``tasks(k, r)`` (its own chunks)."""
+    conditions). A condition with a bigger table gets ``tasks(k, r)`` (its own chunks). Every
+    row is formatted alone, by Python's ``%`` or the kernels, which write the same bytes: the
+    file is the same whatever the grouping (tests/test_sweep_overhead.py)."""
     group: list = []  # (condition index, its parts, rows)
     cells = 0
 

@@ -3,6 +3,13 @@ the conditions of a worker that share their kernel types (:func:`batch_key`: rul
 model, dtype, argument types, phases, block masks, recording plan) are built, then run in one
 kernel call (:mod:`plastictool.core.batch`), with the results, and errors, of one by one;
 ``PLASTIC_BATCH=0`` runs each on its own.
+
+What a window of conditions needs of each is made for all at once where that gives the same
+arrays: their spike events (``stimulus.spike_events_many``: one conversion and one sort),
+their spike tables (``engine.spike_tables``: one sort); conditions equal but for their
+stimulus share what their build draws nothing for (``engine.build(shared=)``), their batch key
+(``_key_like``) and their Recorder's plan (``Recorder.like``). bench/sweep_overhead.py measures
+what remains per condition (W1D against the same pairings as one network of 101 synapses).
 """
 
 from __future__ import annotations

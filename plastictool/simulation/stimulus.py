@@ -1,6 +1,7 @@
 """Spike times of the stimulus: trains (regular, Poisson, bursts, explicit), pairings and
 phases become sorted (step, index) events, drawn once from the condition's seed; rate inputs
-are generated a chunk of rows at a time (``RateInput``)."""
+are generated a chunk of rows at a time (``RateInput``). ``spike_events_many``: the events of
+many small conditions (a sweep's window, ``simulation.batches``) converted and sorted at once."""
 
 from __future__ import annotations
 
