@@ -190,7 +190,10 @@ def _run_window(conds, progress, threads):
         # the spike events of all conditions at once (their own streams: child 1 of each
         # condition's seed, as build draws them); the time counts as the builds'
         t0 = time.perf_counter()
-        events = spike_events_many((c.protocol, ConditionSeeds(c.protocol.seed, c.values).rng(1)) for c in conds)
+        try:
+            events = spike_events_many((c.protocol, ConditionSeeds(c.protocol.seed, c.values).rng(1)) for c in conds)
+        except PlasticError:  # (none is known) each build draws its own and fails in sweep order
+            events = [None] * len(conds)
         t_events = (time.perf_counter() - t0) / max(1, len(conds))
         for cond, ev in zip(conds, events):
             t0 = time.perf_counter() - t_events
