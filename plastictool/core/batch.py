@@ -32,11 +32,12 @@ types, phases, block masks and recording plan. Everything else, and every condit
 whose values become non-finite stops (its status BAD) while the others go on; the engine then
 raises the error of the first such condition in sweep order, as the unbatched run does.
 
-Cost (W1D, 101 one-synapse conditions, 61 samples each): one kernel call of about 5 ms, what one
-network of 101 synapses takes; the Python around it (``batch_key``, packing and re-pointing,
-the Recorders) is about 70 us per condition, close to what the per-condition calls cost before
-(README, Speed). Conditions equal but for their stimulus share what their build draws nothing
-for and their batch key (``simulation.batches``: ``engine.build(shared=)``, ``_key_like``).
+Cost (W1D, 101 one-synapse conditions, 61 samples each): one kernel call of about 5 ms (one
+network of 101 synapses with the same pairings, bench/workloads/w1_net101.yaml, simulates in
+about 2 ms: it steps one network, not 101); the packing (joined along the first axis, without
+a flattened copy of each array) and re-pointing about 20 us per condition. Conditions equal
+but for their stimulus share what their build draws nothing for, their batch key and their
+Recorder's plan, and their events and spike tables are made at once (``simulation.batches``).
 """
 
 from __future__ import annotations
@@ -76,9 +77,16 @@ def pack_arrays(arrs) -> tuple:
         hi = np.full(n, flat.size, np.int64)
         shapes = [np.full(n, d, np.int64) for d in a0.shape]
     else:
-        flat = np.concatenate(arrs, axis=None)
         s0 = a0.shape
-        if all(a.shape == s0 for a in arrs):  # (the common case: no per-array sizes to gather)
+        if a0.ndim == 1:  # (lengths by len(), a C call, rather than a shape tuple per array)
+            sizes = list(map(len, arrs))
+            same = sizes.count(sizes[0]) == n
+        else:
+            same = all(a.shape == s0 for a in arrs)
+        # arrays of one shape joined along their first axis are their elements joined in C
+        # order, as axis=None gives them, without a flattened copy of each (a third of the cost)
+        flat = np.concatenate(arrs).reshape(-1) if same and a0.ndim else np.concatenate(arrs, axis=None)
+        if same:  # (the common case: no per-array sizes to gather)
             lo = np.arange(0, n * a0.size, max(1, a0.size), dtype=np.int64)[:n] if a0.size else np.zeros(n, np.int64)
             hi = lo + a0.size
             shapes = [np.full(n, d, np.int64) for d in s0]

@@ -254,6 +254,52 @@ def _column_tasks(cols, kinds, labels=()):
         yield _table_task(np.column_stack([c[a : a + CHUNK] for c in cols]).astype(np.float64, copy=False), kinds, labels)
 
 
+def _sweep_tasks(results, parts, tasks, width: int, kinds, labels=()):
+    """The tasks of a sweep's table (traces.csv, spikes.csv): each condition's columns
+    ``parts(k, r)`` (a 2-D block, or 1-D columns) and its ``condition`` column last. Runs of
+    consecutive conditions whose tables are small (at most PYTHON_CELLS cells together) become
+    one table each, stacked by one ``np.concatenate`` per column: the tables ``_coalesced`` made
+    of the conditions' own tables (the same groups where every condition's table is small),
+    without a table, a task and a copy per condition (a sweep of tiny networks: W1D's 101
+    conditions). A condition with a bigger table gets ``tasks(k, r)`` (its own chunks). Every
+    row is formatted alone, by Python's ``%`` or the kernels, which write the same bytes: the
+    file is the same whatever the grouping (tests/test_sweep_overhead.py)."""
+    group: list = []  # (condition index, its parts, rows)
+    cells = 0
+
+    def stacked():
+        n = sum(m for _, _, m in group)
+        values = np.empty((n, width))
+        p0 = group[0][1]
+        if len(p0) == 1:  # a 2-D block of all but the condition column
+            values[:, : width - 1] = np.concatenate([g[1][0] for g in group]) if len(group) > 1 else p0[0]
+        else:
+            for c in range(len(p0)):
+                values[:, c] = np.concatenate([g[1][c] for g in group]) if len(group) > 1 else p0[c]
+        values[:, width - 1] = np.repeat(np.array([g[0] for g in group], np.int64), [m for _, _, m in group])
+        return _table_task(values, kinds, labels)
+
+    for k, r in enumerate(results):
+        cols = parts(k, r)
+        m = cols[0].shape[0]
+        if not m:
+            continue
+        size = m * width
+        if size > PYTHON_CELLS:
+            if group:
+                yield stacked()
+                group, cells = [], 0
+            yield from tasks(k, r)
+            continue
+        if group and cells + size > PYTHON_CELLS:
+            yield stacked()
+            group, cells = [], 0
+        group.append((condition_index(r, k), cols, m))
+        cells += size
+    if group:
+        yield stacked()
+
+
 def _summary_chunk(w0, w1, start, n_post, thr, kinds, labels, scratch):
     """Rows ``start ..`` of summary.csv (``format_summary``), in ``scratch`` when it is large enough."""
     from ..core.fmt import format_summary, patch, summary_bytes
@@ -384,8 +430,11 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
     header = ",".join([csv_field(k) for k in sweep_keys] + ["pre", "post", "w_initial", "w_final", "dw", "dw_percent", "outcome"] + extra) + "\n"
     _writer(fh)(header.encode("ascii"))
 
+    def prefix_of(r):
+        return ",".join(fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_") for _, v in r.condition)
+
     def tasks(r):
-        prefix = ",".join(fmt(v) if isinstance(v, (int, float)) else str(v).replace("?", "_") for _, v in r.condition)
+        prefix = prefix_of(r)
         if structure:
             return _structure_summary_tasks(r, prefix)
         kinds = np.array(([LABEL] if prefix else []) + list(SUMMARY_KINDS), dtype=np.uint8)
@@ -393,7 +442,48 @@ def write_summary(fh, results: list[RunResult], sweep_keys) -> None:
         return _summary_tasks(r, kinds, labels, prefix + "," if prefix else "")
 
     big = sum(r.w_final.size for r in results) > CHUNK  # threads pay off for more than a chunk of rows
-    _write_ordered(fh, itertools.chain.from_iterable(tasks(r) for r in results), threaded=big)
+    if structure or release or len(results) < 2:
+        _write_ordered(fh, itertools.chain.from_iterable(tasks(r) for r in results), threaded=big)
+        return
+    _write_ordered(fh, _small_summaries(results, tasks, prefix_of), threaded=big)
+
+
+def _small_summaries(results, tasks, prefix_of):
+    """The summary tasks of a sweep (no release, no structure): runs of consecutive conditions
+    whose rows ``_summary_tasks`` formats in Python (one task of ``_summary_python`` each: at
+    most PYTHON_CELLS / 7 synapses) become one task that makes the same calls, in order, and
+    joins their bytes (a sweep of tiny networks: one task, not one per condition). Bigger
+    conditions get ``tasks(r)``."""
+    group: list = []  # (w0, w1, n_post, threshold, lead) of the conditions of one task
+    cells = 0
+
+    def joined(group):
+        def task(scratch):
+            return scratch, [b"".join(_summary_python(w0, w1, 0, n_post, thr, lead, None)[1][0] for w0, w1, n_post, thr, lead in group)]
+
+        task.python = True
+        return task
+
+    for r in results:
+        size = 7 * r.w_final.size
+        if size > PYTHON_CELLS or not r.w_final.size or r.protocol.synapses.release is not None or r.structure is not None:
+            if group:
+                yield joined(group)
+                group, cells = [], 0
+            yield from tasks(r)
+            continue
+        if group and cells + size > PYTHON_CELLS:
+            yield joined(group)
+            group, cells = [], 0
+        n_pre, n_post = r.w_final.shape
+        # the initial weights as _summary_tasks takes them: one block of all rows, drawn (where
+        # they are not stored) here, on the writing thread, in condition order
+        _a, block = next(iter(r.w_initial_rows(max(1, CHUNK // max(1, n_post)))))
+        prefix = prefix_of(r)
+        group.append((np.ascontiguousarray(block).reshape(-1), np.ascontiguousarray(r.w_final).reshape(-1), n_post, float(r.protocol.record.outcome_threshold), prefix + "," if prefix else ""))
+        cells += size
+    if group:
+        yield joined(group)
 
 
 def condition_index(r: RunResult, k: int) -> int:
@@ -420,7 +510,16 @@ def write_traces(fh, results: list[RunResult], sweep: bool) -> None:
             data = np.column_stack([data, np.full(data.shape[0], condition_index(r, k))])
         return _table_tasks(data, [F] * len(cols) + ([INT] if sweep else []))
 
-    _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
+    if not sweep:
+        _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
+        return
+
+    def parts(k, r):
+        if r.columns != cols:
+            raise ProtocolError("sweep conditions record different columns; sweep values that change sizes are not supported", "sweep")
+        return (r.traces,)
+
+    _write_ordered(fh, _sweep_tasks(results, parts, tasks, len(cols) + 1, [F] * len(cols) + [INT]))
 
 
 def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
@@ -438,7 +537,10 @@ def write_spikes(fh, results: list[RunResult], sweep: bool) -> None:
         cols = [t, pop, idx] + ([np.full(t.size, condition_index(r, k))] if sweep else [])
         return _column_tasks(cols, [F, LABEL, INT] + ([INT] if sweep else []), ["pre", "post"])
 
-    _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
+    if not sweep:
+        _write_ordered(fh, itertools.chain.from_iterable(tasks(k, r) for k, r in enumerate(results)))
+        return
+    _write_ordered(fh, _sweep_tasks(results, lambda k, r: r.spikes, tasks, 4, [F, LABEL, INT, INT], ["pre", "post"]))
 
 
 def write_responses(fh, results: list[RunResult], sweep: bool) -> None:

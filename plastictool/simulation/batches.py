@@ -3,6 +3,13 @@ the conditions of a worker that share their kernel types (:func:`batch_key`: rul
 model, dtype, argument types, phases, block masks, recording plan) are built, then run in one
 kernel call (:mod:`plastictool.core.batch`), with the results, and errors, of one by one;
 ``PLASTIC_BATCH=0`` runs each on its own.
+
+What a window of conditions needs of each is made for all at once where that gives the same
+arrays: their spike events (``stimulus.spike_events_many``: one conversion and one sort),
+their spike tables (``engine.spike_tables``: one sort); conditions equal but for their
+stimulus share what their build draws nothing for (``engine.build(shared=)``), their batch key
+(``_key_like``) and their Recorder's plan (``Recorder.like``). bench/sweep_overhead.py measures
+what remains per condition (W1D against the same pairings as one network of 101 synapses).
 """
 
 from __future__ import annotations
@@ -17,16 +24,21 @@ from .. import rules as rule_registry
 from ..errors import PlasticError, SimulationError
 from ..protocol.schema import Protocol
 from .engine import (
+    ConditionSeeds,
     _check_finite,
     _finish,
     _named,
     _prepare,
     build,
+    recorded_events,
+    run_events,
     run_condition,
     simulate_built,
+    spike_tables,
 )
 from .memory import estimate_memory
 from .recorder import Recorder
+from .stimulus import spike_events_many
 from .threads import Stepper, plan_blocks
 
 if TYPE_CHECKING:
@@ -172,30 +184,42 @@ def _run_window(conds, progress, threads):
 
     built, keys, errors = {}, {}, {}
     groups: dict = {}
-    template = None  # (protocol, batch_key) of the last condition whose key was computed whole
+    template = None  # (protocol, batch_key, Recorder) of the last condition whose key was computed whole
     shared: dict = {}  # what the conditions equal to the template but for their stimulus build alike
     with np.errstate(all="ignore"):
-        for cond in conds:
-            t0 = time.perf_counter()
+        # the spike events of all conditions at once (their own streams: child 1 of each
+        # condition's seed, as build draws them); the time counts as the builds'
+        t0 = time.perf_counter()
+        try:
+            events = spike_events_many((c.protocol, ConditionSeeds(c.protocol.seed, c.values).rng(1)) for c in conds)
+        except PlasticError:  # (none is known) each build draws its own and fails in sweep order
+            events = [None] * len(conds)
+        t_events = (time.perf_counter() - t0) / max(1, len(conds))
+        for cond, ev in zip(conds, events):
+            t0 = time.perf_counter() - t_events
             like = template is not None and _same_but_stimulus(cond.protocol, template[0])
             if not like:
                 shared = {}
             try:
-                b = build(cond.protocol, cond.values, shared=shared)
+                b = build(cond.protocol, cond.values, ev, shared=shared)
             except PlasticError as exc:
                 errors[cond.index] = exc
                 shared, template = {}, None  # (what it shared may be its own)
                 continue
             t1 = time.perf_counter()
-            w_initial, rec = _prepare(b)
+            w_initial, rec = _prepare(b, template[2] if like else None)
             stepper = Stepper(b, plan_blocks(b, threads))
             if like and template[1] is not None and stepper.threads == 1:
                 key = _key_like(template[1], b, rec)
                 if CHECK_KEYS:
                     assert key == batch_key(b, rec, stepper), (key, batch_key(b, rec, stepper))
+                    fresh = Recorder(b)
+                    assert fresh.columns == rec.columns and fresh.every == rec.every and fresh.rows.shape == rec.rows.shape, "Recorder.like"
+                    assert all(a[0] == c[0] and a[1] == c[1] and np.array_equal(a[2], c[2]) for a, c in zip(fresh.state, rec.state)), "Recorder.like"
+                    assert np.array_equal(fresh.wi, rec.wi) and np.array_equal(fresh.wj, rec.wj) and len(fresh.state) == len(rec.state), "Recorder.like"
             else:
                 key = batch_key(b, rec, stepper)
-                template = (b.protocol, key)
+                template = (b.protocol, key, rec)
             # (build_s: the build alone; the batch's own Python per condition counts as simulation)
             built[cond.index] = (b, w_initial, rec, stepper, t1 - t0, time.perf_counter() - t1)
             keys[cond.index] = key
@@ -209,6 +233,10 @@ def _run_window(conds, progress, threads):
             parts = [built[i] for i in members]
             t1 = time.perf_counter()
             bad = batch.run([x[0] for x in parts], [x[2] for x in parts], [x[3] for x in parts])
+            # the events of every condition that ran through, and the spike tables of all at once
+            events = {i: run_events(x[0], x[3]) for i, x, step in zip(members, parts, bad) if step is None}
+            spiking = [i for i, x in zip(members, parts) if i in events and x[0].protocol.record.spikes]
+            tables = dict(zip(spiking, spike_tables([recorded_events(by_index[i].protocol, *events[i]) + (by_index[i].protocol.dt,) for i in spiking])))
             t_sim = (time.perf_counter() - t1) / len(members)
             for i, x, step in zip(members, parts, bad):
                 b, w_initial, rec, stepper, t_build, t_prep = x
@@ -217,7 +245,7 @@ def _run_window(conds, progress, threads):
                     if step is not None:
                         _check_finite(b, step, rec)
                         raise AssertionError("the kernel found a non-finite value that the check did not")  # pragma: no cover
-                    r = _finish(b, cond.values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at, t_sim + t_prep)
+                    r = _finish(b, cond.values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at, t_sim + t_prep, events[i], tables.get(i))
                     r.index = i
                     results[i] = r
                     if progress is not None:

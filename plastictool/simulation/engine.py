@@ -395,30 +395,30 @@ def simulate_built(b: Built, values: tuple, t_build: float, progress=None, threa
     return _finish(b, values, w_initial, rec, stepper, t_build, t1, stepper.compiled_at)
 
 
-def _prepare(b: Built):
-    """The initial weights a small network keeps, and the run's Recorder."""
+def _prepare(b: Built, like: Recorder | None = None):
+    """The initial weights a small network keeps, and the run's Recorder (``like.like(b)``
+    where the caller has the Recorder of a condition equal to ``b``'s but for its stimulus)."""
     # a small network keeps a copy of its initial weights: the summary then need not draw them
     # again from the seed, which costs more than the copy in a sweep of tiny networks
     w_initial = b.w_initial
     if w_initial is None and b.w.size <= KEEP_INITIAL and b.structure is None and b.rel is None:
         w_initial = b.w.copy()
-    return w_initial, Recorder(b)
+    return w_initial, Recorder(b) if like is None else like.like(b)
 
 
-def _finish(b: Built, values: tuple, w_initial, rec: Recorder, stepper: Stepper, t_build: float, t1: float, compiled_at, t_sim: float | None = None) -> RunResult:
+def _finish(b: Built, values: tuple, w_initial, rec: Recorder, stepper: Stepper, t_build: float, t1: float, compiled_at, t_sim: float | None = None, events=None, table=None) -> RunResult:
     """The RunResult of a condition whose phases have run (the last sample, counts, spikes).
     ``t1``: when its simulation began; ``t_sim``: its simulation time, where the caller knows it
-    (a batch shares its time among its conditions)."""
-    from ..core.net import CLAMPED
-
+    (a batch shares its time among its conditions). ``events``: ``run_events(b, stepper)``, and
+    ``table``: the ``spike_table`` of its recorded part, where the caller made them (a batch
+    makes the tables of all its conditions at once: ``spike_tables``)."""
     p = b.protocol
     if rec.rows[rec.n - 1, 0] != p.n_steps * p.dt:
         rec.sample(p.n_steps, _check_finite(b, p.n_steps, rec))
     _check_stats(b, rec)
     if t_sim is None:
         t_sim = time.perf_counter() - t1
-    post = b.post_events if b.net.model == CLAMPED else stepper.post_spikes()
-    pre = b.pre_events
+    pre, post = run_events(b, stepper) if events is None else events
     n_pre, n_post = b.w.shape
     spec = b.module.SPEC
     n_pre_spk = int(pre[0].size)
@@ -428,12 +428,10 @@ def _finish(b: Built, values: tuple, w_initial, rec: Recorder, stepper: Stepper,
     else:
         updates = n_pre_spk * n_post + n_post_spk * n_pre
     counts = {"steps": p.n_steps, "pre_spikes": n_pre_spk, "post_spikes": n_post_spk, "synaptic_updates": int(updates)}
-    if p.record.spikes:
-        if p.record.spikes == "pre":
-            post = (post[0][:0], post[1][:0])
-        elif p.record.spikes == "post":
-            pre = (pre[0][:0], pre[1][:0])
-        spikes = spike_table(pre, post, p.dt)
+    if table is not None:
+        spikes = table
+    elif p.record.spikes:
+        spikes = spike_table(*recorded_events(p, pre, post), p.dt)
     else:
         spikes = (np.zeros(0), np.zeros(0, np.int8), np.zeros(0, np.int64))
     compile_s = (compiled_at - t1) if compiled_at is not None else 0.0
@@ -449,6 +447,53 @@ def _finish(b: Built, values: tuple, w_initial, rec: Recorder, stepper: Stepper,
         counts["synapses_formed"] = int(np.count_nonzero(structure.ev_kind == 0))
         counts["synapses_eliminated"] = int(np.count_nonzero(structure.ev_kind == 1))
     return RunResult(p, values, w_initial, b.w, rec.columns, rec.rows[: rec.n].copy(), spikes, counts, timings, responses=responses, structure=structure)
+
+
+def run_events(b: Built, stepper: Stepper) -> tuple:
+    """The (steps, indices) events of a run's pre and post neurons: the emitted ones (clamped
+    post neurons: imposed; LIF: fired, ``stepper.post_spikes()``, to be called once)."""
+    from ..core.net import CLAMPED
+
+    return b.pre_events, (b.post_events if b.net.model == CLAMPED else stepper.post_spikes())
+
+
+def recorded_events(p: Protocol, pre: tuple, post: tuple) -> tuple:
+    """``(pre, post)`` with the population that ``record.spikes`` leaves out emptied (``p.record.spikes`` true)."""
+    if p.record.spikes == "pre":
+        post = (post[0][:0], post[1][:0])
+    elif p.record.spikes == "post":
+        pre = (pre[0][:0], pre[1][:0])
+    return pre, post
+
+
+def spike_tables(runs: list) -> list:
+    """``[spike_table(pre, post, dt) for pre, post, dt in runs]``, the same arrays (values,
+    dtypes, order), made at once: every run's rows joined with the run as the first key, one
+    stable sort (none where they are in order already: every run's own rows are, in runs of one
+    population or one neuron of each), then split (views of the joined arrays). A batch of tiny
+    conditions (W1D: 101 runs of 120 spikes) makes one table instead of one each."""
+    if len(runs) < 2:
+        return [spike_table(pre, post, dt) for pre, post, dt in runs]
+    steps, pops, idx, dts, counts = [], [], [], [], []
+    for pre, post, dt in runs:
+        steps += (pre[0], post[0])
+        idx += (pre[1], post[1])
+        pops += (pre[0].size, post[0].size)
+        counts.append(pre[0].size + post[0].size)
+        dts.append(dt)
+    n = np.array(counts, np.int64)
+    sizes = np.array(pops, np.int64)
+    # t = steps * dt as spike_table computes it (the int64 steps as float64, times the float dt)
+    t = np.concatenate(steps).astype(np.float64) * np.repeat(np.array(dts, np.float64), n)
+    pop = np.repeat(np.tile(np.array([0, 1], np.int8), len(runs)), sizes)
+    ix = np.concatenate(idx).astype(np.int64, copy=False)
+    run = np.repeat(np.arange(len(runs)), n)
+    if not _lex_sorted(run, t, pop, ix):
+        order = np.lexsort((ix, pop, t, run))
+        t, pop, ix = t[order], pop[order], ix[order]
+    ends = np.cumsum(n)
+    starts = ends - n
+    return [(t[a:e], pop[a:e], ix[a:e]) for a, e in zip(starts.tolist(), ends.tolist())]
 
 
 def spike_table(pre: tuple, post: tuple, dt: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -61,6 +61,19 @@ class Recorder:
         self.rows = np.empty((n_rows, len(cols)))
         self.n = 0
 
+    def like(self, b: Built) -> "Recorder":
+        """The Recorder of ``b``, a condition equal to this one's but for its stimulus (phases
+        and duration: ``simulation.batches``): the same columns and selection (which depend on
+        the record section, the network's shape, the rule, release and structure alone),
+        rows for ``b``'s own duration, made without working them out again."""
+        r = object.__new__(Recorder)
+        r.__dict__.update(self.__dict__)
+        r.b = b
+        r.columns = list(self.columns)
+        r.rows = np.empty((b.protocol.n_steps // self.every + 2, len(self.columns)))
+        r.n = 0
+        return r
+
     def sample(self, step: int, w_sum=None) -> None:
         """Append the row of ``step``. ``w_sum``: ``np.sum(w)`` where the caller has it (the mean
         is then that sum over the count, as ``np.mean`` computes it: no second pass)."""

@@ -1,6 +1,7 @@
 """Spike times of the stimulus: trains (regular, Poisson, bursts, explicit), pairings and
 phases become sorted (step, index) events, drawn once from the condition's seed; rate inputs
-are generated a chunk of rows at a time (``RateInput``)."""
+are generated a chunk of rows at a time (``RateInput``). ``spike_events_many``: the events of
+many small conditions (a sweep's window, ``simulation.batches``) converted and sorted at once."""
 
 from __future__ import annotations
 
@@ -129,6 +130,76 @@ def spike_events(p: Protocol, rng: np.random.Generator):
             add(POST, tq, iq, a, b)
 
     return sort_events(pre_s, pre_i, p.synapses.n_pre), sort_events(post_s, post_i, p.synapses.n_post)
+
+
+def spike_events_many(runs) -> list:
+    """``[spike_events(p, rng) for p, rng in runs]``, the same arrays, with the NumPy work of all
+    runs done at once: each run's trains are drawn as ``spike_events`` draws them (in the same
+    order, from its own ``rng``), then the times of all become steps in one pass (the same
+    division, rounding and phase offset per spike), the spikes past their phase's end are
+    dropped, and one sort orders them by run, step and neuron (``sort_events``'s order), split
+    into each run's arrays (views). For many small runs (a sweep of tiny networks, built by
+    ``simulation.batches``: W1D's 101 pairings), not for big ones (``spike_events`` converts
+    train by train to bound its memory)."""
+    runs = list(runs)
+    if len(runs) < 2:
+        return [spike_events(p, rng) for p, rng in runs]
+    times, idx, pop, dts, offs, ends, counts, run_of = [], [], [], [], [], [], [], []
+    sizes = []  # (n_pre, n_post) per run
+
+    def add(r, which, t, i, a, b, dt):
+        t = np.asarray(t, dtype=np.float64)
+        times.append(t)
+        idx.append(np.asarray(i, dtype=np.int64))
+        counts.append(t.size)
+        pop.append(which)
+        dts.append(dt)
+        offs.append(a)
+        ends.append(b)
+        run_of.append(r)
+
+    for r, (p, rng) in enumerate(runs):
+        n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
+        sizes.append((n_pre, n_post))
+        for ph, (a, b) in zip(p.phases, phase_steps(p)):
+            for t in ph.pre:
+                if t.kind in ("patterns", "gaussian"):
+                    continue
+                add(r, PRE, *train_times(t, ph.duration, n_pre, rng), a, b, p.dt)
+            for t in ph.post:
+                add(r, POST, *train_times(t, ph.duration, n_post, rng), a, b, p.dt)
+            if ph.pairing:
+                (tp, ip), (tq, iq) = pairing_times(ph.pairing, n_pre, n_post)
+                add(r, PRE, tp, ip, a, b, p.dt)
+                add(r, POST, tq, iq, a, b, p.dt)
+    n = np.array(counts, np.int64)
+    empty = np.zeros(0, np.int64)
+    if not n.size:
+        return [((empty, empty), (empty, empty)) for _ in runs]
+    # the step of each spike as spike_events computes it: rint(t / dt) as int64, + its phase start
+    x = np.divide(np.concatenate(times), np.repeat(np.array(dts, np.float64), n))
+    np.rint(x, out=x)
+    steps = x.astype(np.int64)
+    del x
+    steps += np.repeat(np.array(offs, np.int64), n)
+    neuron = np.concatenate(idx)
+    chunk_run = np.array(run_of, np.int64)
+    group = np.repeat(2 * chunk_run + np.array(pop, np.int64), n)  # (run, population)
+    keep = steps < np.repeat(np.array(ends, np.int64), n)
+    if not keep.all():
+        steps, neuron, group = steps[keep], neuron[keep], group[keep]
+    order = np.lexsort((neuron, steps, group))  # sort_events's order within each (run, population)
+    steps, neuron, group = steps[order], neuron[order], group[order]
+    bounds = np.searchsorted(group, np.arange(2 * len(runs) + 1)).tolist()
+    out = []
+    for r, (n_pre, n_post) in enumerate(sizes):
+        pair = []
+        for which, size in ((PRE, n_pre), (POST, n_post)):
+            a, b = bounds[2 * r + which], bounds[2 * r + which + 1]
+            # (one neuron: sort_events gives fresh zeros, as here)
+            pair.append((steps[a:b], neuron[a:b] if size != 1 else np.zeros(b - a, np.int64)))
+        out.append(tuple(pair))
+    return out
 
 
 def sort_events(steps: list, idx: list, n: int):
