@@ -384,7 +384,7 @@ def _replace(tmp: Path, out: Path) -> None:
 
 DIRECT_IO_ENV = "PLASTIC_DIRECT_IO"
 DIRECT_AFTER = 64 << 20  # a file's bytes beyond this many are written with direct I/O ...
-STAGE = 4 << 20  # ... a page-aligned block of this many bytes at a time
+STAGE = 1 << 20  # ... a page-aligned block of this many bytes at a time (one per open table: W4N has 7)
 O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux (and some BSDs); 0: never
 
 
