@@ -495,6 +495,7 @@ def main() -> None:  # console script entry point
     """Run the CLI. The net under every command: an exception that no command turned into its
     own message (a bug) becomes one line and exit 4; ``PLASTIC_DEBUG=1`` shows the traceback."""
     import gc
+    import os
 
     # Python's cyclic garbage collector, tuned for a process that lives for one command: its
     # start-up (Typer, NumPy, Numba: about 120,000 objects that live until the end) would
@@ -504,6 +505,13 @@ def main() -> None:  # console script entry point
     # the exit does not walk them (files are closed by then: nothing waits on a collection).
     # A JIT run (the Numba import) 0.3 s faster; with the ahead-of-time kernels about 0.03 s.
     gc.set_threshold(50_000, 20, 10)
+    # NumPy's OpenBLAS starts a thread per core when NumPy is imported, and each spins about 2^28
+    # cycles (~0.1 s of a core) waiting for work before it sleeps; plastic makes few, big BLAS
+    # calls (correlated rate inputs), so its threads sleep at once (2^4 cycles) and are woken by
+    # the next call: W2 0.41-0.44 -> 0.31-0.34 s of CPU time (the spin ran on the other core).
+    # Set before NumPy loads (the commands import it), inherited by worker processes; a user's
+    # own OPENBLAS_THREAD_TIMEOUT is kept.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     try:
         app()
     except KeyboardInterrupt:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import json
 import shutil
 import subprocess
@@ -199,3 +200,20 @@ def test_run_json_reports_an_unexpected_exception_and_goes_on(cli, write, tmp_pa
     assert [x["status"] for x in doc["runs"]] == [4, 0] and doc["status"] == 4
     assert doc["runs"][0]["message"].startswith("internal error: RecursionError: maximum recursion depth exceeded (please report this")
     assert (tmp_path / "o" / "good" / "summary.csv").is_file()
+
+
+@pytest.mark.parametrize("user", [None, "12"])
+def test_the_cli_lets_openblas_threads_sleep_unless_the_user_chose(user):
+    """``plastic`` sets OPENBLAS_THREAD_TIMEOUT=4 before NumPy loads (idle BLAS threads sleep at
+    once instead of spinning ~0.1 s of a core); a user's own value is kept."""
+    code = (
+        "import os, sys\nsys.argv = ['plastic', 'rules']\nfrom plastictool.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "import numpy\nprint('TIMEOUT', os.environ.get('OPENBLAS_THREAD_TIMEOUT'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
+    if user is not None:
+        env["OPENBLAS_THREAD_TIMEOUT"] = user
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == f"TIMEOUT {user or '4'}"
