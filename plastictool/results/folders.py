@@ -442,8 +442,7 @@ class BulkFile:
         return size
 
     def writelines(self, lines) -> None:
-        for line in lines:
-            self.write(line)
+        self.write(b"".join(lines))  # (one copy in C: ``plastic merge`` writes lines by the thousand)
 
     def tell(self) -> int:
         return self._done + self._n
