@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import jit
+from .jit import jit, store
 
 PREC = 12
 FLOAT, INT, LABEL, FLOAT_OR_EMPTY = 0, 1, 2, 3
@@ -42,6 +42,13 @@ _POW10U = np.array([10**k for k in range(20)], dtype=np.uint64)
 _U1, _U2, _U10, _U100, _U10K, _U100M = (np.uint64(v) for v in (1, 2, 10, 100, 10000, 100000000))
 _M11, _M12 = np.uint64(10**11), np.uint64(10**12)
 _U = tuple(np.uint64(v) for v in range(21))  # small uint64 constants: _U[k] is k
+_U1K, _U32 = np.uint64(1000), np.uint64(32)
+# "%04d" of 0 .. 9999 as uint32 words (first digit in the lowest byte: the kernels assume a
+# little-endian machine, as every platform Numba supports), written with one unaligned store
+_D4 = np.array([int.from_bytes(b"%04d" % i, "little") for i in range(10000)], dtype=np.uint32)
+_LEAD = np.uint64(int.from_bytes(b"0.000000", "little"))
+_DOT, _ONES = np.uint64(46), np.uint64(2**64 - 1)
+_EXP_NEG, _EXP_POS, _HI2 = np.uint32(101 | 45 << 8), np.uint32(101 | 43 << 8), np.uint32(0xFFFF0000)  # "e-", "e+", digits 3-4
 _I4 = np.arange(10000)
 _TZ4 = ((_I4 % 10 == 0) * 1 + (_I4 % 100 == 0) + (_I4 % 1000 == 0) + (_I4 == 0)).astype(np.uint8)  # trailing zeros of 4 digits
 SLACK = 64  # bytes a kernel may write past the end of its output
@@ -253,6 +260,12 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 kind = kinds[c]
                 if kind == INT:
                     v = np.int64(x)
+                    if v >= 0 and v < 10000:  # one word: the last nd of the four digits
+                        u = np.uint64(v)
+                        nd = _U[1] + (_U[1] if u >= _U10 else _U[0]) + (_U[1] if u >= _U100 else _U[0]) + (_U[1] if u >= _U1K else _U[0])
+                        store(buf, pos, _D4[u] >> np.uint32(32 - 8 * nd))
+                        pos += nd
+                        continue
                     buf[pos] = 45  # '-'
                     pos += _U[1] if v < 0 else _U[0]
                     u = np.uint64(-v if v < 0 else v)  # the int64 minimum too
@@ -316,49 +329,42 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 lead = 1 - e if (e < 0 and not sci) else 0  # "0.", -e - 1 zeros, then the digits
                 ni = 0 if lead else (1 if sci else e + 1)  # digits before the point
                 pt = _U[0] if lead else _U[1]  # a point among the digits
-                if lead:
-                    buf[pos] = 48  # "0.000"
-                    buf[pos + _U[1]] = 46
-                    buf[pos + _U[2]] = 48
-                    buf[pos + _U[3]] = 48
-                    buf[pos + _U[4]] = 48
+                store(buf, pos, _LEAD)  # "0.000000": its first `lead` bytes stay, the rest is scratch
                 base = pos + np.uint64(lead)
-                buf[base + np.uint64(ni)] = 46
                 hi = m // _U100M
                 lo = m - hi * _U100M
                 c4 = lo // _U10K
                 d4 = lo - c4 * _U10K
-                a2 = hi // _U100
-                b2 = _U2 * (hi - a2 * _U100)
-                a2 *= _U2
-                c2 = c4 // _U100
-                c1 = _U2 * (c4 - c2 * _U100)
-                c2 *= _U2
-                d2 = d4 // _U100
-                d1 = _U2 * (d4 - d2 * _U100)
-                d2 *= _U2
-                buf[base] = _PAIRS[a2]  # digit t at base + t, one byte on from the point on
-                if ni <= 1:  # no point among the digits, or right after the first
-                    q = base + pt
-                    buf[q + _U[1]] = _PAIRS[a2 + _U[1]]
-                    buf[q + _U[2]] = _PAIRS[b2]
-                    buf[q + _U[3]] = _PAIRS[b2 + _U[1]]
-                    buf[q + _U[4]] = _PAIRS[c2]
-                    buf[q + _U[5]] = _PAIRS[c2 + _U[1]]
-                    buf[q + _U[6]] = _PAIRS[c1]
-                    buf[q + _U[7]] = _PAIRS[c1 + _U[1]]
-                    buf[q + _U[8]] = _PAIRS[d2]
-                    buf[q + _U[9]] = _PAIRS[d2 + _U[1]]
-                    buf[q + _U[10]] = _PAIRS[d1]
-                    buf[q + _U[11]] = _PAIRS[d1 + _U[1]]
-                else:
+                if ni <= 7:
+                    # digits 0-7 (one word) and 8-11 after the point's place, then the first word
+                    # again with the point at byte ni: digits below it as they are, digits above
+                    # it one byte on (shifts and masks, no loop over the digits)
+                    a8 = np.uint64(_D4[hi]) | (np.uint64(_D4[c4]) << _U32)
+                    store(buf, base + pt, a8)
+                    store(buf, base + pt + _U[8], _D4[d4])
+                    if ni:
+                        sh = _U[8] * np.uint64(ni)
+                        up = _ONES << sh
+                        store(buf, base, (a8 & ~up) | (_DOT << sh) | ((a8 << _U[8]) & (up << _U[8])))
+                else:  # 8 or more digits before the point (numbers from 1e7 to 1e12): byte by byte
+                    a2 = hi // _U100
+                    b2 = _U2 * (hi - a2 * _U100)
+                    a2 *= _U2
+                    c2 = c4 // _U100
+                    c1 = _U2 * (c4 - c2 * _U100)
+                    c2 *= _U2
+                    d2 = d4 // _U100
+                    d1 = _U2 * (d4 - d2 * _U100)
+                    d2 *= _U2
+                    buf[base + np.uint64(ni)] = 46
+                    buf[base] = _PAIRS[a2]  # digit t at base + t, one byte on from the point on
                     buf[base + _U[1]] = _PAIRS[a2 + _U[1]]
-                    buf[base + _U[2] + (pt if ni <= 2 else _U[0])] = _PAIRS[b2]
-                    buf[base + _U[3] + (pt if ni <= 3 else _U[0])] = _PAIRS[b2 + _U[1]]
-                    buf[base + _U[4] + (pt if ni <= 4 else _U[0])] = _PAIRS[c2]
-                    buf[base + _U[5] + (pt if ni <= 5 else _U[0])] = _PAIRS[c2 + _U[1]]
-                    buf[base + _U[6] + (pt if ni <= 6 else _U[0])] = _PAIRS[c1]
-                    buf[base + _U[7] + (pt if ni <= 7 else _U[0])] = _PAIRS[c1 + _U[1]]
+                    buf[base + _U[2]] = _PAIRS[b2]
+                    buf[base + _U[3]] = _PAIRS[b2 + _U[1]]
+                    buf[base + _U[4]] = _PAIRS[c2]
+                    buf[base + _U[5]] = _PAIRS[c2 + _U[1]]
+                    buf[base + _U[6]] = _PAIRS[c1]
+                    buf[base + _U[7]] = _PAIRS[c1 + _U[1]]
                     buf[base + _U[8] + (pt if ni <= 8 else _U[0])] = _PAIRS[d2]
                     buf[base + _U[9] + (pt if ni <= 9 else _U[0])] = _PAIRS[d2 + _U[1]]
                     buf[base + _U[10] + (pt if ni <= 10 else _U[0])] = _PAIRS[d1]
@@ -369,15 +375,18 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 pos = end
                 if sci:
                     ae = -e if e < 0 else e
-                    three = _U[1] if ae >= 100 else _U[0]
-                    h = ae // 100
-                    ae = 2 * (ae - 100 * h)
-                    buf[end] = 101
-                    buf[end + _U[1]] = 45 if e < 0 else 43
-                    buf[end + _U[2]] = 48 + h
-                    buf[end + _U[2] + three] = _PAIRS[ae]
-                    buf[end + _U[3] + three] = _PAIRS[ae + 1]
-                    pos = end + _U[4] + three
+                    if ae < 100:  # "e-05": one word (the last two of ae's four digits)
+                        store(buf, end, (_EXP_NEG if e < 0 else _EXP_POS) | (_D4[ae] & _HI2))
+                        pos = end + _U[4]
+                    else:
+                        h = ae // 100
+                        ae = 2 * (ae - 100 * h)
+                        buf[end] = 101
+                        buf[end + _U[1]] = 45 if e < 0 else 43
+                        buf[end + _U[2]] = 48 + h
+                        buf[end + _U[3]] = _PAIRS[ae]
+                        buf[end + _U[4]] = _PAIRS[ae + 1]
+                        pos = end + _U[5]
             buf[pos] = 10
             pos += _U[1]
     return np.int64(pos), nb
