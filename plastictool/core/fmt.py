@@ -117,9 +117,12 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
     n = w0.shape[0] if summary else values.shape[0]
     width = labels.shape[1]
     lablen = np.zeros(labels.shape[0], dtype=np.uint64)
+    lab8 = np.zeros(labels.shape[0], dtype=np.uint64)  # labels of up to 8 bytes as one word
     for q in range(labels.shape[0]):
         while lablen[q] < width and labels[q, lablen[q]] != 0:
             lablen[q] += _U[1]
+        for b in range(min(width, 8)):
+            lab8[q] |= np.uint64(labels[q, b]) << np.uint64(8 * b)
     rows = max(1, _BLOCK // k)
     vals = np.zeros(rows * k)
     fm = np.zeros(rows * k, dtype=np.uint64)
@@ -156,6 +159,11 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 vals[cb + off + 4] = dw
                 vals[cb + off + 5] = pct
                 vals[cb + off + 6] = code
+                xs[nx] = x0  # the numbers (columns FLOAT, FLOAT_OR_EMPTY)
+                xs[nx + 1] = x1
+                xs[nx + 2] = dw
+                xs[nx + 3] = pct
+                nx += 4
                 j += 1
                 if j == n_post:
                     j = 0
@@ -163,10 +171,10 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
             else:
                 for c in range(k):
                     vals[cb + c] = values[r, c]
-            for c in range(k):
-                if kinds[c] == FLOAT or kinds[c] == FLOAT_OR_EMPTY:
-                    xs[nx] = vals[cb + c]
-                    nx += 1
+                for c in range(k):
+                    if kinds[c] == FLOAT or kinds[c] == FLOAT_OR_EMPTY:
+                        xs[nx] = vals[cb + c]
+                        nx += 1
         # the digits where one correctly rounded product settles them (nearly always), without
         # branches (so that the compiler can use vector instructions)
         for t in range(nx):
@@ -184,8 +192,10 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
             fl = np.floor(p)
             fr = p - fl
             ok = inr & (k10 >= 0) & (k10 <= 22) & (fl >= 1e11) & (fl < 1e12) & (abs(fr - 0.5) > _TIE_FAST)
-            fm[t] = np.uint64(fl if ok else 1e11) + (_U[1] if fr > 0.5 else _U[0])
-            fe[t] = e
+            m = np.uint64(fl if ok else 1e11) + (_U[1] if fr > 0.5 else _U[0])
+            up = m >= _M12  # rounded up to the next power of ten
+            fm[t] = _M11 if up else m
+            fe[t] = e + 1 if up else e
             fnd[t] = 12 if ok else _SLOW
         # the rest: the double-double product, or not digits
         for t in range(nx):
@@ -230,24 +240,12 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                         break
                 if ok:
                     m = np.uint64(fl) + (_U[1] if fr > 0.5 else _U[0])
+                    if m >= _M12:
+                        m = _M11
+                        e += 1
             fm[t] = m
             fe[t] = e
             fnd[t] = 12 if ok else (_NAN if x != x else (_ZERO if x == 0.0 else (_INF if x == np.inf or x == -np.inf else _PYTHON)))
-        # rounded up to the next power of ten; trailing zeros
-        for t in range(nx):
-            if fnd[t] <= 0:
-                continue
-            m = fm[t]
-            if m >= _M12:
-                m = _M11
-                fe[t] += 1
-            fm[t] = m
-            lo = m % _U10K
-            tz = np.int64(_TZ4[lo])
-            if lo == _U[0]:
-                hd = m // _U10K
-                tz += np.int64(_TZ4[hd % _U10K]) + (np.int64(_TZ4[hd // _U10K]) if hd % _U10K == _U[0] else 0)
-            fnd[t] = 12 - tz
         # pass 2: the bytes
         tx = 0
         for rb in range(nr):
@@ -289,8 +287,11 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                     continue
                 if kind == LABEL:
                     lab = np.int64(x)
-                    for q in range(width):  # all of it (scratch past the label's end)
-                        buf[pos + np.uint64(q)] = labels[lab, q]
+                    if width <= 8:
+                        store(buf, pos, lab8[lab])  # 8 bytes (scratch past the label's end)
+                    else:
+                        for q in range(width):  # all of it (scratch past the label's end)
+                            buf[pos + np.uint64(q)] = labels[lab, q]
                     pos += lablen[lab]
                     continue
                 ndig = fnd[tx]
@@ -335,6 +336,10 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 lo = m - hi * _U100M
                 c4 = lo // _U10K
                 d4 = lo - c4 * _U10K
+                tz = np.int64(_TZ4[d4])  # trailing zeros
+                if d4 == _U[0]:
+                    tz += np.int64(_TZ4[c4]) + (np.int64(_TZ4[hi]) if c4 == _U[0] else 0)
+                ndig = 12 - tz
                 if ni <= 7:
                     # digits 0-7 (one word) and 8-11 after the point's place, then the first word
                     # again with the point at byte ni: digits below it as they are, digits above
