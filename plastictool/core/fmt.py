@@ -146,9 +146,9 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 x1 = np.float64(w1[r])
                 dw = x1 - x0
                 pct = 100.0 * dw / abs(x0) if x0 != 0 else np.nan
-                if pct == pct:
-                    code = 1.0 if pct > thr else (2.0 if pct < -thr else 0.0)
-                else:  # dw_percent empty: by the sign of dw
+                # without branches: LTP and LTD come in random order
+                code = np.float64(pct > thr) + 2.0 * np.float64(pct < -thr)
+                if pct != pct:  # dw_percent empty: by the sign of dw
                     code = 1.0 if dw > 0 else (2.0 if dw < 0 else 0.0)
                 if off:
                     vals[cb] = 3.0
