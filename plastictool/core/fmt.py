@@ -15,13 +15,24 @@ has 40 million. The kernels here format in compiled code, byte-identical to Pyth
   ``1e-270 .. 1e270`` (subnormals included), are left: the kernel writes ``?`` and reports
   the cell, and the caller formats it with Python's ``%``. So the output is always
   byte-identical to ``"%.12g" % x``.
-- Digits are written two at a time from a 200-byte table; trailing zeros are counted with a
-  table of 4-digit groups. Arithmetic on digits and byte positions is unsigned: Numba checks
-  every signed index for a negative value, and its signed ``//`` pays for Python's floor
-  semantics. The layout of a number (sign, point) is mostly computed without branches: the
-  notation varies from number to number, so branches would be mispredicted; bytes written
-  past a cell's end are scratch that the next cell overwrites (buffers have ``SLACK`` bytes
-  at their end).
+- The 12 digits are split into three groups of four, and each group is one 4-byte word of a
+  table of the 10,000 groups' ASCII (``_D4``), written with one unaligned store (the ``store``
+  intrinsic of ``core.jit``): digits 0-7 as one 8-byte word, 8-11 as one 4-byte word, then,
+  where the point falls among the first 8 digits, the first word again with the point in it
+  (the digits below the point kept, those above moved one byte on: shifts and masks, no loop).
+  Points further right (8 or more digits before it) take a byte-by-byte path from a 200-byte
+  table of digit pairs. Ints below 10,000 (summary.csv's post, mostly pre) are one table word
+  too, labels of up to 8 bytes one 8-byte word, an exponent below 100 one 4-byte word
+  (``e-05``). Trailing zeros are counted with a table of the groups. Arithmetic on digits and
+  byte positions is unsigned: Numba checks every signed index for a negative value, and its
+  signed ``//`` pays for Python's floor semantics. Bytes written past a cell's end are scratch
+  that the next cell overwrites (buffers have ``SLACK`` bytes at their end). The tables hold
+  the first digit in the lowest byte: the kernels assume a little-endian machine (as are all
+  that Numba supports: x86-64, arm64, ppc64le).
+- Branches: the summary's outcome (LTP/LTD in random order) is computed without one; branches
+  whose direction a column's numbers mostly share (the ``0.000`` lead, the exponent) stay
+  branches: measured, the branch-free forms (selects) lengthened the chain of byte positions
+  from cell to cell and were slower.
 - One kernel, ``_rows``, writes every table: rows of a numeric array (``format_table``) or the
   rows of ``summary.csv`` computed straight from slices of the flat initial and final weights
   (``format_summary``). It calls no kernel that takes an array: Numba does not inline those,
@@ -110,7 +121,11 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
     for a negative value. The sign and the point are placed without branches (bytes past a
     cell's end are scratch that the next cell overwrites); the ``0.000`` lead, the exponent and
     the digits' place by their class take branches, which a column's numbers mostly agree on.
-    (Each choice here was measured: about 105 ns a summary row on one core, from 470.)
+    (Each choice here was measured: about 51 ns a summary row of benchmark W3 on one core,
+    from 470; 82 with digits written two at a time and the outcome by branches. Tried and
+    slower: the exponent and the point's word stored unconditionally (selects on the position
+    chain), the digit words computed in the vectorised pass 1 (gathers), the summary's numbers
+    column by column for a vectorised pass 1.)
     """
     k = kinds.shape[0]
     summary = w0.shape[0] > 0
