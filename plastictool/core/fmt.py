@@ -192,6 +192,7 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                         nx += 1
         # the digits where one correctly rounded product settles them (nearly always), without
         # branches (so that the compiler can use vector instructions)
+        slow = 0
         for t in range(nx):
             x = xs[t]
             be = ((np.float64(x).view(np.int64) >> 52) & 0x7FF) - 1022  # 2**(be-1) <= |x| < 2**be
@@ -212,8 +213,9 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
             fm[t] = _M11 if up else m
             fe[t] = e + 1 if up else e
             fnd[t] = 12 if ok else _SLOW
+            slow += 0 if ok else 1
         # the rest: the double-double product, or not digits
-        for t in range(nx):
+        for t in range(nx if slow else 0):
             if fnd[t] != _SLOW:
                 continue
             x = xs[t]
