@@ -121,11 +121,13 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
     for a negative value. The sign and the point are placed without branches (bytes past a
     cell's end are scratch that the next cell overwrites); the ``0.000`` lead, the exponent and
     the digits' place by their class take branches, which a column's numbers mostly agree on.
-    (Each choice here was measured: about 51 ns a summary row of benchmark W3 on one core,
-    from 470; 82 with digits written two at a time and the outcome by branches. Tried and
-    slower: the exponent and the point's word stored unconditionally (selects on the position
-    chain), the digit words computed in the vectorised pass 1 (gathers), the summary's numbers
-    column by column for a vectorised pass 1.)
+    (Each choice here was measured: about 45 ns a summary row of benchmark W3 on one core,
+    from 470; 82 with digits written two at a time, the outcome by branches and the slow
+    path's scan in every block. Tried and not faster: the exponent and the point's word stored
+    unconditionally (selects on the position chain), the digit words computed in the
+    vectorised loop (gathers), the summary's numbers column by column for a vectorised value
+    loop, 32-bit arithmetic for the lower 8 digits, the ``0.000`` lead stored only where
+    there is one.)
     """
     k = kinds.shape[0]
     summary = w0.shape[0] > 0
