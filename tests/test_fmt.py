@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +102,52 @@ def test_g12_kernel_for_one_number():
 def test_int_columns_over_the_whole_int64_range():
     v = np.array([0, 9, 10, 99, 100, 12345678, 99999999, 100000000, 2**53, -(2**53), -1, -10]).astype(float).reshape(-1, 1)
     assert format_rows(v, [1]) == ["%d" % x for x in v[:, 0]]
+
+
+# ------------------------------------------------ the digit words, the point's place, the exponent
+_MANTISSAS = [int("918273645546"[:d]) for d in range(1, 13)] + [
+    100000000000, 100000010000, 100000000001, 999999999999, 123400005678, 120000000000, 100010001000, 999950000000]
+
+
+def test_every_place_of_the_point_every_digit_count_and_every_exponent():
+    """Numbers of 1 to 12 significant digits (trailing zeros in each 4-digit group) at every
+    decimal exponent: the point at each place among the digits, the "0.000" leads, plain
+    numbers of 8 to 12 digits before the point (written byte by byte), two- and three-digit
+    exponents of both signs, and their neighbours one ulp away (carries to the next power of
+    ten): the kernel's bytes are Python's."""
+    xs = []
+    for m in _MANTISSAS:
+        for k in range(-330, 310):
+            x = float(m) * 10.0 ** (k - len(str(m)) + 1) if -300 < k < 300 else float(f"{m}e{k - len(str(m)) + 1}")
+            xs += [x, -x, np.nextafter(x, 0.0), np.nextafter(x, np.inf)]
+    _assert_like_python(np.array(xs))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 10**13), st.integers(-40, 40), st.booleans()), min_size=1, max_size=30))
+def test_decimal_numbers_at_random_exponents(cells):
+    """Short and long decimal mantissas (up to 13 digits: rounding ties and carries such as
+    999999999999.5) at exponents around the notation's boundaries, both signs."""
+    xs = np.array([(-1.0 if neg else 1.0) * float(f"{m}e{k}") for m, k, neg in cells])
+    _assert_like_python(xs)
+
+
+def test_int_cells_around_the_four_digit_word():
+    """Ints below 10,000 are written from one table word, others digit pair by pair."""
+    v = np.concatenate([np.arange(-120, 10120), [99999, 100000, 123456789, -9999, -10000]]).astype(float).reshape(-1, 1)
+    assert format_rows(v, [1]) == ["%d" % x for x in v[:, 0]]
+    wide = np.column_stack([v[:, 0], v[::-1, 0], np.linspace(-1, 1, v.shape[0])])  # with a number between
+    assert format_rows(wide, [1, 1, 0]) == python_rows(wide, [1, 1, 0])
+
+
+@pytest.mark.parametrize("width", [1, 3, 7, 8, 9, 12, 30])
+def test_label_cells_of_every_width(width):
+    """Labels of up to 8 bytes are written as one word, longer ones byte by byte."""
+    from plastictool.core.fmt import FLOAT, INT, LABEL, format_csv
+
+    labels = ["x" * width, "ab"[: min(2, width)], "LTP"[: min(3, width)], "0,1"[: min(3, width)]]
+    rng = np.random.default_rng(width)
+    n = 500
+    v = np.column_stack([rng.integers(0, 4, n), rng.normal(0, 10, n), rng.integers(0, 4, n), rng.integers(0, 20000, n)]).astype(float)
+    want = "".join(f"{labels[int(a)]},{'%.12g' % b},{labels[int(c)]},{int(d)}\n" for a, b, c, d in v.tolist())
+    assert format_csv(v, [LABEL, FLOAT, LABEL, INT], labels) == want

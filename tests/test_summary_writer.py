@@ -200,3 +200,32 @@ def test_a_long_sweep_prefix(write, monkeypatch, chunk):
     monkeypatch.setattr(output, "CHUNK", chunk)
     want = "neuron.model,rule.a_plus," + HEADER + twin_rows(w0, w1, p.record.outcome_threshold, "x" * 300 + ",0.25,")
     assert written([result(p, w1, None, cond)], ["neuron.model", "rule.a_plus"]) == want
+
+
+@pytest.mark.parametrize("thr", [2.5, 0.0])
+def test_outcomes_at_the_threshold_and_rows_of_big_networks(thr):
+    """The outcome (computed without branches in the kernel) at dw_percent exactly +-thr, zero and
+    negative initial weights, and pre/post indices past the kernel's 4-digit int word (rows from
+    10**8 on, 12,345 columns), against the Python twin."""
+    from plastictool.core.fmt import SUMMARY_KINDS, SUMMARY_LABELS, label_array
+
+    rng = np.random.default_rng(21)
+    w0 = np.array([40.0, 40.0, -40.0, -40.0, 0.0, -0.0, 0.0, 3.0, 40.0, 1e9, 123456789012.0] + list(rng.uniform(-1, 1, 400)))
+    w1 = np.array([41.0, 39.0, -41.0, -39.0, 1.0, -1.0, 0.0, 3.0, 40.0 + thr * 0.4, 2e9, 0.5] + list(rng.uniform(-1, 1, 400)))
+    assert 100.0 * (w1[0] - w0[0]) / abs(w0[0]) == 2.5 and 100.0 * (w1[2] - w0[2]) / abs(w0[2]) == -2.5
+    start, n_post = 10**8 + 12_340, 12_345
+    kinds = np.array(SUMMARY_KINDS, dtype=np.uint8)
+    _, parts = output._summary_chunk(w0, w1, start, n_post, thr, kinds, label_array(SUMMARY_LABELS), None)
+    got = b"".join(bytes(x) for x in parts).decode("ascii")
+    want = []
+    for k, (a, b) in enumerate(zip(w0.tolist(), w1.tolist())):
+        i, j = divmod(start + k, n_post)
+        dw = b - a
+        pct = 100.0 * dw / abs(a) if a != 0 else math.nan
+        if math.isnan(pct):
+            outcome = "LTP" if dw > 0 else "LTD" if dw < 0 else "none"
+        else:
+            outcome = "LTP" if pct > thr else "LTD" if pct < -thr else "none"
+        want.append(f"{i},{j},{a:.12g},{b:.12g},{dw:.12g},{'' if math.isnan(pct) else f'{pct:.12g}'},{outcome}\n")
+    assert got == "".join(want)
+    assert got.splitlines()[0].endswith(",none" if thr == 2.5 else ",LTP") and got.splitlines()[2].endswith(",none" if thr == 2.5 else ",LTD")

@@ -15,13 +15,24 @@ has 40 million. The kernels here format in compiled code, byte-identical to Pyth
   ``1e-270 .. 1e270`` (subnormals included), are left: the kernel writes ``?`` and reports
   the cell, and the caller formats it with Python's ``%``. So the output is always
   byte-identical to ``"%.12g" % x``.
-- Digits are written two at a time from a 200-byte table; trailing zeros are counted with a
-  table of 4-digit groups. Arithmetic on digits and byte positions is unsigned: Numba checks
-  every signed index for a negative value, and its signed ``//`` pays for Python's floor
-  semantics. The layout of a number (sign, point) is mostly computed without branches: the
-  notation varies from number to number, so branches would be mispredicted; bytes written
-  past a cell's end are scratch that the next cell overwrites (buffers have ``SLACK`` bytes
-  at their end).
+- The 12 digits are split into three groups of four, and each group is one 4-byte word of a
+  table of the 10,000 groups' ASCII (``_D4``), written with one unaligned store (the ``store``
+  intrinsic of ``core.jit``): digits 0-7 as one 8-byte word, 8-11 as one 4-byte word, then,
+  where the point falls among the first 8 digits, the first word again with the point in it
+  (the digits below the point kept, those above moved one byte on: shifts and masks, no loop).
+  Points further right (8 or more digits before it) take a byte-by-byte path from a 200-byte
+  table of digit pairs. Ints below 10,000 (summary.csv's post, mostly pre) are one table word
+  too, labels of up to 8 bytes one 8-byte word, an exponent below 100 one 4-byte word
+  (``e-05``). Trailing zeros are counted with a table of the groups. Arithmetic on digits and
+  byte positions is unsigned: Numba checks every signed index for a negative value, and its
+  signed ``//`` pays for Python's floor semantics. Bytes written past a cell's end are scratch
+  that the next cell overwrites (buffers have ``SLACK`` bytes at their end). The tables hold
+  the first digit in the lowest byte: the kernels assume a little-endian machine (as are all
+  that Numba supports: x86-64, arm64, ppc64le).
+- Branches: the summary's outcome (LTP/LTD in random order) is computed without one; branches
+  whose direction a column's numbers mostly share (the ``0.000`` lead, the exponent) stay
+  branches: measured, the branch-free forms (selects) lengthened the chain of byte positions
+  from cell to cell and were slower.
 - One kernel, ``_rows``, writes every table: rows of a numeric array (``format_table``) or the
   rows of ``summary.csv`` computed straight from slices of the flat initial and final weights
   (``format_summary``). It calls no kernel that takes an array: Numba does not inline those,
@@ -32,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .jit import jit
+from .jit import jit, store
 
 PREC = 12
 FLOAT, INT, LABEL, FLOAT_OR_EMPTY = 0, 1, 2, 3
@@ -42,6 +53,13 @@ _POW10U = np.array([10**k for k in range(20)], dtype=np.uint64)
 _U1, _U2, _U10, _U100, _U10K, _U100M = (np.uint64(v) for v in (1, 2, 10, 100, 10000, 100000000))
 _M11, _M12 = np.uint64(10**11), np.uint64(10**12)
 _U = tuple(np.uint64(v) for v in range(21))  # small uint64 constants: _U[k] is k
+_U1K, _U32 = np.uint64(1000), np.uint64(32)
+# "%04d" of 0 .. 9999 as uint32 words (first digit in the lowest byte: the kernels assume a
+# little-endian machine, as every platform Numba supports), written with one unaligned store
+_D4 = np.array([int.from_bytes(b"%04d" % i, "little") for i in range(10000)], dtype=np.uint32)
+_LEAD = np.uint64(int.from_bytes(b"0.000000", "little"))
+_DOT, _ONES = np.uint64(46), np.uint64(2**64 - 1)
+_EXP_NEG, _EXP_POS, _HI2 = np.uint32(101 | 45 << 8), np.uint32(101 | 43 << 8), np.uint32(0xFFFF0000)  # "e-", "e+", digits 3-4
 _I4 = np.arange(10000)
 _TZ4 = ((_I4 % 10 == 0) * 1 + (_I4 % 100 == 0) + (_I4 % 1000 == 0) + (_I4 == 0)).astype(np.uint8)  # trailing zeros of 4 digits
 SLACK = 64  # bytes a kernel may write past the end of its output
@@ -103,16 +121,25 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
     for a negative value. The sign and the point are placed without branches (bytes past a
     cell's end are scratch that the next cell overwrites); the ``0.000`` lead, the exponent and
     the digits' place by their class take branches, which a column's numbers mostly agree on.
-    (Each choice here was measured: about 105 ns a summary row on one core, from 470.)
+    (Each choice here was measured: about 45 ns a summary row of benchmark W3 on one core,
+    from 470; 82 with digits written two at a time, the outcome by branches and the slow
+    path's scan in every block. Tried and not faster: the exponent and the point's word stored
+    unconditionally (selects on the position chain), the digit words computed in the
+    vectorised loop (gathers), the summary's numbers column by column for a vectorised value
+    loop, 32-bit arithmetic for the lower 8 digits, the ``0.000`` lead stored only where
+    there is one.)
     """
     k = kinds.shape[0]
     summary = w0.shape[0] > 0
     n = w0.shape[0] if summary else values.shape[0]
     width = labels.shape[1]
     lablen = np.zeros(labels.shape[0], dtype=np.uint64)
+    lab8 = np.zeros(labels.shape[0], dtype=np.uint64)  # labels of up to 8 bytes as one word
     for q in range(labels.shape[0]):
         while lablen[q] < width and labels[q, lablen[q]] != 0:
             lablen[q] += _U[1]
+        for b in range(min(width, 8)):
+            lab8[q] |= np.uint64(labels[q, b]) << np.uint64(8 * b)
     rows = max(1, _BLOCK // k)
     vals = np.zeros(rows * k)
     fm = np.zeros(rows * k, dtype=np.uint64)
@@ -136,9 +163,9 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 x1 = np.float64(w1[r])
                 dw = x1 - x0
                 pct = 100.0 * dw / abs(x0) if x0 != 0 else np.nan
-                if pct == pct:
-                    code = 1.0 if pct > thr else (2.0 if pct < -thr else 0.0)
-                else:  # dw_percent empty: by the sign of dw
+                # without branches: LTP and LTD come in random order
+                code = np.float64(pct > thr) + 2.0 * np.float64(pct < -thr)
+                if pct != pct:  # dw_percent empty: by the sign of dw
                     code = 1.0 if dw > 0 else (2.0 if dw < 0 else 0.0)
                 if off:
                     vals[cb] = 3.0
@@ -149,6 +176,11 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 vals[cb + off + 4] = dw
                 vals[cb + off + 5] = pct
                 vals[cb + off + 6] = code
+                xs[nx] = x0  # the numbers (columns FLOAT, FLOAT_OR_EMPTY)
+                xs[nx + 1] = x1
+                xs[nx + 2] = dw
+                xs[nx + 3] = pct
+                nx += 4
                 j += 1
                 if j == n_post:
                     j = 0
@@ -156,12 +188,13 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
             else:
                 for c in range(k):
                     vals[cb + c] = values[r, c]
-            for c in range(k):
-                if kinds[c] == FLOAT or kinds[c] == FLOAT_OR_EMPTY:
-                    xs[nx] = vals[cb + c]
-                    nx += 1
+                for c in range(k):
+                    if kinds[c] == FLOAT or kinds[c] == FLOAT_OR_EMPTY:
+                        xs[nx] = vals[cb + c]
+                        nx += 1
         # the digits where one correctly rounded product settles them (nearly always), without
         # branches (so that the compiler can use vector instructions)
+        slow = 0
         for t in range(nx):
             x = xs[t]
             be = ((np.float64(x).view(np.int64) >> 52) & 0x7FF) - 1022  # 2**(be-1) <= |x| < 2**be
@@ -177,11 +210,14 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
             fl = np.floor(p)
             fr = p - fl
             ok = inr & (k10 >= 0) & (k10 <= 22) & (fl >= 1e11) & (fl < 1e12) & (abs(fr - 0.5) > _TIE_FAST)
-            fm[t] = np.uint64(fl if ok else 1e11) + (_U[1] if fr > 0.5 else _U[0])
-            fe[t] = e
+            m = np.uint64(fl if ok else 1e11) + (_U[1] if fr > 0.5 else _U[0])
+            up = m >= _M12  # rounded up to the next power of ten
+            fm[t] = _M11 if up else m
+            fe[t] = e + 1 if up else e
             fnd[t] = 12 if ok else _SLOW
+            slow += 0 if ok else 1
         # the rest: the double-double product, or not digits
-        for t in range(nx):
+        for t in range(nx if slow else 0):
             if fnd[t] != _SLOW:
                 continue
             x = xs[t]
@@ -223,24 +259,12 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                         break
                 if ok:
                     m = np.uint64(fl) + (_U[1] if fr > 0.5 else _U[0])
+                    if m >= _M12:
+                        m = _M11
+                        e += 1
             fm[t] = m
             fe[t] = e
             fnd[t] = 12 if ok else (_NAN if x != x else (_ZERO if x == 0.0 else (_INF if x == np.inf or x == -np.inf else _PYTHON)))
-        # rounded up to the next power of ten; trailing zeros
-        for t in range(nx):
-            if fnd[t] <= 0:
-                continue
-            m = fm[t]
-            if m >= _M12:
-                m = _M11
-                fe[t] += 1
-            fm[t] = m
-            lo = m % _U10K
-            tz = np.int64(_TZ4[lo])
-            if lo == _U[0]:
-                hd = m // _U10K
-                tz += np.int64(_TZ4[hd % _U10K]) + (np.int64(_TZ4[hd // _U10K]) if hd % _U10K == _U[0] else 0)
-            fnd[t] = 12 - tz
         # pass 2: the bytes
         tx = 0
         for rb in range(nr):
@@ -253,6 +277,12 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 kind = kinds[c]
                 if kind == INT:
                     v = np.int64(x)
+                    if v >= 0 and v < 10000:  # one word: the last nd of the four digits
+                        u = np.uint64(v)
+                        nd = _U[1] + (_U[1] if u >= _U10 else _U[0]) + (_U[1] if u >= _U100 else _U[0]) + (_U[1] if u >= _U1K else _U[0])
+                        store(buf, pos, _D4[u] >> np.uint32(32 - 8 * nd))
+                        pos += nd
+                        continue
                     buf[pos] = 45  # '-'
                     pos += _U[1] if v < 0 else _U[0]
                     u = np.uint64(-v if v < 0 else v)  # the int64 minimum too
@@ -276,8 +306,11 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                     continue
                 if kind == LABEL:
                     lab = np.int64(x)
-                    for q in range(width):  # all of it (scratch past the label's end)
-                        buf[pos + np.uint64(q)] = labels[lab, q]
+                    if width <= 8:
+                        store(buf, pos, lab8[lab])  # 8 bytes (scratch past the label's end)
+                    else:
+                        for q in range(width):  # all of it (scratch past the label's end)
+                            buf[pos + np.uint64(q)] = labels[lab, q]
                     pos += lablen[lab]
                     continue
                 ndig = fnd[tx]
@@ -316,49 +349,46 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 lead = 1 - e if (e < 0 and not sci) else 0  # "0.", -e - 1 zeros, then the digits
                 ni = 0 if lead else (1 if sci else e + 1)  # digits before the point
                 pt = _U[0] if lead else _U[1]  # a point among the digits
-                if lead:
-                    buf[pos] = 48  # "0.000"
-                    buf[pos + _U[1]] = 46
-                    buf[pos + _U[2]] = 48
-                    buf[pos + _U[3]] = 48
-                    buf[pos + _U[4]] = 48
+                store(buf, pos, _LEAD)  # "0.000000": its first `lead` bytes stay, the rest is scratch
                 base = pos + np.uint64(lead)
-                buf[base + np.uint64(ni)] = 46
                 hi = m // _U100M
                 lo = m - hi * _U100M
                 c4 = lo // _U10K
                 d4 = lo - c4 * _U10K
-                a2 = hi // _U100
-                b2 = _U2 * (hi - a2 * _U100)
-                a2 *= _U2
-                c2 = c4 // _U100
-                c1 = _U2 * (c4 - c2 * _U100)
-                c2 *= _U2
-                d2 = d4 // _U100
-                d1 = _U2 * (d4 - d2 * _U100)
-                d2 *= _U2
-                buf[base] = _PAIRS[a2]  # digit t at base + t, one byte on from the point on
-                if ni <= 1:  # no point among the digits, or right after the first
-                    q = base + pt
-                    buf[q + _U[1]] = _PAIRS[a2 + _U[1]]
-                    buf[q + _U[2]] = _PAIRS[b2]
-                    buf[q + _U[3]] = _PAIRS[b2 + _U[1]]
-                    buf[q + _U[4]] = _PAIRS[c2]
-                    buf[q + _U[5]] = _PAIRS[c2 + _U[1]]
-                    buf[q + _U[6]] = _PAIRS[c1]
-                    buf[q + _U[7]] = _PAIRS[c1 + _U[1]]
-                    buf[q + _U[8]] = _PAIRS[d2]
-                    buf[q + _U[9]] = _PAIRS[d2 + _U[1]]
-                    buf[q + _U[10]] = _PAIRS[d1]
-                    buf[q + _U[11]] = _PAIRS[d1 + _U[1]]
-                else:
+                tz = np.int64(_TZ4[d4])  # trailing zeros
+                if d4 == _U[0]:
+                    tz += np.int64(_TZ4[c4]) + (np.int64(_TZ4[hi]) if c4 == _U[0] else 0)
+                ndig = 12 - tz
+                if ni <= 7:
+                    # digits 0-7 (one word) and 8-11 after the point's place, then the first word
+                    # again with the point at byte ni: digits below it as they are, digits above
+                    # it one byte on (shifts and masks, no loop over the digits)
+                    a8 = np.uint64(_D4[hi]) | (np.uint64(_D4[c4]) << _U32)
+                    store(buf, base + pt, a8)
+                    store(buf, base + pt + _U[8], _D4[d4])
+                    if ni:
+                        sh = _U[8] * np.uint64(ni)
+                        up = _ONES << sh
+                        store(buf, base, (a8 & ~up) | (_DOT << sh) | ((a8 << _U[8]) & (up << _U[8])))
+                else:  # 8 or more digits before the point (numbers from 1e7 to 1e12): byte by byte
+                    a2 = hi // _U100
+                    b2 = _U2 * (hi - a2 * _U100)
+                    a2 *= _U2
+                    c2 = c4 // _U100
+                    c1 = _U2 * (c4 - c2 * _U100)
+                    c2 *= _U2
+                    d2 = d4 // _U100
+                    d1 = _U2 * (d4 - d2 * _U100)
+                    d2 *= _U2
+                    buf[base + np.uint64(ni)] = 46
+                    buf[base] = _PAIRS[a2]  # digit t at base + t, one byte on from the point on
                     buf[base + _U[1]] = _PAIRS[a2 + _U[1]]
-                    buf[base + _U[2] + (pt if ni <= 2 else _U[0])] = _PAIRS[b2]
-                    buf[base + _U[3] + (pt if ni <= 3 else _U[0])] = _PAIRS[b2 + _U[1]]
-                    buf[base + _U[4] + (pt if ni <= 4 else _U[0])] = _PAIRS[c2]
-                    buf[base + _U[5] + (pt if ni <= 5 else _U[0])] = _PAIRS[c2 + _U[1]]
-                    buf[base + _U[6] + (pt if ni <= 6 else _U[0])] = _PAIRS[c1]
-                    buf[base + _U[7] + (pt if ni <= 7 else _U[0])] = _PAIRS[c1 + _U[1]]
+                    buf[base + _U[2]] = _PAIRS[b2]
+                    buf[base + _U[3]] = _PAIRS[b2 + _U[1]]
+                    buf[base + _U[4]] = _PAIRS[c2]
+                    buf[base + _U[5]] = _PAIRS[c2 + _U[1]]
+                    buf[base + _U[6]] = _PAIRS[c1]
+                    buf[base + _U[7]] = _PAIRS[c1 + _U[1]]
                     buf[base + _U[8] + (pt if ni <= 8 else _U[0])] = _PAIRS[d2]
                     buf[base + _U[9] + (pt if ni <= 9 else _U[0])] = _PAIRS[d2 + _U[1]]
                     buf[base + _U[10] + (pt if ni <= 10 else _U[0])] = _PAIRS[d1]
@@ -369,15 +399,18 @@ def _rows(values, kinds, labels, w0, w1, start, n_post, thr, buf, badpos, badval
                 pos = end
                 if sci:
                     ae = -e if e < 0 else e
-                    three = _U[1] if ae >= 100 else _U[0]
-                    h = ae // 100
-                    ae = 2 * (ae - 100 * h)
-                    buf[end] = 101
-                    buf[end + _U[1]] = 45 if e < 0 else 43
-                    buf[end + _U[2]] = 48 + h
-                    buf[end + _U[2] + three] = _PAIRS[ae]
-                    buf[end + _U[3] + three] = _PAIRS[ae + 1]
-                    pos = end + _U[4] + three
+                    if ae < 100:  # "e-05": one word (the last two of ae's four digits)
+                        store(buf, end, (_EXP_NEG if e < 0 else _EXP_POS) | (_D4[ae] & _HI2))
+                        pos = end + _U[4]
+                    else:
+                        h = ae // 100
+                        ae = 2 * (ae - 100 * h)
+                        buf[end] = 101
+                        buf[end + _U[1]] = 45 if e < 0 else 43
+                        buf[end + _U[2]] = 48 + h
+                        buf[end + _U[3]] = _PAIRS[ae]
+                        buf[end + _U[4]] = _PAIRS[ae + 1]
+                        pos = end + _U[5]
             buf[pos] = 10
             pos += _U[1]
     return np.int64(pos), nb

@@ -11,8 +11,9 @@ first look for an ahead-of-time compiled twin built by ``pip install`` or ``plas
 (:mod:`plastictool.core.native`): when it has the call's argument types, no Numba is
 imported at all; otherwise the call goes to the JIT.
 
-The few LLVM intrinsics the kernels use (``prefetch``, ``fma`` and the bit casts of
-:mod:`plastictool.core.expfn`) live here too, as stand-ins that are built when Numba loads.
+The few LLVM intrinsics the kernels use (``prefetch``, ``fma``, the bit casts of
+:mod:`plastictool.core.expfn` and the unaligned ``store`` of :mod:`plastictool.core.fmt`)
+live here too, as stand-ins that are built when Numba loads.
 
 Options: ``cache=True``, ``nogil=True``, ``error_model="numpy"`` (division by zero gives
 inf/nan, which the run then reports), no ``fastmath``: results must be identical to the slow
@@ -292,6 +293,35 @@ def fma():
         return types.float64(types.float64, types.float64, types.float64), codegen
 
     return fma
+
+
+@LazyIntrinsic
+def store():
+    """``store(buf, pos, v)``: the bytes of the unsigned integer ``v`` (uint16, uint32 or uint64)
+    into the uint8 array ``buf`` at ``buf[pos:]``, in the machine's byte order, as one unaligned
+    store (``core.fmt`` writes 4 or 8 digits at once). No bounds check, like the kernels'
+    indexing."""
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def store(typingctx, a, i, v):
+        if not isinstance(v, types.Integer) or v.bitwidth not in (16, 32, 64):
+            return None
+
+        def codegen(context, builder, sig, args):
+            aryty = sig.args[0]
+            ary = context.make_array(aryty)(context, builder, args[0])
+            idx = context.cast(builder, args[1], sig.args[1], types.intp)
+            ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [idx], wraparound=False, boundscheck=False)
+            builder.store(args[2], builder.bitcast(ptr, ir.IntType(v.bitwidth).as_pointer()), align=1)
+            return context.get_dummy_value()
+
+        return types.void(a, i, v), codegen
+
+    return store
 
 
 def _bitcast(to: str):
