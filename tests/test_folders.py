@@ -144,14 +144,30 @@ def test_bulk_file_writes_exactly_the_bytes_given(tmp_path, seed):
     after = rnd.choice([0, 4096, 10_000, 1 << 30])
     parts = [os.urandom(rnd.choice([0, 1, 7, 4095, 4096, 5000, 70_000, 200_000])) for _ in range(rnd.randint(0, 30))]
     path = tmp_path / "t.bin"
-    with folders.BulkFile(path, direct_after=after, stage=stage) as fh:
+    with folders.BulkFile(path, direct_after=after, stage=stage, slow=float("inf")) as fh:  # every window slow
         for k, part in enumerate(parts):
             (fh.writelines([part]) if k % 3 == 2 else fh.write(part))
         assert fh.tell() == sum(map(len, parts))
         used = fh.direct
     assert path.read_bytes() == b"".join(parts)
-    # direct I/O starts at the first multiple of the stage from ``after`` on, where it exists
+    # direct I/O starts after the first window (whole blocks), where it exists
     assert used == (_direct_io_here(tmp_path) and after < 1 << 30 and -(-after // stage) * stage + stage <= sum(map(len, parts)))
+
+
+def test_bulk_file_stays_in_the_page_cache_while_it_is_fast(tmp_path):
+    """Windows written faster than ``slow`` keep the page cache; the first slow one switches."""
+    data = os.urandom(200_000)
+    with folders.BulkFile(tmp_path / "fast", direct_after=8192, stage=4096, slow=0.0) as fh:  # never slow
+        fh.write(data)
+        assert not fh.direct
+    if _direct_io_here(tmp_path):
+        with folders.BulkFile(tmp_path / "slow", direct_after=8192, stage=4096, slow=float("inf")) as fh:
+            fh.write(data[:8192])
+            assert not fh.direct  # (a window is judged when it is complete)
+            fh.write(data[8192:])
+            assert fh.direct and fh._direct_at == 8192
+        assert (tmp_path / "slow").read_bytes() == data
+    assert (tmp_path / "fast").read_bytes() == data
 
 
 def test_bulk_file_without_direct_io(tmp_path, monkeypatch):
@@ -190,7 +206,7 @@ def test_bulk_file_falls_back_when_a_direct_write_is_refused(tmp_path, monkeypat
 
     monkeypatch.setattr(folders.os, "write", write)
     data = os.urandom(100_000)
-    with folders.BulkFile(tmp_path / "c", direct_after=8192, stage=8192) as fh:
+    with folders.BulkFile(tmp_path / "c", direct_after=8192, stage=8192, slow=float("inf")) as fh:
         fh.write(data)
     assert calls and not fh.direct and (tmp_path / "c").read_bytes() == data
 

@@ -30,8 +30,8 @@ the lock dies with its process, even with ``kill -9``), and (d) it is ``plastic`
 marked ``.plastic-partial``, or a result of ``plastic``. Anything else is left alone. Without
 ``fcntl`` (Windows) nothing is cleaned.
 
-Tables are written through :class:`BulkFile`: their bytes beyond the first 64 MiB go to disk
-with direct I/O, not through the page cache (``PLASTIC_DIRECT_IO=0``: never).
+Tables are written through :class:`BulkFile`: through the page cache while that is fast, else
+the rest by direct I/O (``PLASTIC_DIRECT_IO=0``: never).
 
 Plain standard library (no NumPy): ``plastic merge`` writes folders without loading the engine.
 """
@@ -383,50 +383,69 @@ def _replace(tmp: Path, out: Path) -> None:
 # ------------------------------------------------------------------------------ writing
 
 DIRECT_IO_ENV = "PLASTIC_DIRECT_IO"
-DIRECT_AFTER = 64 << 20  # a file's bytes beyond this many are written with direct I/O ...
+DIRECT_AFTER = 64 << 20  # a file's writes through the page cache are timed in windows of this many bytes ...
+SLOW_BPS = 1.0e9  # ... and one slower than this (bytes/s) sends the rest of the file by direct I/O ...
 STAGE = 1 << 20  # ... a page-aligned block of this many bytes at a time (one per open table: W4N has 7)
 O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux (and some BSDs); 0: never
 
 
 class BulkFile:
-    """A binary file for big tables: written through the page cache up to DIRECT_AFTER bytes,
-    beyond that with direct I/O (``O_DIRECT``: the disk reads the bytes from this process's
-    memory, no copy into the page cache), in blocks of STAGE bytes.
+    """A binary file for big tables: written through the page cache while that is fast, else
+    with direct I/O (``O_DIRECT``: the disk reads the bytes from this process's memory, no copy
+    into the page cache), in blocks of STAGE bytes that a thread of its own writes while the
+    next block fills.
 
-    Why: a table of hundreds of megabytes (a summary.csv of 1e7 synapses is 800 MB) is written
-    once and rarely read back at once; through the page cache every byte is first copied by
-    the kernel into fresh page-cache memory, CPU time on the core that the formatting threads
-    need, and in virtual machines fresh memory is expensive to touch (the host backs it page by
-    page): W3's 800 MB cost 0.8-1.2 s of system time that way, against 0.1-0.25 s with direct
-    I/O, and the cache is not filled with a file nobody reads. Small files (every table below
-    DIRECT_AFTER) are written as before. The bytes on disk are the same either way.
+    The writes through the page cache are timed in windows of DIRECT_AFTER bytes (64 MiB); when
+    a window went slower than SLOW_BPS (1 GB/s: the kernel's copy into page-cache memory then
+    costs more than most disks take for the same bytes), the rest of the file goes by direct
+    I/O. Why: in a virtual machine, page-cache memory can be expensive to touch (the host backs
+    fresh memory page by page) or the dirty-page limits throttle a big file; W3's 800 MB
+    summary.csv cost 0.15-0.2 s of copying when memory was warm (a quiet machine; 4 GB/s: it
+    stays in the page cache) but 0.8-2.3 s of system time on a busy one, and W4's 3.4 GB of
+    ``.npy`` columns 11 s instead of 4-5 s by direct I/O (1.5-2 GB/s on this machine's disk,
+    overlapped with the formatting). Small files (one window) never switch. The bytes on disk
+    are the same either way.
 
     Where the file system or platform has no direct I/O (tmpfs, macOS: no ``O_DIRECT``), or
     a direct write is refused (``EINVAL``), the rest goes through the page cache.
-    ``PLASTIC_DIRECT_IO=0`` never uses direct I/O. Writes are staged in a page-aligned buffer
-    (``mmap``): direct I/O needs aligned memory, offsets and lengths; the offset where direct
-    I/O starts is a multiple of STAGE, and the unaligned tail of the file is written through
-    the page cache at ``close``. ``OSError`` (no space left, ...) propagates to the caller, which
-    reports it (exit 4)."""
+    ``PLASTIC_DIRECT_IO=0`` never uses direct I/O. Writes are staged in page-aligned buffers
+    (``mmap``): direct I/O needs aligned memory, offsets and lengths; direct I/O starts at a
+    multiple of STAGE, and the unaligned tail of the file is written through the page cache at
+    ``close``. At most one block is in flight; its ``OSError`` (no space left, ...) is raised by
+    the next ``write`` or ``close`` to the caller, which reports it (exit 4).
 
-    def __init__(self, path, direct_after: int | None = None, stage: int | None = None):
-        import mmap
+    ``direct_after``: the window (0: direct I/O from the start); ``slow``: the threshold."""
 
+    def __init__(self, path, direct_after: int | None = None, stage: int | None = None, slow: float | None = None):
         self.name = str(path)
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
         self.stage = int(stage or STAGE)
         after = DIRECT_AFTER if direct_after is None else int(direct_after)
+        self._window = -(-after // self.stage) * self.stage  # bytes of a timed window (whole blocks)
+        self._slow = SLOW_BPS if slow is None else float(slow)
         allowed = O_DIRECT and os.environ.get(DIRECT_IO_ENV, "").strip() != "0"
-        self._direct_at = -(-after // self.stage) * self.stage if allowed else -1  # file offset where it starts
+        # the file offset where direct I/O starts: now (window 0), or when a window was slow
+        self._direct_at = (0 if self._window == 0 else None) if allowed else -1
+        self._timed = [0, 0.0]  # bytes and seconds of the window's writes through the page cache
         self.direct = False  # direct I/O in use
+        self._maps: list = []
+        self._views: list = []
         try:
-            self._map = mmap.mmap(-1, self.stage)
+            self._add_stage()
         except BaseException:
             os.close(self.fd)
             raise
-        self._buf = memoryview(self._map)
+        self._buf = self._views[0]
         self._n = 0  # bytes staged
-        self._done = 0  # bytes in the file
+        self._done = 0  # bytes in the file or in flight
+        self._pool = None  # the writing thread (direct I/O)
+        self._flight = None  # the block it writes
+
+    def _add_stage(self) -> None:
+        import mmap
+
+        self._maps.append(mmap.mmap(-1, self.stage))
+        self._views.append(memoryview(self._maps[-1]))
 
     def write(self, data) -> int:
         mv = memoryview(data).cast("B")
@@ -448,23 +467,56 @@ class BulkFile:
         return self._done + self._n
 
     def _flush(self, n: int) -> None:
-        """Write the first ``n`` staged bytes (all of them, or an aligned part at ``close``)."""
+        """Write the first ``n`` staged bytes (all of them, or an aligned part at ``close``): a
+        full block under direct I/O on the writing thread, anything else here."""
+        self._land()
+        if not self.direct and self._direct_at is None and self._timed[0] >= self._window:
+            size, took = self._timed
+            self._timed = [0, 0.0]
+            if size <= took * self._slow:  # a slow window: the rest by direct I/O (else one more window)
+                self._direct_at = self._done
         if not self.direct and self._done == self._direct_at:
             self._set_direct(True)
-        m = 0
-        while m < n:
-            try:
-                m += os.write(self.fd, self._buf[m:n])
-            except OSError as exc:
-                if not (self.direct and exc.errno == errno.EINVAL):
-                    raise
-                self._set_direct(False)  # refused (alignment, file system): the page cache then
-                self._direct_at = -1
+        if self.direct and n == self.stage and self._n == n:
+            if self._pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                self._add_stage()
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="plastic-write")
+            self._flight = self._pool.submit(self._write_all, self._buf, n)
+            self._done += n
+            self._buf = self._views[1] if self._buf is self._views[0] else self._views[0]
+            self._n = 0
+            return
+        if self.direct:
+            self._write_all(self._buf, n)
+        else:
+            t = time.perf_counter()
+            self._write_all(self._buf, n)
+            self._timed[0] += n
+            self._timed[1] += time.perf_counter() - t
         self._done += n
         rest = self._n - n
         if rest:
             self._buf[:rest] = self._buf[n : self._n]
         self._n = rest
+
+    def _write_all(self, buf, n: int) -> None:
+        m = 0
+        while m < n:
+            try:
+                m += os.write(self.fd, buf[m:n])
+            except OSError as exc:
+                if not (self.direct and exc.errno == errno.EINVAL):
+                    raise
+                self._set_direct(False)  # refused (alignment, file system): the page cache then
+                self._direct_at = -1
+
+    def _land(self) -> None:
+        """Wait for the block in flight; its error is raised here."""
+        if self._flight is not None:
+            flight, self._flight = self._flight, None
+            flight.result()
 
     def _set_direct(self, on: bool) -> None:
         try:
@@ -482,6 +534,11 @@ class BulkFile:
         if self.fd < 0:
             return
         try:
+            try:
+                self._land()
+            except OSError:
+                if not discard:
+                    raise
             if self._n and not discard:
                 if self.direct or self._done == self._direct_at:
                     aligned = self._n - self._n % 4096
@@ -492,10 +549,14 @@ class BulkFile:
                 if self._n:
                     self._flush(self._n)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)  # (nothing in flight by now; a failed wait above)
+                self._pool = None
             fd, self.fd = self.fd, -1
             try:
-                self._buf.release()
-                self._map.close()
+                for view, m in zip(self._views, self._maps):
+                    view.release()
+                    m.close()
             except BufferError:  # a view of it still referenced (a traceback's frame): freed with that
                 pass
             os.close(fd)
@@ -505,7 +566,6 @@ class BulkFile:
 
     def __exit__(self, kind, exc, tb):
         self.close(discard=kind is not None)
-
 
 
 class ColumnWriter:
