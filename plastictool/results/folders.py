@@ -386,6 +386,7 @@ DIRECT_IO_ENV = "PLASTIC_DIRECT_IO"
 DIRECT_AFTER = 64 << 20  # a file's writes through the page cache are timed in windows of this many bytes ...
 SLOW_BPS = 1.0e9  # ... and one slower than this (bytes/s) sends the rest of the file by direct I/O ...
 STAGE = 1 << 20  # ... a page-aligned block of this many bytes at a time (one per open table: W4N has 7)
+PAGE = 4096  # direct I/O's alignment of offsets and lengths (the logical block size, at most a page)
 O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux (and some BSDs); 0: never
 
 
@@ -408,10 +409,10 @@ class BulkFile:
 
     Where the file system or platform has no direct I/O (tmpfs, macOS: no ``O_DIRECT``), or
     a direct write is refused (``EINVAL``), the rest goes through the page cache.
-    ``PLASTIC_DIRECT_IO=0`` never uses direct I/O. Writes are staged in page-aligned buffers
-    (``mmap``): direct I/O needs aligned memory, offsets and lengths; direct I/O starts at a
-    multiple of STAGE, and the unaligned tail of the file is written through the page cache at
-    ``close``. At most one block is in flight; its ``OSError`` (no space left, ...) is raised by
+    ``PLASTIC_DIRECT_IO=0`` never uses direct I/O. Through the page cache the bytes go as they
+    come (no copy); for direct I/O they are staged in page-aligned buffers (``mmap``): it needs
+    aligned memory, offsets and lengths, so the bytes up to the next multiple of PAGE still go
+    through the page cache, and so does the unaligned tail of the file at ``close``. At most one block is in flight; its ``OSError`` (no space left, ...) is raised by
     the next ``write`` or ``close`` to the caller, which reports it (exit 4).
 
     ``direct_after``: the window (0: direct I/O from the start); ``slow``: the threshold."""
@@ -420,22 +421,15 @@ class BulkFile:
         self.name = str(path)
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
         self.stage = int(stage or STAGE)
-        after = DIRECT_AFTER if direct_after is None else int(direct_after)
-        self._window = -(-after // self.stage) * self.stage  # bytes of a timed window (whole blocks)
+        self._window = DIRECT_AFTER if direct_after is None else int(direct_after)  # bytes of a timed window
         self._slow = SLOW_BPS if slow is None else float(slow)
-        allowed = O_DIRECT and os.environ.get(DIRECT_IO_ENV, "").strip() != "0"
-        # the file offset where direct I/O starts: now (window 0), or when a window was slow
-        self._direct_at = (0 if self._window == 0 else None) if allowed else -1
+        self._allowed = bool(O_DIRECT) and os.environ.get(DIRECT_IO_ENV, "").strip() != "0"
+        self._staging = self._allowed and self._window == 0  # blocks staged for direct I/O (else straight to the page cache)
         self._timed = [0, 0.0]  # bytes and seconds of the window's writes through the page cache
         self.direct = False  # direct I/O in use
         self._maps: list = []
         self._views: list = []
-        try:
-            self._add_stage()
-        except BaseException:
-            os.close(self.fd)
-            raise
-        self._buf = self._views[0]
+        self._buf = None  # the stage being filled (made when staging starts)
         self._n = 0  # bytes staged
         self._done = 0  # bytes in the file or in flight
         self._pool = None  # the writing thread (direct I/O)
@@ -450,7 +444,26 @@ class BulkFile:
     def write(self, data) -> int:
         mv = memoryview(data).cast("B")
         size = len(mv)
+        if not self._staging:  # through the page cache as it comes (no copy), timed
+            t = time.perf_counter()
+            self._write_all(mv, size)
+            self._done += size
+            if self._allowed:
+                self._timed[0] += size
+                self._timed[1] += time.perf_counter() - t
+                if self._timed[0] >= self._window:
+                    size_w, took = self._timed
+                    self._timed = [0, 0.0]
+                    self._staging = size_w <= took * self._slow  # a slow window: the rest by direct I/O
+            return size
         k = 0
+        if not self.direct and self._n == 0 and self._done % PAGE:  # first an aligned offset, through the page cache
+            k = min(size, -self._done % PAGE)
+            self._write_all(mv[:k], k)
+            self._done += k
+        if self._buf is None:
+            self._add_stage()
+            self._buf = self._views[0]
         while k < size:
             take = min(size - k, self.stage - self._n)
             self._buf[self._n : self._n + take] = mv[k : k + take]
@@ -470,12 +483,7 @@ class BulkFile:
         """Write the first ``n`` staged bytes (all of them, or an aligned part at ``close``): a
         full block under direct I/O on the writing thread, anything else here."""
         self._land()
-        if not self.direct and self._direct_at is None and self._timed[0] >= self._window:
-            size, took = self._timed
-            self._timed = [0, 0.0]
-            if size <= took * self._slow:  # a slow window: the rest by direct I/O (else one more window)
-                self._direct_at = self._done
-        if not self.direct and self._done == self._direct_at:
+        if not self.direct and self._staging and self._done % PAGE == 0:
             self._set_direct(True)
         if self.direct and n == self.stage and self._n == n:
             if self._pool is None:
@@ -488,18 +496,14 @@ class BulkFile:
             self._buf = self._views[1] if self._buf is self._views[0] else self._views[0]
             self._n = 0
             return
-        if self.direct:
-            self._write_all(self._buf, n)
-        else:
-            t = time.perf_counter()
-            self._write_all(self._buf, n)
-            self._timed[0] += n
-            self._timed[1] += time.perf_counter() - t
+        self._write_all(self._buf, n)
         self._done += n
         rest = self._n - n
         if rest:
             self._buf[:rest] = self._buf[n : self._n]
         self._n = rest
+        if not self._allowed and not rest:  # no direct I/O after all: straight to the page cache again
+            self._staging = False
 
     def _write_all(self, buf, n: int) -> None:
         m = 0
@@ -510,7 +514,7 @@ class BulkFile:
                 if not (self.direct and exc.errno == errno.EINVAL):
                     raise
                 self._set_direct(False)  # refused (alignment, file system): the page cache then
-                self._direct_at = -1
+                self._allowed = False
 
     def _land(self) -> None:
         """Wait for the block in flight; its error is raised here."""
@@ -525,7 +529,7 @@ class BulkFile:
             self.direct = on
         except (OSError, AttributeError):  # no direct I/O here: the page cache
             self.direct = False
-            self._direct_at = -1
+            self._allowed = False
             if not on:
                 raise
 
@@ -540,12 +544,12 @@ class BulkFile:
                 if not discard:
                     raise
             if self._n and not discard:
-                if self.direct or self._done == self._direct_at:
-                    aligned = self._n - self._n % 4096
-                    if aligned:
-                        self._flush(aligned)
-                    if self.direct:
-                        self._set_direct(False)
+                aligned = self._n - self._n % PAGE
+                if aligned and self._staging:
+                    self._flush(aligned)  # (direct I/O, where it is on)
+                self._staging = False  # the tail: through the page cache
+                if self.direct:
+                    self._set_direct(False)
                 if self._n:
                     self._flush(self._n)
         finally:
