@@ -74,21 +74,21 @@ def output_kinds(name):
 
 
 # ---------------------------------------------------------------------------- the Python twin
+def twin_row(i: int, j: int, a: float, b: float, thr: float, prefix: str = "") -> str:
+    """One row of summary.csv in plain Python, f-strings for the numbers."""
+    dw = b - a
+    pct = 100.0 * dw / abs(a) if a != 0 else math.nan
+    if math.isnan(pct):
+        outcome = "LTP" if dw > 0 else "LTD" if dw < 0 else "none"
+    else:
+        outcome = "LTP" if pct > thr else "LTD" if pct < -thr else "none"
+    cell = "" if math.isnan(pct) else f"{pct:.12g}"
+    return f"{prefix}{i},{j},{a:.12g},{b:.12g},{dw:.12g},{cell},{outcome}\n"
+
+
 def twin_rows(w0: np.ndarray, w1: np.ndarray, thr: float, prefix: str = "") -> str:
-    """summary.csv's rows (no header) in plain Python, f-strings for the numbers."""
-    lines = []
-    n_post = w1.shape[1]
-    for (i, j), a, b in zip(np.ndindex(w1.shape), w0.ravel().tolist(), w1.ravel().tolist()):
-        dw = b - a
-        pct = 100.0 * dw / abs(a) if a != 0 else math.nan
-        if math.isnan(pct):
-            outcome = "LTP" if dw > 0 else "LTD" if dw < 0 else "none"
-        else:
-            outcome = "LTP" if pct > thr else "LTD" if pct < -thr else "none"
-        cell = "" if math.isnan(pct) else f"{pct:.12g}"
-        lines.append(f"{prefix}{i},{j},{a:.12g},{b:.12g},{dw:.12g},{cell},{outcome}\n")
-        assert j < n_post
-    return "".join(lines)
+    """summary.csv's rows (no header) in plain Python."""
+    return "".join(twin_row(i, j, a, b, thr, prefix) for (i, j), a, b in zip(np.ndindex(w1.shape), w0.ravel().tolist(), w1.ravel().tolist()))
 
 
 def written(results, sweep_keys=(), binary=True) -> str:
@@ -217,15 +217,6 @@ def test_outcomes_at_the_threshold_and_rows_of_big_networks(thr):
     kinds = np.array(SUMMARY_KINDS, dtype=np.uint8)
     _, parts = output._summary_chunk(w0, w1, start, n_post, thr, kinds, label_array(SUMMARY_LABELS), None)
     got = b"".join(bytes(x) for x in parts).decode("ascii")
-    want = []
-    for k, (a, b) in enumerate(zip(w0.tolist(), w1.tolist())):
-        i, j = divmod(start + k, n_post)
-        dw = b - a
-        pct = 100.0 * dw / abs(a) if a != 0 else math.nan
-        if math.isnan(pct):
-            outcome = "LTP" if dw > 0 else "LTD" if dw < 0 else "none"
-        else:
-            outcome = "LTP" if pct > thr else "LTD" if pct < -thr else "none"
-        want.append(f"{i},{j},{a:.12g},{b:.12g},{dw:.12g},{'' if math.isnan(pct) else f'{pct:.12g}'},{outcome}\n")
+    want = [twin_row(*divmod(start + k, n_post), a, b, thr) for k, (a, b) in enumerate(zip(w0.tolist(), w1.tolist()))]
     assert got == "".join(want)
     assert got.splitlines()[0].endswith(",none" if thr == 2.5 else ",LTP") and got.splitlines()[2].endswith(",none" if thr == 2.5 else ",LTD")
