@@ -117,19 +117,28 @@ def spike_events(p: Protocol, rng: np.random.Generator):
         (pre_s if pop == PRE else post_s).append(steps)
         (pre_i if pop == PRE else post_i).append(idx)
 
+    for train in _trains(p, rng):
+        add(*train)
+        del train  # (its times, before the next train is drawn and the sort)
+
+    return sort_events(pre_s, pre_i, p.synapses.n_pre), sort_events(post_s, post_i, p.synapses.n_post)
+
+
+def _trains(p: Protocol, rng: np.random.Generator):
+    """Each spike train of ``p`` as ``(population, times in ms from the phase start, indices,
+    the phase's first step, its end step)``, drawn from ``rng`` one after the other, in the order
+    that fixes the draws (phase by phase: pre trains, post trains, the pairing), lazily."""
     for ph, (a, b) in zip(p.phases, phase_steps(p)):
         for t in ph.pre:
             if t.kind in ("patterns", "gaussian"):
                 continue
-            add(PRE, *train_times(t, ph.duration, p.synapses.n_pre, rng), a, b)
+            yield (PRE, *train_times(t, ph.duration, p.synapses.n_pre, rng), a, b)
         for t in ph.post:
-            add(POST, *train_times(t, ph.duration, p.synapses.n_post, rng), a, b)
+            yield (POST, *train_times(t, ph.duration, p.synapses.n_post, rng), a, b)
         if ph.pairing:
             (tp, ip), (tq, iq) = pairing_times(ph.pairing, p.synapses.n_pre, p.synapses.n_post)
-            add(PRE, tp, ip, a, b)
-            add(POST, tq, iq, a, b)
-
-    return sort_events(pre_s, pre_i, p.synapses.n_pre), sort_events(post_s, post_i, p.synapses.n_post)
+            yield PRE, tp, ip, a, b
+            yield POST, tq, iq, a, b
 
 
 def spike_events_many(runs) -> list:
@@ -159,19 +168,9 @@ def spike_events_many(runs) -> list:
         run_of.append(r)
 
     for r, (p, rng) in enumerate(runs):
-        n_pre, n_post = p.synapses.n_pre, p.synapses.n_post
-        sizes.append((n_pre, n_post))
-        for ph, (a, b) in zip(p.phases, phase_steps(p)):
-            for t in ph.pre:
-                if t.kind in ("patterns", "gaussian"):
-                    continue
-                add(r, PRE, *train_times(t, ph.duration, n_pre, rng), a, b, p.dt)
-            for t in ph.post:
-                add(r, POST, *train_times(t, ph.duration, n_post, rng), a, b, p.dt)
-            if ph.pairing:
-                (tp, ip), (tq, iq) = pairing_times(ph.pairing, n_pre, n_post)
-                add(r, PRE, tp, ip, a, b, p.dt)
-                add(r, POST, tq, iq, a, b, p.dt)
+        sizes.append((p.synapses.n_pre, p.synapses.n_post))
+        for which, t, i, a, b in _trains(p, rng):
+            add(r, which, t, i, a, b, p.dt)
     n = np.array(counts, np.int64)
     empty = np.zeros(0, np.int64)
     if not n.size:
