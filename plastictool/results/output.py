@@ -254,6 +254,29 @@ def _column_tasks(cols, kinds, labels=()):
         yield _table_task(np.column_stack([c[a : a + CHUNK] for c in cols]).astype(np.float64, copy=False), kinds, labels)
 
 
+def _small_runs(items, cells):
+    """``items`` in order, as ``(True, [items])`` for each run of consecutive small ones (``cells(item)``
+    cells, at most PYTHON_CELLS together) and ``(False, item)`` for each other one (``cells`` None
+    or above PYTHON_CELLS): the small tables of a sweep formatted as one (W1D's 101 conditions)."""
+    group: list = []
+    total = 0
+    for item in items:
+        c = cells(item)
+        if c is None or c > PYTHON_CELLS:
+            if group:
+                yield True, group
+                group, total = [], 0
+            yield False, item
+            continue
+        if group and total + c > PYTHON_CELLS:
+            yield True, group
+            group, total = [], 0
+        group.append(item)
+        total += c
+    if group:
+        yield True, group
+
+
 def _sweep_tasks(results, parts, tasks, width: int, kinds, labels=()):
     """The tasks of a sweep's table (traces.csv, spikes.csv): each condition's columns
     ``parts(k, r)`` (a 2-D block, or 1-D columns) and its ``condition`` column last. Runs of
@@ -264,40 +287,25 @@ def _sweep_tasks(results, parts, tasks, width: int, kinds, labels=()):
     conditions). A condition with a bigger table gets ``tasks(k, r)`` (its own chunks). Every
     row is formatted alone, by Python's ``%`` or the kernels, which write the same bytes: the
     file is the same whatever the grouping (tests/test_sweep_overhead.py)."""
-    group: list = []  # (condition index, its parts, rows)
-    cells = 0
 
-    def stacked():
-        n = sum(m for _, _, m in group)
+    def stacked(group):
+        n = sum(cols[0].shape[0] for _, _, cols in group)
         values = np.empty((n, width))
-        p0 = group[0][1]
+        p0 = group[0][2]
         if len(p0) == 1:  # a 2-D block of all but the condition column
-            values[:, : width - 1] = np.concatenate([g[1][0] for g in group]) if len(group) > 1 else p0[0]
+            values[:, : width - 1] = np.concatenate([g[2][0] for g in group]) if len(group) > 1 else p0[0]
         else:
             for c in range(len(p0)):
-                values[:, c] = np.concatenate([g[1][c] for g in group]) if len(group) > 1 else p0[c]
-        values[:, width - 1] = np.repeat(np.array([g[0] for g in group], np.int64), [m for _, _, m in group])
+                values[:, c] = np.concatenate([g[2][c] for g in group]) if len(group) > 1 else p0[c]
+        values[:, width - 1] = np.repeat(np.array([condition_index(r, k) for k, r, _ in group], np.int64), [cols[0].shape[0] for _, _, cols in group])
         return _table_task(values, kinds, labels)
 
-    for k, r in enumerate(results):
-        cols = parts(k, r)
-        m = cols[0].shape[0]
-        if not m:
-            continue
-        size = m * width
-        if size > PYTHON_CELLS:
-            if group:
-                yield stacked()
-                group, cells = [], 0
-            yield from tasks(k, r)
-            continue
-        if group and cells + size > PYTHON_CELLS:
-            yield stacked()
-            group, cells = [], 0
-        group.append((condition_index(r, k), cols, m))
-        cells += size
-    if group:
-        yield stacked()
+    conds = ((k, r, parts(k, r)) for k, r in enumerate(results))
+    for small, x in _small_runs((c for c in conds if c[2][0].shape[0]), lambda c: c[2][0].shape[0] * width):
+        if small:
+            yield stacked(x)
+        else:
+            yield from tasks(x[0], x[1])
 
 
 def _summary_chunk(w0, w1, start, n_post, thr, kinds, labels, scratch):
@@ -454,8 +462,6 @@ def _small_summaries(results, tasks, prefix_of):
     most PYTHON_CELLS / 7 synapses) become one task that makes the same calls, in order, and
     joins their bytes (a sweep of tiny networks: one task, not one per condition). Bigger
     conditions get ``tasks(r)``."""
-    group: list = []  # (w0, w1, n_post, threshold, lead) of the conditions of one task
-    cells = 0
 
     def joined(group):
         def task(scratch):
@@ -464,26 +470,23 @@ def _small_summaries(results, tasks, prefix_of):
         task.python = True
         return task
 
-    for r in results:
-        size = 7 * r.w_final.size
-        if size > PYTHON_CELLS or not r.w_final.size or r.protocol.synapses.release is not None or r.structure is not None:
-            if group:
-                yield joined(group)
-                group, cells = [], 0
-            yield from tasks(r)
-            continue
-        if group and cells + size > PYTHON_CELLS:
-            yield joined(group)
-            group, cells = [], 0
-        n_pre, n_post = r.w_final.shape
+    def item(r):  # what _summary_python takes of a condition
+        n_post = r.w_final.shape[1]
         # the initial weights as _summary_tasks takes them: one block of all rows, drawn (where
         # they are not stored) here, on the writing thread, in condition order
         _a, block = next(iter(r.w_initial_rows(max(1, CHUNK // max(1, n_post)))))
         prefix = prefix_of(r)
-        group.append((np.ascontiguousarray(block).reshape(-1), np.ascontiguousarray(r.w_final).reshape(-1), n_post, float(r.protocol.record.outcome_threshold), prefix + "," if prefix else ""))
-        cells += size
-    if group:
-        yield joined(group)
+        return np.ascontiguousarray(block).reshape(-1), np.ascontiguousarray(r.w_final).reshape(-1), n_post, float(r.protocol.record.outcome_threshold), prefix + "," if prefix else ""
+
+    def cells(r):
+        small = r.w_final.size and r.protocol.synapses.release is None and r.structure is None
+        return 7 * r.w_final.size if small else None
+
+    for small, x in _small_runs(results, cells):
+        if small:
+            yield joined([item(r) for r in x])
+        else:
+            yield from tasks(x)
 
 
 def condition_index(r: RunResult, k: int) -> int:
