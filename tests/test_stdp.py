@@ -233,6 +233,24 @@ def test_sync_row_does_no_reference_counting():
     assert sum("NRT_incref" in line or "NRT_decref" in line for line in body) == 0
 
 
+@pytest.mark.parametrize("same_step", ["exclude", "nest", "pair"])
+def test_post_spikes_queued_more_than_2_to_the_32_steps_apart(same_step):
+    """The queue keeps each post spike's step less the first queued one in 32 bits: a post
+    spike more than 2**32 - 1 steps after the first queued one flushes the queue first. Clamped
+    neurons jump from event to event, so 4.3e9 steps take no time; the weights are the
+    reference twin's (pairs at both ends, one of each rule's branches: same-step pairs, the
+    flat loop, decays past the table)."""
+    far = 2**32 + 1000
+    pre = [(5, 0), (10, 1), (far - 20, 1), (far - 3, 0), (far + 4, 1)]
+    post = [(10, 0), (12, 1), (far - 20, 1), (far, 0), (far, 1), (far + 2, 0)]
+    w0 = [[0.5, 0.4], [0.3, 0.6]]
+    kw = dict(a_plus=0.01, a_minus=0.012, tau_plus=TAU_PLUS, tau_minus=TAU_MINUS, same_step=same_step)
+    got, _ = kernel_run(w0, pre, post, 0.1, far + 10, **kw)
+    want = stdp_reference(w0, pre, post, 0.1, **kw)
+    np.testing.assert_allclose(got, np.array(want), rtol=0, atol=1e-15)
+    assert not np.array_equal(got, np.array(w0))
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.integers(0, 2**31), st.integers(1, 60), st.sampled_from([5, 200, 20_000]))
 def test_decayed_traces_equal_one_decay_each(seed, n, age):

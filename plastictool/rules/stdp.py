@@ -180,7 +180,7 @@ class State(NamedTuple):
     t_post: np.ndarray
     xm_pre: np.ndarray  # x_pre just before the increment at step t_pre (after it, same_step pair)
     yd: np.ndarray  # scratch: x_post decayed to the current step (n_post)
-    q_j: np.ndarray  # post spikes not yet applied to every row, in time order: post neuron | place of its step in q_step << 32
+    q_j: np.ndarray  # post spikes not yet applied to every row, in time order: post neuron | (its step - q_step[0]) << 32
     q_step: np.ndarray  # per queued step (a step with post spikes): the step ...
     q_end: np.ndarray  # ... and where its post neurons end in q_j
     qn: np.ndarray  # [queued post spikes, queued steps]
@@ -191,7 +191,7 @@ class State(NamedTuple):
 
 QUEUE = 1 << 16  # queued steps at most (a full queue is flushed into every row) ...
 QUEUE_MIN = 1 << 10  # ... and at least: small networks, whose flushes are cheap, get small ones
-LOW32, SHIFT32 = np.uint64(0xFFFFFFFF), np.uint64(32)  # q_j: post neuron | queued step << 32
+LOW32, SHIFT32 = np.uint64(0xFFFFFFFF), np.uint64(32)  # q_j: post neuron | (step - first queued step) << 32
 PREFETCH_MIN = 64  # post neurons in a block from which the next rows are prefetched
 
 
@@ -312,50 +312,55 @@ def sync_row(i, row, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plu
 
     A post spike of j at step t potentiates w_ij with the pre trace at t before that step's
     increments: x_pre_i decayed from t_pre_i if t > t_pre_i, or xm_pre_i if t == t_pre_i (a
-    row is synced at each of its pre spikes, so t < t_pre_i cannot be pending). The
-    arithmetic is the column walk's, so results are identical to it bit for bit.
+    row is synced at each of its pre spikes, so t < t_pre_i cannot be pending; only the first
+    pending step can be t_pre_i's). The arithmetic is the column walk's, so results are
+    identical to it bit for bit.
 
     The queue holds the post spikes step by step (``q_j``: the post neuron in the low 32 bits,
-    its step's place in ``q_step`` above). With the additive rule and every pending decay in
-    the table (nearly every sync), one flat loop walks the post spikes, the trace computed per
-    spike: the same products, so the same bits, and no branch on each step's number of spikes,
-    which the processor cannot predict (W3's simulation: about 15 % less CPU time on two
-    threads than the loop per step). Otherwise the trace (and ``a_plus`` times it) is computed
+    its step less the first queued step, ``q_step[0]``, above). The pending steps up to t_pre_i
+    go first, with xm_pre_i. Then, with the additive rule and every pending decay in the table
+    (nearly every sync), one flat loop walks the post spikes, the trace computed per spike from
+    the step in ``q_j`` itself: the same products, so the same bits, no branch on each step's
+    number of spikes, which the processor cannot predict, and no load of the step from
+    ``q_step`` (W3's simulation: about 15 % less CPU time on two threads than the loop per step;
+    the step in ``q_j`` and no same-step test in the loop, about 12 % less time a sync than the
+    step's place in ``q_step``). Otherwise the trace (and ``a_plus`` times it) is computed
     once per step, then added for each post spike of that step, and ``np.exp`` computes decays
     past the table (a call in the flat loop would make the compiler keep its loop-invariant
-    values on the stack, about 35 % slower). (Keep the control flow this simple, two loops
-    one after the other and one way out, and take no views: Numba then prunes the
-    reference counting of the array arguments, otherwise two atomic operations each per call.
-    The loops index with unsigned integers: Numba tests every signed index for a negative value,
-    three instructions per array access, which made this loop about 15 % slower.)
+    values on the stack, about 35 % slower). (Keep the control flow this simple, loops one
+    after the other and one way out, and take no views: Numba then prunes the reference
+    counting of the array arguments, otherwise two atomic operations each per call. The loops
+    index with unsigned integers: Numba tests every signed index for a negative value, three
+    instructions per array access, which made this loop about 15 % slower.)
     """
-    g0, g1 = qptr[i], qn[1]
+    g, g1 = qptr[i], qn[1]
     x0 = x_pre[i]
     tp = t_pre[i]
     xm = xm_pre[i]
     n_table = dec_plus.shape[0]
-    e = q_end[g0 - 1] if g0 > 0 else 0  # the first pending post spike in q_j
+    e = q_end[g - 1] if g > 0 else 0  # the first pending post spike in q_j
+    while g < g1 and q_step[g] <= tp:  # the step of the last pre spike: its trace before it
+        end = q_end[g]
+        if xm != 0.0:
+            for q in range(np.uint64(e), np.uint64(end)):
+                j = np.uint64(q_j[q]) & LOW32
+                row[j] = potentiate(row[j], xm, a_plus, mu_plus, wdep, w_min, w_max)
+        e = end
+        g += 1
     # additive, every decay from the table (the last pending step is the farthest): one flat
-    # loop over the post spikes, no branch on a step's number of spikes; the pre trace decayed
-    # by any of them is not 0 (its smallest decay is not), so only a same-step xm is tested
-    flat = wdep == ADDITIVE and g0 < g1 and q_step[g1 - 1] - tp < n_table and x0 * dec_plus[n_table - 1] > 0.0
+    # loop over the post spikes; every pending step is now later than tp (k >= 1), and the pre
+    # trace decayed by any of them is not 0 (its smallest decay is not): no test in the loop
+    flat = wdep == ADDITIVE and g < g1 and q_step[g1 - 1] - tp < n_table and x0 * dec_plus[n_table - 1] > 0.0
     e_flat = q_end[g1 - 1] if flat else e
+    rel = np.uint64(tp - q_step[0])  # k = (t - q_step[0]) - (tp - q_step[0]), modulo 2**64: in [1, n_table)
     for q in range(np.uint64(e), np.uint64(e_flat)):
         pk = np.uint64(q_j[q])
         j = pk & LOW32
-        k = q_step[pk >> SHIFT32] - tp
-        if k > 0:  # x0 dec_plus[k] >= x0 dec_plus[-1] > 0: no test of the trace
-            row[j] = min(max(row[j] + a_plus * (x0 * dec_plus[np.uint64(k)]), w_min), w_max)
-        elif xm != 0.0:
-            row[j] = min(max(row[j] + a_plus * xm, w_min), w_max)
-    for g in range(np.uint64(g1 if flat else g0), np.uint64(g1)):
-        t = q_step[g]
-        end = q_end[g]
-        if t > tp:
-            k = t - tp
-            x = x0 * (dec_plus[np.uint64(k)] if k < n_table else np.exp(-k * dt / tau_plus))
-        else:
-            x = xm
+        row[j] = min(max(row[j] + a_plus * (x0 * dec_plus[(pk >> SHIFT32) - rel]), w_min), w_max)
+    for h in range(np.uint64(g1 if flat else g), np.uint64(g1)):
+        end = q_end[h]
+        k = q_step[h] - tp
+        x = x0 * (dec_plus[np.uint64(k)] if k < n_table else np.exp(-k * dt / tau_plus))
         if x != 0.0:
             if wdep == ADDITIVE:
                 ax = a_plus * x
@@ -444,10 +449,12 @@ def post_part(w, post_now, npost, s, queued, centered, pair, x_pre, t_pre, xm_pr
     """The post spikes of step ``s`` potentiate: queued for the rows (all_to_all, nearest), or
     column walks (presynaptic_centered, restricted)."""
     if queued:
-        if qn[0] + npost > q_j.shape[0] or qn[1] == q_step.shape[0]:
+        # full, or this step more than 2**32 - 1 steps after the first queued one: apply them
+        if qn[0] + npost > q_j.shape[0] or qn[1] == q_step.shape[0] or (qn[1] > 0 and s - q_step[0] > 0xFFFFFFFF):
             flush(w, x_pre, t_pre, xm_pre, q_j, q_step, q_end, qn, qptr, dec_plus, dt, tau_plus, a_plus, mu_plus, wdep, w_min, w_max)
+        off = (s - q_step[0] if qn[1] > 0 else 0) << 32
         for b in range(npost):
-            q_j[qn[0]] = post_now[b] | (qn[1] << 32)  # the post neuron, and its step's place in q_step
+            q_j[qn[0]] = post_now[b] | off  # the post neuron, and its step less the first queued step
             qn[0] += 1
         q_step[qn[1]] = s
         q_end[qn[1]] = qn[0]
