@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 import textwrap
 from pathlib import Path
@@ -30,7 +32,9 @@ record: {state: [x_pre]}
 from plastictool.core.jit import cache_dir  # noqa: E402  (imports no Numba)
 
 os.environ.setdefault("NUMBA_CACHE_DIR", cache_dir())
-os.environ["PLASTIC_CACHE_DIR"] = tempfile.mkdtemp(prefix="plastic-test-cache-")
+TEST_CACHE = tempfile.mkdtemp(prefix="plastic-test-cache-")
+os.environ["PLASTIC_CACHE_DIR"] = TEST_CACHE
+atexit.register(shutil.rmtree, TEST_CACHE, True)  # the suite leaves no folder behind in the temp dir
 os.environ.setdefault("PLASTIC_NATIVE", "cache")  # not the module that pip install built either
 
 
