@@ -3,7 +3,7 @@
 
     python bench/run.py [--workloads W1,W1D,W2,W3[,W4]] [--runs 3] [--peers auto|none]
                         [--modes warm,installed,cold] [--targets nest,brian2-cpp,...]
-                        [--csv bench/results.csv] [--md FILE]
+                        [--csv bench/results.csv] [--md FILE] [--interleave]
 
 Every measurement is a whole process (interpreter start, imports, building, simulating,
 writing results), timed from outside; the table shows the median of ``--runs`` runs and the
@@ -48,6 +48,13 @@ peers are not run on it. Its figures to read are the peak memory against the 0.4
 (goal: at most 1.3x) and the synaptic updates per second. W4N is W4 with its tables in the
 binary format (``--set record.format=npy``): compare the two rows' ``write`` in run.json
 ``profile`` (the CSV column ``detail``).
+
+Order: by default plastic's runs of every mode and workload come first, then the peers'
+(runs G-O were measured so). This machine's speed drifts by up to a third from minute to
+minute, and a peer's three W3 runs take a minute and a half, so the ratio of medians then also
+measures the drift between the two blocks. ``--interleave`` alternates instead: run k of
+plastic (each mode) is followed by run k of each peer, so that both tools meet much the same
+minutes; the medians and ratios are computed as before.
 """
 
 from __future__ import annotations
@@ -133,10 +140,11 @@ def mode_env(env: dict, mode: str) -> dict:
     return {**env, "PLASTIC_NATIVE": "0"} if mode in JIT_MODES else env
 
 
-def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches: Path | None = None) -> list[dict]:
+def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches: Path | None = None, first: int = 0) -> list[dict]:
+    """Runs ``first + 1 .. first + runs`` of plastic on ``workload``."""
     protocol = HERE / "workloads" / WORKLOADS[workload]
     rows = []
-    for k in range(runs):
+    for k in range(first, first + runs):
         out = tmp / f"{workload}-{k}"
         if mode in ("cold", "jit-cold"):  # empty caches for every run
             caches = tmp / f"{mode}-{workload}-{k}"
@@ -156,9 +164,9 @@ def run_plastic(workload: str, runs: int, tmp: Path, mode: str = "warm", caches:
     return rows
 
 
-def run_peer(workload: str, target: str, threads: int, runs: int) -> list[dict]:
+def run_peer(workload: str, target: str, threads: int, runs: int, first: int = 0) -> list[dict]:
     rows = []
-    for k in range(runs):
+    for k in range(first, first + runs):
         wall, rss, out = timed([PEER_PY, str(HERE / "peers.py"), PEER_WORKLOAD.get(workload, workload), "--target", target, "--threads", str(threads)])
         line = out.strip().splitlines()[-1]
         info = json.loads(line)
@@ -221,6 +229,7 @@ def main(argv=None) -> int:
     ap.add_argument("--targets", default="", help="peer targets, e.g. nest:1,brian2-cpp:2 (default: per workload)")
     ap.add_argument("--csv", default=str(HERE / "results.csv"))
     ap.add_argument("--md", default="", help="also write the Markdown table here")
+    ap.add_argument("--interleave", action="store_true", help="alternate plastic's and the peers' runs (run k of each, then run k + 1)")
     args = ap.parse_args(argv)
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     peers = args.peers == "auto" and Path(PEER_PY).exists()
@@ -234,24 +243,41 @@ def main(argv=None) -> int:
     import plastictool
 
     timed([sys.executable, "-m", "compileall", "-q", str(Path(plastictool.__file__).parent)])
+    def targets_of(w):
+        targets = DEFAULT_TARGETS[w] if peers else []
+        if args.targets and targets:  # not W4/W4N: no peer runs them (see the docstring)
+            targets = [(t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1) for t in args.targets.split(",")]
+        return targets
+
+    def peer_runs(w, runs, first=0):
+        out = []
+        for target, threads in targets_of(w):
+            print(f"{w}: {target} ({threads} thread{'s' if threads > 1 else ''}) ...", file=sys.stderr, flush=True)
+            out += run_peer(w, target, threads, runs, first)
+        return out
+
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        cache_of = {}
         for mode in modes:  # each mode with caches of its own, brought to its state first
-            caches = tmp / f"caches-{mode}"
+            caches = cache_of[mode] = tmp / f"caches-{mode}"
             print(f"plastic {mode}: preparing the caches ...", file=sys.stderr, flush=True)
             prepare(mode, caches, workloads, tmp)
+            if not args.interleave:
+                for w in workloads:
+                    print(f"{w}: plastic ({mode}) ...", file=sys.stderr, flush=True)
+                    rows += run_plastic(w, args.runs, tmp, mode, caches)
+        if not args.interleave:
             for w in workloads:
-                print(f"{w}: plastic ({mode}) ...", file=sys.stderr, flush=True)
-                rows += run_plastic(w, args.runs, tmp, mode, caches)
-        if peers:
+                rows += peer_runs(w, args.runs)
+        else:
             for w in workloads:
-                targets = DEFAULT_TARGETS[w]
-                if args.targets and targets:  # not W4/W4N: no peer runs them (see the docstring)
-                    targets = [(t.split(":")[0], int(t.split(":")[1]) if ":" in t else 1) for t in args.targets.split(",")]
-                for target, threads in targets:
-                    print(f"{w}: {target} ({threads} thread{'s' if threads > 1 else ''}) ...", file=sys.stderr, flush=True)
-                    rows += run_peer(w, target, threads, args.runs)
+                for k in range(args.runs):
+                    for mode in modes:
+                        print(f"{w}: plastic ({mode}), run {k + 1} ...", file=sys.stderr, flush=True)
+                        rows += run_plastic(w, 1, tmp, mode, cache_of[mode], first=k)
+                    rows += peer_runs(w, 1, first=k)
     with open(args.csv, "w", newline="") as fh:
         wr = csv.DictWriter(fh, fieldnames=list(rows[0]))
         wr.writeheader()
