@@ -243,6 +243,7 @@ def main(argv=None) -> int:
     import plastictool
 
     timed([sys.executable, "-m", "compileall", "-q", str(Path(plastictool.__file__).parent)])
+
     def targets_of(w):
         targets = DEFAULT_TARGETS[w] if peers else []
         if args.targets and targets:  # not W4/W4N: no peer runs them (see the docstring)
