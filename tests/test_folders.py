@@ -219,6 +219,68 @@ def test_bulk_file_falls_back_when_a_direct_write_is_refused(tmp_path, monkeypat
     assert calls and not fh.direct and (tmp_path / "c").read_bytes() == data
 
 
+def _recorded_fallocate(monkeypatch, result=None):
+    """The calls of BulkFile's fallocate, made for real (``result`` None) or answered ``result``."""
+    folders._FALLOCATE.clear()
+    real = folders._fallocate_function()
+    calls = []
+
+    def fallocate(fd, mode, offset, length):
+        calls.append((mode, offset, length))
+        return real(fd, mode, offset, length) if result is None else result
+
+    monkeypatch.setattr(folders, "_FALLOCATE", [fallocate if real is not None or result is not None else None])
+    return calls
+
+
+@pytest.mark.parametrize("direct_after", [None, 0])
+def test_bulk_file_reserves_space_ahead_and_gives_back_the_rest(tmp_path, monkeypatch, direct_after):
+    """A file past ``reserve_from`` bytes reserves its space ahead (the size stays that of the
+    bytes written), up to twice the size it reaches; ``close`` frees what was not used: the
+    same bytes, and no more disk blocks than the file needs."""
+    calls = _recorded_fallocate(monkeypatch)
+    parts = [os.urandom(n) for n in (1000, 5000, 70_000, 3, 200_000, 4096, 150_000, 1)]
+    path = tmp_path / "t.bin"
+    with folders.BulkFile(path, direct_after=direct_after, stage=8192, reserve_from=4096) as fh:
+        done = 0
+        for part in parts:
+            fh.write(part)
+            done += len(part)
+            assert os.fstat(fh.fd).st_size <= done  # never the reserve's size
+    data = b"".join(parts)
+    assert path.read_bytes() == data
+    if folders._fallocate_function() is None:
+        assert calls == []
+        return
+    ok = calls and calls[0][0] == folders.FALLOC_FL_KEEP_SIZE
+    if ok and os.stat(path).st_blocks * 512 > 0:  # (a file system that counts blocks)
+        assert os.stat(path).st_blocks * 512 <= -(-len(data) // 4096) * 4096 + 8192  # the reserve given back
+    ends = [offset + length for _, offset, length in calls]
+    assert ends == sorted(ends) and ends[-1] >= len(data) and ends[-1] <= 2 * len(data) + 8192
+
+
+def test_bulk_file_without_a_reserve_writes_the_same(tmp_path, monkeypatch):
+    """fallocate refused (no space for the reserve, a file system without it): asked once, and
+    the file written as without it."""
+    calls = _recorded_fallocate(monkeypatch, result=-1)
+    data = os.urandom(300_000)
+    with folders.BulkFile(tmp_path / "t.bin", reserve_from=4096) as fh:
+        for k in range(0, len(data), 10_000):
+            fh.write(data[k : k + 10_000])
+    assert (tmp_path / "t.bin").read_bytes() == data and len(calls) == 1
+
+
+def test_a_reserve_that_does_not_fit_is_no_error(tmp_path, mount_point):
+    """On a 1 MB file system, a 700 kB file whose reserve (twice its size) does not fit is
+    written all the same: the reserve never fails a write that fits."""
+    disk = mount_point("-t", "tmpfs", "-o", "size=1m", "tmpfs")
+    data = os.urandom(700_000)
+    with folders.BulkFile(disk / "t.bin", reserve_from=4096) as fh:
+        for k in range(0, len(data), 50_000):
+            fh.write(data[k : k + 50_000])
+    assert (disk / "t.bin").read_bytes() == data
+
+
 def test_no_space_in_a_big_table_is_exit_4(tmp_path, monkeypatch):
     """A write error of a staged block (here: of direct I/O) is the writer's OSError -> exit 4."""
     out = tmp_path / "out"

@@ -388,6 +388,29 @@ SLOW_BPS = 1.0e9  # ... and one slower than this (bytes/s) sends the rest of the
 STAGE = 1 << 20  # ... a page-aligned block of this many bytes at a time (one per open table: W4N has 7)
 PAGE = 4096  # direct I/O's alignment of offsets and lengths (the logical block size, at most a page)
 O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux (and some BSDs); 0: never
+RESERVE_FROM = 32 << 20  # a file that grows past this many bytes gets its disk space reserved ahead ...
+RESERVE_MAX = 256 << 20  # ... up to twice the size it reaches, at most this many bytes beyond it
+FALLOC_FL_KEEP_SIZE = 1  # fallocate's mode: the space beyond the end, the size unchanged
+
+
+def _fallocate_function():
+    """Linux's ``fallocate(fd, mode, offset, length)`` from the C library (0 or -1 and errno), or
+    None. Not ``os.posix_fallocate``: where a file system has no fallocate, the C library's
+    ``posix_fallocate`` writes zeros instead, and it sets the file's size."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).fallocate
+    except (OSError, AttributeError):  # pragma: no cover
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_FALLOCATE: list = []
 
 
 class BulkFile:
@@ -407,6 +430,15 @@ class BulkFile:
     overlapped with the formatting). Small files (one window) never switch. The bytes on disk
     are the same either way.
 
+    A file that grows past RESERVE_FROM bytes gets its disk space reserved ahead of its writes
+    (Linux ``fallocate`` with ``FALLOC_FL_KEEP_SIZE``: the size stays that of the bytes written),
+    up to twice the size it reaches, at most RESERVE_MAX beyond it; ``close`` gives back what was not
+    used (``ftruncate`` to the size written). The file system then allocates a file's blocks in
+    a few big calls instead of page by page as the page cache takes the bytes: W3's 800 MB
+    summary.csv cost 0.16 s of copying without, 0.115 s with (ext4, warm memory). Where the
+    call fails (no space for the reserve, a file system without it) the file is written without
+    reserving; the bytes on disk are the same either way.
+
     Where the file system or platform has no direct I/O (tmpfs, macOS: no ``O_DIRECT``), or
     a direct write is refused (``EINVAL``), the rest goes through the page cache.
     ``PLASTIC_DIRECT_IO=0`` never uses direct I/O. Through the page cache the bytes go as they
@@ -415,11 +447,14 @@ class BulkFile:
     through the page cache, and so does the unaligned tail of the file at ``close``. At most one block is in flight; its ``OSError`` (no space left, ...) is raised by
     the next ``write`` or ``close`` to the caller, which reports it (exit 4).
 
-    ``direct_after``: the window (0: direct I/O from the start); ``slow``: the threshold."""
+    ``direct_after``: the window (0: direct I/O from the start); ``slow``: the threshold;
+    ``reserve_from``: RESERVE_FROM."""
 
-    def __init__(self, path, direct_after: int | None = None, stage: int | None = None, slow: float | None = None):
+    def __init__(self, path, direct_after: int | None = None, stage: int | None = None, slow: float | None = None, reserve_from: int | None = None):
         self.name = str(path)
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+        self._reserve_from = RESERVE_FROM if reserve_from is None else int(reserve_from)  # None: no more reserving
+        self._reserved = 0  # the file's first bytes whose space is reserved (or written)
         self.stage = int(stage or STAGE)
         self._window = DIRECT_AFTER if direct_after is None else int(direct_after)  # bytes of a timed window
         self._slow = SLOW_BPS if slow is None else float(slow)
@@ -441,9 +476,25 @@ class BulkFile:
         self._maps.append(mmap.mmap(-1, self.stage))
         self._views.append(memoryview(self._maps[-1]))
 
+    def _reserve(self, end: int) -> None:
+        """Reserve the disk space up to ``end`` bytes and beyond (see the class docstring)."""
+        if self._reserve_from is None or end < self._reserve_from:
+            return
+        if not _FALLOCATE:
+            _FALLOCATE.append(_fallocate_function())
+        fn = _FALLOCATE[0]
+        start = max(self._reserved, self._done)  # (the bytes written have their space)
+        stop = min(2 * end, end + RESERVE_MAX)
+        if fn is None or fn(self.fd, FALLOC_FL_KEEP_SIZE, start, stop - start) != 0:
+            self._reserve_from = None  # not here (or no space for it): written without
+            return
+        self._reserved = stop
+
     def write(self, data) -> int:
         mv = memoryview(data).cast("B")
         size = len(mv)
+        if self._done + self._n + size > self._reserved:
+            self._reserve(self._done + self._n + size)
         if not self._staging:  # through the page cache as it comes (no copy), timed
             t = time.perf_counter()
             self._write_all(mv, size)
@@ -552,6 +603,8 @@ class BulkFile:
                     self._set_direct(False)
                 if self._n:
                     self._flush(self._n)
+            if self._reserved > self._done and not discard:
+                os.ftruncate(self.fd, self._done)  # the reserve beyond the end given back
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)  # (nothing in flight by now; a failed wait above)
