@@ -604,7 +604,10 @@ class BulkFile:
                 if self._n:
                     self._flush(self._n)
             if self._reserved > self._done and not discard:
-                os.ftruncate(self.fd, self._done)  # the reserve beyond the end given back
+                # the reserve beyond the end given back, by a real shrink: a truncate to the size
+                # a file already has is skipped by some file systems (btrfs), with the reserve
+                os.ftruncate(self.fd, self._done + 1)
+                os.ftruncate(self.fd, self._done)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)  # (nothing in flight by now; a failed wait above)
