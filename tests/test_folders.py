@@ -220,14 +220,15 @@ def test_bulk_file_falls_back_when_a_direct_write_is_refused(tmp_path, monkeypat
 
 
 def _recorded_fallocate(monkeypatch, result=None):
-    """The calls of BulkFile's fallocate, made for real (``result`` None) or answered ``result``."""
-    folders._FALLOCATE.clear()
+    """The calls of BulkFile's fallocate ``(mode, offset, length, what it returned)``, made for
+    real (``result`` None) or answered ``result``."""
     real = folders._fallocate_function()
     calls = []
 
     def fallocate(fd, mode, offset, length):
-        calls.append((mode, offset, length))
-        return real(fd, mode, offset, length) if result is None else result
+        r = real(fd, mode, offset, length) if result is None else result
+        calls.append((mode, offset, length, r))
+        return r
 
     monkeypatch.setattr(folders, "_FALLOCATE", [fallocate if real is not None or result is not None else None])
     return calls
@@ -252,10 +253,14 @@ def test_bulk_file_reserves_space_ahead_and_gives_back_the_rest(tmp_path, monkey
     if folders._fallocate_function() is None:
         assert calls == []
         return
-    ok = calls and calls[0][0] == folders.FALLOC_FL_KEEP_SIZE
-    if ok and os.stat(path).st_blocks * 512 > 0:  # (a file system that counts blocks)
+    assert calls and all(mode == folders.FALLOC_FL_KEEP_SIZE for mode, *_ in calls)
+    if calls[0][3] != 0:  # a file system without fallocate: asked once, then written without
+        assert len(calls) == 1
+        return
+    assert all(r == 0 for *_, r in calls)
+    if os.stat(path).st_blocks:  # (a file system that counts blocks)
         assert os.stat(path).st_blocks * 512 <= -(-len(data) // 4096) * 4096 + 8192  # the reserve given back
-    ends = [offset + length for _, offset, length in calls]
+    ends = [offset + length for _, offset, length, _ in calls]
     assert ends == sorted(ends) and ends[-1] >= len(data) and ends[-1] <= 2 * len(data) + 8192
 
 
@@ -270,15 +275,18 @@ def test_bulk_file_without_a_reserve_writes_the_same(tmp_path, monkeypatch):
     assert (tmp_path / "t.bin").read_bytes() == data and len(calls) == 1
 
 
-def test_a_reserve_that_does_not_fit_is_no_error(tmp_path, mount_point):
-    """On a 1 MB file system, a 700 kB file whose reserve (twice its size) does not fit is
+def test_a_reserve_that_does_not_fit_is_no_error(tmp_path, monkeypatch, mount_point):
+    """On a 1 MB file system, an 800 kB file whose reserve (twice its size) does not fit is
     written all the same: the reserve never fails a write that fits."""
     disk = mount_point("-t", "tmpfs", "-o", "size=1m", "tmpfs")
-    data = os.urandom(700_000)
+    calls = _recorded_fallocate(monkeypatch)
+    data = os.urandom(800_000)
     with folders.BulkFile(disk / "t.bin", reserve_from=4096) as fh:
         for k in range(0, len(data), 50_000):
             fh.write(data[k : k + 50_000])
     assert (disk / "t.bin").read_bytes() == data
+    if folders._fallocate_function() is not None:
+        assert calls[-1][3] != 0 and calls[-1][1] + calls[-1][2] > 1 << 20  # the reserve that did not fit
 
 
 def test_no_space_in_a_big_table_is_exit_4(tmp_path, monkeypatch):
