@@ -177,6 +177,56 @@ def test_bulk_file_stays_in_the_page_cache_while_it_is_fast(tmp_path):
     assert (tmp_path / "fast").read_bytes() == data
 
 
+def test_bulk_file_blocks_written_out_of_order_land_in_place(tmp_path, monkeypatch):
+    """Under direct I/O several blocks are in flight and two are written at once, each at its
+    offset: blocks that finish out of order (here every other one is slow) give the bytes in
+    order, the unaligned tail written at ``close`` follows the last block, and the size is that
+    of the bytes."""
+    if not _direct_io_here(tmp_path):
+        pytest.skip("no direct I/O on this file system")
+    real_at = os.pwrite
+    finished = []
+
+    def pwrite(fd, buf, at):
+        if at // 4096 % 2 == 0:
+            time.sleep(0.005)
+        n = real_at(fd, buf, at)
+        finished.append(at)
+        return n
+
+    monkeypatch.setattr(folders.os, "pwrite", pwrite)
+    data = os.urandom(40 * 4096 + 123)
+    with folders.BulkFile(tmp_path / "t.bin", direct_after=0, stage=4096, flights=3) as fh:
+        for k in range(0, len(data), 5000):
+            fh.write(data[k : k + 5000])
+        assert fh.direct
+    assert (tmp_path / "t.bin").read_bytes() == data
+    assert sorted(finished) == list(range(0, 40 * 4096, 4096)) and finished != sorted(finished)
+
+
+def test_bulk_file_error_of_a_block_in_flight_is_raised(tmp_path, monkeypatch):
+    """A block that fails (no space) while others are in flight: its error reaches the caller,
+    and no writing thread is left behind."""
+    import threading
+
+    if not _direct_io_here(tmp_path):
+        pytest.skip("no direct I/O on this file system")
+    real_at = os.pwrite
+
+    def pwrite(fd, buf, at):
+        if at == 2 * 4096:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_at(fd, buf, at)
+
+    monkeypatch.setattr(folders.os, "pwrite", pwrite)
+    with pytest.raises(OSError) as e:
+        with folders.BulkFile(tmp_path / "t.bin", direct_after=0, stage=4096, flights=3) as fh:
+            for k in range(0, 20 * 4096, 4096):
+                fh.write(b"x" * 4096)
+    assert e.value.errno == errno.ENOSPC
+    assert not [t for t in threading.enumerate() if t.name.startswith("plastic-write")]
+
+
 def test_bulk_file_without_direct_io(tmp_path, monkeypatch):
     data = os.urandom(300_000)
     monkeypatch.setenv(folders.DIRECT_IO_ENV, "0")  # the user's switch
@@ -201,17 +251,16 @@ def test_bulk_file_falls_back_when_a_direct_write_is_refused(tmp_path, monkeypat
     """EINVAL from a direct write (alignment rules of the device): the page cache takes the rest."""
     if not _direct_io_here(tmp_path):
         pytest.skip("no direct I/O on this file system")
-    real = os.write
+    real, real_at = os.write, os.pwrite
     calls = []
 
-    def write(fd, buf):
-        flags = folders.fcntl.fcntl(fd, folders.fcntl.F_GETFL)
-        if flags & folders.O_DIRECT and not calls:
+    def refused(fd):
+        if folders.fcntl.fcntl(fd, folders.fcntl.F_GETFL) & folders.O_DIRECT and not calls:
             calls.append(1)
             raise OSError(errno.EINVAL, "Invalid argument")
-        return real(fd, buf)
 
-    monkeypatch.setattr(folders.os, "write", write)
+    monkeypatch.setattr(folders.os, "write", lambda fd, buf: refused(fd) or real(fd, buf))
+    monkeypatch.setattr(folders.os, "pwrite", lambda fd, buf, at: refused(fd) or real_at(fd, buf, at))
     data = os.urandom(100_000)
     with folders.BulkFile(tmp_path / "c", direct_after=8192, stage=8192, slow=float("inf")) as fh:
         fh.write(data[:8192])  # a (slow) window through the page cache
@@ -247,9 +296,10 @@ def test_bulk_file_reserves_space_ahead_and_gives_back_the_rest(tmp_path, monkey
         for part in parts:
             fh.write(part)
             done += len(part)
-            assert os.fstat(fh.fd).st_size <= done  # never the reserve's size
+            size = os.fstat(fh.fd).st_size
+            assert size <= done or (fh.direct and size == fh._reserved)  # the reserve's only under direct I/O
     data = b"".join(parts)
-    assert path.read_bytes() == data
+    assert path.read_bytes() == data and os.stat(path).st_size == len(data)
     if folders._fallocate_function() is None:
         assert calls == []
         return
@@ -294,14 +344,14 @@ def test_no_space_in_a_big_table_is_exit_4(tmp_path, monkeypatch):
     out = tmp_path / "out"
     monkeypatch.setattr(folders, "DIRECT_AFTER", 0)
     monkeypatch.setattr(folders, "STAGE", 4096)
-    real = os.write
+    real, real_at = os.write, os.pwrite
 
-    def write(fd, buf):
+    def full(buf):
         if len(buf) >= 4096:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real(fd, buf)
 
-    monkeypatch.setattr(folders.os, "write", write)
+    monkeypatch.setattr(folders.os, "write", lambda fd, buf: full(buf) or real(fd, buf))
+    monkeypatch.setattr(folders.os, "pwrite", lambda fd, buf, at: full(buf) or real_at(fd, buf, at))
     with pytest.raises(OutputError) as e:
         folders.write_folder(out, [("summary.csv", "wb", lambda fh: fh.write(b"x" * 10_000))], False)
     assert e.value.exit_code == EXIT_ENVIRONMENT and str(out / "summary.csv") in str(e.value) and "No space left" in str(e.value)

@@ -383,9 +383,11 @@ def _replace(tmp: Path, out: Path) -> None:
 # ------------------------------------------------------------------------------ writing
 
 DIRECT_IO_ENV = "PLASTIC_DIRECT_IO"
-DIRECT_AFTER = 64 << 20  # a file's writes through the page cache are timed in windows of this many bytes ...
+DIRECT_AFTER = 16 << 20  # a file's writes through the page cache are timed in windows of this many bytes ...
 SLOW_BPS = 1.0e9  # ... and one slower than this (bytes/s) sends the rest of the file by direct I/O ...
-STAGE = 1 << 20  # ... a page-aligned block of this many bytes at a time (one per open table: W4N has 7)
+STAGE = 1 << 20  # ... a page-aligned block of this many bytes at a time ...
+FLIGHTS = 3  # ... with up to this many blocks queued for the writing threads (a table alone: summary.csv) ...
+WRITERS = 2  # ... which write two of them at once, each at its own offset
 PAGE = 4096  # direct I/O's alignment of offsets and lengths (the logical block size, at most a page)
 O_DIRECT = getattr(os, "O_DIRECT", 0)  # Linux (and some BSDs); 0: never
 RESERVE_FROM = 32 << 20  # a file that grows past this many bytes gets its disk space reserved ahead ...
@@ -416,10 +418,10 @@ _FALLOCATE: list = []
 class BulkFile:
     """A binary file for big tables: written through the page cache while that is fast, else
     with direct I/O (``O_DIRECT``: the disk reads the bytes from this process's memory, no copy
-    into the page cache), in blocks of STAGE bytes that a thread of its own writes while the
-    next block fills.
+    into the page cache), in blocks of STAGE bytes that threads of its own write while the
+    next blocks fill.
 
-    The writes through the page cache are timed in windows of DIRECT_AFTER bytes (64 MiB); when
+    The writes through the page cache are timed in windows of DIRECT_AFTER bytes (16 MiB); when
     a window went slower than SLOW_BPS (1 GB/s: the kernel's copy into page-cache memory then
     costs more than most disks take for the same bytes), the rest of the file goes by direct
     I/O. Why: in a virtual machine, page-cache memory can be expensive to touch (the host backs
@@ -427,11 +429,15 @@ class BulkFile:
     summary.csv cost 0.15-0.2 s of copying when memory was warm (a quiet machine; 4 GB/s: it
     stays in the page cache) but 0.8-2.3 s of system time on a busy one, and W4's 3.4 GB of
     ``.npy`` columns 11 s instead of 4-5 s by direct I/O (1.5-2 GB/s on this machine's disk,
-    overlapped with the formatting). Small files (one window) never switch. The bytes on disk
-    are the same either way.
+    overlapped with the formatting). The window is short because the slow case is the common
+    one after an idle spell: this machine hands freed memory back to its host, and pages the
+    host has to back again took 0.41 GB/s to write (800 MB in 2 s, against 0.17-0.23 s a
+    second after another run freed its own), so a 64 MiB window cost 0.1-0.16 s before the
+    switch. Small files (one window) never switch. The bytes on disk are the same either way.
 
     A file that grows past RESERVE_FROM bytes gets its disk space reserved ahead of its writes
-    (Linux ``fallocate`` with ``FALLOC_FL_KEEP_SIZE``: the size stays that of the bytes written),
+    (Linux ``fallocate`` with ``FALLOC_FL_KEEP_SIZE``: the size stays that of the bytes written,
+    except under direct I/O, below),
     up to twice the size it reaches, at most RESERVE_MAX beyond it; ``close`` gives back what was not
     used (``ftruncate`` to the size written). The file system then allocates a file's blocks in
     a few big calls instead of page by page as the page cache takes the bytes: W3's 800 MB
@@ -444,13 +450,23 @@ class BulkFile:
     ``PLASTIC_DIRECT_IO=0`` never uses direct I/O. Through the page cache the bytes go as they
     come (no copy); for direct I/O they are staged in page-aligned buffers (``mmap``): it needs
     aligned memory, offsets and lengths, so the bytes up to the next multiple of PAGE still go
-    through the page cache, and so does the unaligned tail of the file at ``close``. At most one block is in flight; its ``OSError`` (no space left, ...) is raised by
-    the next ``write`` or ``close`` to the caller, which reports it (exit 4).
+    through the page cache, and so does the unaligned tail of the file at ``close``.
+
+    Under direct I/O a full block is queued for the writing threads and the next one fills at
+    once: up to ``flights`` blocks (FLIGHTS) wait or are written, WRITERS at a time, each with
+    ``pwrite`` at its own offset, so the disk always has the next block (a block written only
+    after the last one landed left the disk idle 40 % of the time: W3's summary.csv took 0.7 s
+    by direct I/O, the disk alone 0.45 s). Two writes at once need a file that is not extended
+    by them (ext4 writes a direct write past the end alone, under the file's lock): while
+    direct I/O writes a file with a reserve, its size is the reserve's, and ``close`` sets it to
+    the bytes written. The first ``OSError`` of a block (no space left, ...) is raised by a
+    later ``write`` or by ``close`` to the caller, which reports it (exit 4).
 
     ``direct_after``: the window (0: direct I/O from the start); ``slow``: the threshold;
-    ``reserve_from``: RESERVE_FROM."""
+    ``reserve_from``: RESERVE_FROM; ``flights``: FLIGHTS (the tables of ``record.format: npy``
+    write one file per column at once, one block in flight each)."""
 
-    def __init__(self, path, direct_after: int | None = None, stage: int | None = None, slow: float | None = None, reserve_from: int | None = None):
+    def __init__(self, path, direct_after: int | None = None, stage: int | None = None, slow: float | None = None, reserve_from: int | None = None, flights: int | None = None):
         self.name = str(path)
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
         self._reserve_from = RESERVE_FROM if reserve_from is None else int(reserve_from)  # None: no more reserving
@@ -467,8 +483,10 @@ class BulkFile:
         self._buf = None  # the stage being filled (made when staging starts)
         self._n = 0  # bytes staged
         self._done = 0  # bytes in the file or in flight
-        self._pool = None  # the writing thread (direct I/O)
-        self._flight = None  # the block it writes
+        self._pool = None  # the writing threads (direct I/O)
+        self._flights: list = []  # (future, stage) of the blocks queued or being written, oldest first
+        self._depth = max(1, int(FLIGHTS if flights is None else flights))
+        self._size = 0  # the file's size as set here (the reserve's, under direct I/O), else 0
 
     def _add_stage(self) -> None:
         import mmap
@@ -489,6 +507,12 @@ class BulkFile:
             self._reserve_from = None  # not here (or no space for it): written without
             return
         self._reserved = stop
+
+    def _presize(self) -> None:
+        """Under direct I/O with several writers: the file's size up to its reserve (see above)."""
+        if self._depth > 1 and self._reserved > max(self._size, self._done):
+            os.ftruncate(self.fd, self._reserved)
+            self._size = self._reserved
 
     def write(self, data) -> int:
         mv = memoryview(data).cast("B")
@@ -532,20 +556,28 @@ class BulkFile:
 
     def _flush(self, n: int) -> None:
         """Write the first ``n`` staged bytes (all of them, or an aligned part at ``close``): a
-        full block under direct I/O on the writing thread, anything else here."""
-        self._land()
+        full block under direct I/O on the writing threads, anything else here (after the blocks
+        in flight: the file's position is then the end of the bytes given)."""
+        block = n == self.stage and self._n == n
+        if not (self.direct and block):
+            self._land()
         if not self.direct and self._staging and self._done % PAGE == 0:
             self._set_direct(True)
-        if self.direct and n == self.stage and self._n == n:
+        if self.direct and block:
             if self._pool is None:
                 from concurrent.futures import ThreadPoolExecutor
 
-                self._add_stage()
-                self._pool = ThreadPoolExecutor(1, thread_name_prefix="plastic-write")
-            self._flight = self._pool.submit(self._write_all, self._buf, n)
+                self._pool = ThreadPoolExecutor(min(WRITERS, self._depth), thread_name_prefix="plastic-write")
+            self._presize()
+            self._flights.append((self._pool.submit(self._write_at, self._buf, n, self._done), self._buf))
             self._done += n
-            self._buf = self._views[1] if self._buf is self._views[0] else self._views[0]
             self._n = 0
+            if len(self._views) <= self._depth:  # a stage of its own for the next block
+                self._add_stage()
+                self._buf = self._views[-1]
+            else:  # the oldest block's, once it is written
+                flight, self._buf = self._flights.pop(0)
+                flight.result()
             return
         self._write_all(self._buf, n)
         self._done += n
@@ -556,6 +588,18 @@ class BulkFile:
         if not self._allowed and not rest:  # no direct I/O after all: straight to the page cache again
             self._staging = False
 
+    def _write_at(self, buf, n: int, at: int) -> None:
+        """Write a staged block at offset ``at`` (a writing thread); a direct write refused
+        (``EINVAL``) turns direct I/O off, and the block goes through the page cache."""
+        m = 0
+        while m < n:
+            try:
+                m += os.pwrite(self.fd, buf[m:n], at + m)
+            except OSError as exc:
+                if not (self.direct and exc.errno == errno.EINVAL):
+                    raise
+                self._refused()
+
     def _write_all(self, buf, n: int) -> None:
         m = 0
         while m < n:
@@ -564,14 +608,23 @@ class BulkFile:
             except OSError as exc:
                 if not (self.direct and exc.errno == errno.EINVAL):
                     raise
-                self._set_direct(False)  # refused (alignment, file system): the page cache then
-                self._allowed = False
+                self._refused()
+
+    def _refused(self) -> None:
+        """A direct write refused (alignment, file system): the page cache from now on."""
+        self._allowed = False
+        if self.direct:
+            self._set_direct(False)
 
     def _land(self) -> None:
-        """Wait for the block in flight; its error is raised here."""
-        if self._flight is not None:
-            flight, self._flight = self._flight, None
+        """Wait for the blocks in flight, in order; the first error is raised here. Then the
+        file's position is the end of the bytes given (the blocks went by offset)."""
+        landed = bool(self._flights)
+        while self._flights:
+            flight, _ = self._flights.pop(0)
             flight.result()
+        if landed:
+            os.lseek(self.fd, self._done, os.SEEK_SET)
 
     def _set_direct(self, on: bool) -> None:
         try:
@@ -653,7 +706,7 @@ class ColumnWriter:
         with open(self.folder / COLUMNS_FILE, "w", encoding="ascii", newline="\n") as fh:
             fh.write("".join(n + "\n" for n in names))
         for (name, descr), file in zip(columns, files):
-            fh = BulkFile(self.folder / file)
+            fh = BulkFile(self.folder / file, flights=1)  # (seven files at once in W4N: their stages add up)
             self._files.append(fh)
             head = npy_header(descr, rows)
             fh.write(head)
