@@ -71,10 +71,15 @@ class Sink:
 # ---------------------------------------------------------------------------- building
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("init", ["{uniform: [0, 0.0028]}", "{normal: [0.001, 0.002]}", "0.001"])
-def test_initial_matrix_filled_in_place(write, dtype, init):
+@pytest.mark.parametrize("prefault", [False, True])
+def test_initial_matrix_filled_in_place(write, dtype, init, prefault, monkeypatch):
     """The initial weights are drawn a block of rows at a time into the matrix: the peak is the
     matrix plus one block (before: a float64 matrix drawn, clipped and cast, 3x a float32
-    matrix). The values are those of one draw of the whole matrix, clipped and cast."""
+    matrix). The values are those of one draw of the whole matrix, clipped and cast, whether
+    or not its pages were faulted in first (``memory.prefault``, here for any size)."""
+    from plastictool.simulation import memory
+
+    monkeypatch.setattr(memory, "PREFAULT_MIN", 0 if prefault else memory.PREFAULT_MIN)
     p = protocol(write, dtype=dtype, init=init)
     w, peak = traced_peak(initial_weights, p)
     assert w.dtype == np.dtype(dtype) and w.shape == (N, N) and w.flags.c_contiguous
@@ -242,6 +247,44 @@ after_free = rss()
 memory.trim_heap() if sys.argv[1] == "trim" else None
 print(json.dumps([before, after_free, rss()]))
 """
+
+
+PREFAULT = """
+import ctypes, json
+import numpy as np
+from plastictool.simulation import memory
+
+
+def rss():
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+
+
+probe = np.empty(1 << 20, np.uint8)  # does this kernel have MADV_POPULATE_WRITE (Linux 5.14)?
+start = -(-probe.__array_interface__["data"][0] // 4096) * 4096
+madvise = memory._madvise()
+ok = madvise is not None and madvise(start, 65536, memory.MADV_POPULATE_WRITE) == 0
+a = np.empty(memory.PREFAULT_MIN // 8)  # fresh pages, none touched
+before = rss()
+memory.prefault(a)
+print(json.dumps([ok, before, rss(), a.nbytes / 2**20]))
+"""
+
+
+def test_prefault_brings_a_fresh_arrays_pages_in():
+    """``prefault`` of a fresh (untouched) array: its pages are resident afterwards, without
+    a write to it. In a fresh process, where nothing else touched that memory."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", PREFAULT], capture_output=True, text=True, check=True).stdout
+    ok, before, after, size = json.loads(out)
+    if not ok:
+        pytest.skip("no madvise(MADV_POPULATE_WRITE) here (not Linux 5.14 or later): prefault does nothing")
+    assert after - before >= 0.95 * size, (before, after, size)
 
 
 @pytest.mark.parametrize("trim", [True, False])

@@ -27,7 +27,7 @@ from .. import rules as rule_registry
 from ..errors import SimulationError
 from ..protocol.schema import Condition, Protocol
 from ..rules.base import BuildContext, block_mask
-from .memory import TRIM_MIN_SYNAPSES, check_memory, trim_heap
+from .memory import TRIM_MIN_SYNAPSES, check_memory, prefault, trim_heap
 from .recorder import Recorder
 from .stimulus import MAX_CHUNK_ROWS, RateInput, phase_steps, spike_events
 from .threads import Stepper, plan_blocks
@@ -289,6 +289,7 @@ def _initial(p: Protocol, spec, seed, rows: int | None = None):
     # the whole matrix, filled in place a block of rows at a time (the same draws as one call):
     # no float64 matrix drawn and then cast (a float32 run peaked at 3x its matrix)
     w = aligned_empty(shape, dtype)
+    prefault(w)  # (a big matrix: its pages faulted in by two threads)
     for a, block in p.synapses.w_init.sample_rows(shape, rng, max(1, INITIAL_BLOCK // max(1, shape[1]))):
         w[a : a + block.shape[0]] = finish(block)
     return w
