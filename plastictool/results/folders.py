@@ -415,6 +415,13 @@ def _fallocate_function():
 _FALLOCATE: list = []
 
 
+def _write_at(fd: int, buf, n: int, at: int) -> None:
+    """Write ``buf[:n]`` at offset ``at`` of ``fd`` (a block of a BulkFile, on a writing thread)."""
+    m = 0
+    while m < n:
+        m += os.pwrite(fd, buf[m:n], at + m)
+
+
 class BulkFile:
     """A binary file for big tables: written through the page cache while that is fast, else
     with direct I/O (``O_DIRECT``: the disk reads the bytes from this process's memory, no copy
@@ -561,7 +568,7 @@ class BulkFile:
         block = n == self.stage and self._n == n
         if not (self.direct and block):
             self._land()
-        if not self.direct and self._staging and self._done % PAGE == 0:
+        if not self.direct and self._staging and self._allowed and self._done % PAGE == 0:
             self._set_direct(True)
         if self.direct and block:
             if self._pool is None:
@@ -569,15 +576,14 @@ class BulkFile:
 
                 self._pool = ThreadPoolExecutor(min(WRITERS, self._depth), thread_name_prefix="plastic-write")
             self._presize()
-            self._flights.append((self._pool.submit(self._write_at, self._buf, n, self._done), self._buf))
+            self._flights.append((self._pool.submit(_write_at, self.fd, self._buf, n, self._done), self._buf, n, self._done))
             self._done += n
             self._n = 0
             if len(self._views) <= self._depth:  # a stage of its own for the next block
                 self._add_stage()
                 self._buf = self._views[-1]
             else:  # the oldest block's, once it is written
-                flight, self._buf = self._flights.pop(0)
-                flight.result()
+                self._buf = self._settle(self._flights.pop(0))
             return
         self._write_all(self._buf, n)
         self._done += n
@@ -588,17 +594,20 @@ class BulkFile:
         if not self._allowed and not rest:  # no direct I/O after all: straight to the page cache again
             self._staging = False
 
-    def _write_at(self, buf, n: int, at: int) -> None:
-        """Write a staged block at offset ``at`` (a writing thread); a direct write refused
-        (``EINVAL``) turns direct I/O off, and the block goes through the page cache."""
-        m = 0
-        while m < n:
-            try:
-                m += os.pwrite(self.fd, buf[m:n], at + m)
-            except OSError as exc:
-                if not (self.direct and exc.errno == errno.EINVAL):
-                    raise
-                self._refused()
+    def _settle(self, flight):
+        """Wait for a block in flight and return its stage. Its error is raised here, except a
+        direct write refused (``EINVAL``): direct I/O is then turned off and the block written
+        again at its offset through the page cache. (Only this thread changes the file's mode:
+        the writing threads only write.)"""
+        future, buf, n, at = flight
+        try:
+            future.result()
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._refused()
+            _write_at(self.fd, buf, n, at)
+        return buf
 
     def _write_all(self, buf, n: int) -> None:
         m = 0
@@ -621,8 +630,7 @@ class BulkFile:
         file's position is the end of the bytes given (the blocks went by offset)."""
         landed = bool(self._flights)
         while self._flights:
-            flight, _ = self._flights.pop(0)
-            flight.result()
+            self._settle(self._flights.pop(0))
         if landed:
             os.lseek(self.fd, self._done, os.SEEK_SET)
 
