@@ -491,7 +491,7 @@ class BulkFile:
         self._n = 0  # bytes staged
         self._done = 0  # bytes in the file or in flight
         self._pool = None  # the writing threads (direct I/O)
-        self._flights: list = []  # (future, stage) of the blocks queued or being written, oldest first
+        self._flights: list = []  # (future, stage, bytes, offset) of the blocks queued or being written, oldest first
         self._depth = max(1, int(FLIGHTS if flights is None else flights))
         self._size = 0  # the file's size as set here (the reserve's, under direct I/O), else 0
 

@@ -141,7 +141,8 @@ def prefault(a) -> None:
     page = 4096
     start = a.__array_interface__["data"][0]
     lo, hi = -(-start // page) * page, (start + a.nbytes) // page * page
-    mid = lo + (hi - lo) // 2 // (2 << 20) * (2 << 20)  # (a huge page's boundary from lo)
+    huge = 2 << 20
+    mid = min(max(lo, (lo + hi) // 2 // huge * huge), hi)  # (at a huge page's boundary: no page faulted by both)
     half = threading.Thread(target=madvise, args=(mid, hi - mid, MADV_POPULATE_WRITE), name="plastic-prefault")
     half.start()
     madvise(lo, mid - lo, MADV_POPULATE_WRITE)  # (the call releases the GIL: the halves fault in at once)
